@@ -1,0 +1,33 @@
+# Set-up needs only python3 (3.11+) and make: the first `make run` or `make test` builds .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint chat eval bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)  ## the bot on SQLite, no accounts needed
+	$(BIN)/sahulat db upgrade
+	$(BIN)/sahulat run
+
+chat: $(STAMP)  ## chat with the bot in this terminal
+	$(BIN)/sahulat chat
+
+test: $(STAMP)  ## lint, then the test suite
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+eval: $(STAMP)  ## matching accuracy on the labelled questions
+	$(BIN)/sahulat eval benchmarks/questions.yaml
+
+bench: $(STAMP)  ## matching latency and memory
+	$(BIN)/python benchmarks/bench_match.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,57 @@
+"""The one ASGI app: health check now; channel webhooks, staff dashboard and APIs mount here as they come."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bot.core import Core, build_core
+from bot.settings import Settings, get_settings
+from knowledge.loader import KnowledgeBase
+from knowledge.matcher import Matcher
+
+log = logging.getLogger(__name__)
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """200 when the database answers, 503 otherwise (load balancers take the process out of rotation)."""
+    core: Core = request.app.state.core
+    body: dict[str, object] = {"status": "ok", "knowledge_entries": len(core.kb.entries)}
+    try:
+        await core.db.ping()
+        body["database"] = "ok"
+        return JSONResponse(body)
+    except Exception as exc:  # any failure to reach the database means "not ready"
+        log.warning("health check: database unreachable: %s", type(exc).__name__)
+        body.update(status="unavailable", database=f"unreachable ({type(exc).__name__})")
+        return JSONResponse(body, status_code=503)
+
+
+def create_app(
+    settings: Settings | None = None,
+    core: Core | None = None,
+    knowledge: tuple[KnowledgeBase, Matcher] | None = None,
+) -> Starlette:
+    """Build the app; the knowledge base is loaded and checked before the first request is accepted.
+
+    Pass `core` to share one (tests), or `knowledge` to reuse a knowledge base already loaded.
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own = core is None
+        app.state.core = core or build_core(settings, knowledge=knowledge)
+        try:
+            yield
+        finally:
+            if own:
+                await app.state.core.close()
+
+    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"])], lifespan=lifespan)

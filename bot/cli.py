@@ -1,0 +1,251 @@
+"""The `sahulat` command (also `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.settings import Settings, get_settings
+from knowledge.loader import KnowledgeError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _fail(message: str) -> int:
+    print(f"sahulat: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def ensure_schema(settings: Settings, url: str | None = None) -> None:
+    """Bring a local SQLite database up to date on its own; PostgreSQL is migrated at deploy time."""
+    url = url or settings.database_url
+    if url.startswith("sqlite"):
+        from bot.migrate import upgrade
+
+        upgrade(url)
+
+
+def channel_report(settings: Settings) -> list[str]:
+    """One line per channel: on, or off and why."""
+    mode = settings.resolved_telegram_mode()
+    if mode == "off":
+        why = "TELEGRAM_BOT_TOKEN not set" if not settings.telegram_bot_token else "TELEGRAM_MODE=off"
+        telegram = f"Telegram: off, {why}"
+    else:
+        telegram = f"Telegram: configured ({mode} mode), but this version has no Telegram channel yet"
+    missing = [
+        name
+        for name, value in (
+            ("TWILIO_ACCOUNT_SID", settings.twilio_account_sid),
+            ("TWILIO_AUTH_TOKEN", settings.twilio_auth_token),
+            ("TWILIO_WHATSAPP_FROM", settings.twilio_whatsapp_from),
+        )
+        if not value
+    ]
+    if missing:
+        whatsapp = f"WhatsApp: off, {', '.join(missing)} not set"
+    else:
+        whatsapp = "WhatsApp: configured, but this version has no WhatsApp channel yet"
+    return [telegram, whatsapp, "Console: on (`sahulat chat` in another terminal)"]
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+    from bot.core import load_kb
+
+    try:
+        knowledge = load_kb(settings)
+    except KnowledgeError as exc:
+        return _fail(str(exc))
+    ensure_schema(settings)
+    for line in channel_report(settings):
+        print(line, flush=True)
+    print(f"Serving on http://{args.host}:{args.port} (health: /healthz)", flush=True)
+    uvicorn.run(
+        create_app(settings, knowledge=knowledge), host=args.host, port=args.port, log_level=settings.log_level.lower()
+    )
+    return EXIT_OK
+
+
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.channels.console import chat
+    from bot.core import build_core
+
+    ensure_schema(settings)
+
+    async def main() -> None:
+        core = build_core(settings)
+        try:
+            await chat(core.dispatcher, sys.stdin, sys.stdout, user=args.user)
+        finally:
+            await core.close()
+
+    asyncio.run(main())
+    return EXIT_OK
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.channels.console import ask, stdin_lines
+    from bot.core import build_core
+
+    questions = [" ".join(args.question)] if args.question else stdin_lines()
+    with tempfile.TemporaryDirectory(prefix="sahulat-ask-") as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'ask.db'}"
+        ensure_schema(settings, url)
+
+        async def main() -> None:
+            core = build_core(settings, database_url=url)
+            try:
+                await ask(core.dispatcher, questions, sys.stdout, args.json, args.lang)
+            finally:
+                await core.close()
+
+        asyncio.run(main())
+    return EXIT_OK
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.migrate import upgrade
+
+    try:
+        upgrade(settings.database_url, args.revision)
+    except Exception as exc:  # report, don't dump a traceback on an operator
+        return _fail(f"migration failed: {type(exc).__name__}: {exc}")
+    print(f"database at {args.revision}")
+    return EXIT_OK
+
+
+def cmd_kb_check(args: argparse.Namespace, settings: Settings) -> int:
+    from knowledge.loader import load_knowledge
+    from knowledge.matcher import Matcher
+
+    directory = Path(args.dir) if args.dir else settings.knowledge_dir
+    try:
+        kb = load_knowledge(directory, settings.sources_dir)
+    except KnowledgeError as exc:
+        return _fail(str(exc))
+    matcher = Matcher(kb)
+    problems = [f"lexicon.yaml: {c}" for c in matcher.conflicts]
+    warnings = matcher.confusable_variants()
+    print(f"{len(kb.entries)} entries, {len(kb.sources)} sources, {len(kb.places)} places, {len(kb.parks)} parks")
+    for warning in warnings:
+        print(f"warning: {warning}")
+    if problems:
+        return _fail("invalid knowledge base:\n" + "\n".join(f"  - {p}" for p in problems))
+    print("knowledge base OK" + (f" ({len(warnings)} warnings)" if warnings else ""))
+    return EXIT_ERROR if (warnings and args.strict) else EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.core import load_kb
+    from knowledge.evaluate import evaluate, load_questions
+
+    try:
+        questions = load_questions(Path(args.file))
+        _, matcher = load_kb(settings)
+    except (ValueError, KnowledgeError) as exc:
+        return _fail(str(exc))
+    report = evaluate(matcher, questions)
+    print("\n".join(report.lines()))
+    if args.min_accuracy is not None and report.accuracy < args.min_accuracy:
+        return _fail(f"accuracy {report.accuracy:.3f} is below {args.min_accuracy}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sahulat",
+        description="Sahulat: a Telegram and WhatsApp assistant for Pakistan's IT-sector public services.",
+        epilog="Configuration comes from environment variables (see the README), e.g. DATABASE_URL.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="serve the web app (webhooks, /healthz)", description="Serve the ASGI app.")
+    run.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    run.add_argument(
+        "--port", type=int, default=int(os.environ.get("PORT", "8000")), help="port (default: $PORT or 8000)"
+    )
+    run.set_defaults(func=cmd_run)
+
+    chat = sub.add_parser(
+        "chat",
+        help="chat with the bot in this terminal",
+        description="An interactive chat through the same core as Telegram and WhatsApp. Options are numbered; "
+        'answer with the number or the label. "quit" leaves.',
+    )
+    chat.add_argument("--user", help="conversation identity (default: your login name)")
+    chat.set_defaults(func=cmd_chat)
+
+    ask = sub.add_parser(
+        "ask",
+        help="answer questions for scripts (stateless)",
+        description="Answer QUESTION, or one question per line from standard input. Each question is a fresh "
+        "conversation on a throwaway database, so nothing is remembered between questions.",
+    )
+    ask.add_argument("question", nargs="*", metavar="QUESTION", help="the question (default: read stdin)")
+    ask.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line: question, reply, intent, entry_id, score, language",
+    )
+    ask.add_argument(
+        "--lang", choices=["en", "ur"], help="reply language for Latin-script questions (Urdu script always gets Urdu)"
+    )
+    ask.set_defaults(func=cmd_ask)
+
+    db = sub.add_parser("db", help="database administration", description="Database administration.")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    up = db_sub.add_parser("upgrade", help="apply migrations", description="Apply Alembic migrations to DATABASE_URL.")
+    up.add_argument("--revision", default="head", help="target revision (default: head)")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    kb = sub.add_parser("kb", help="knowledge base tools", description="Knowledge base tools.")
+    kb_sub = kb.add_subparsers(dest="kb_command", metavar="ACTION", required=True)
+    check = kb_sub.add_parser(
+        "check",
+        help="validate the knowledge base",
+        description="Validate the YAML files (schema, Urdu present, known sources and places, unique ids) and "
+        "list question variants the matcher cannot tell apart. Exits 1 on errors.",
+    )
+    check.add_argument("--dir", help="knowledge directory (default: KNOWLEDGE_DIR)")
+    check.add_argument("--strict", action="store_true", help="also exit 1 on warnings")
+    check.set_defaults(func=cmd_kb_check)
+
+    ev = sub.add_parser(
+        "eval",
+        help="measure matching accuracy on labelled questions",
+        description="Print accuracy per intent and per language on FILE (e.g. benchmarks/questions.yaml) and "
+        "list every miss.",
+    )
+    ev.add_argument("file", metavar="FILE")
+    ev.add_argument("--min-accuracy", type=float, help="exit 1 when accuracy is below this (0 to 1)")
+    ev.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        settings = get_settings()
+    except Exception as exc:  # pydantic's ValidationError for a bad environment variable
+        return _fail(f"bad configuration: {exc}")
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        return int(args.func(args, settings))
+    except KnowledgeError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,46 @@
+"""Wiring: settings -> database, knowledge base, matcher and dispatcher, built once per process."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from bot.db import Database
+from bot.settings import Settings
+from handlers.dispatcher import Dispatcher
+from knowledge.loader import KnowledgeBase, load_knowledge
+from knowledge.matcher import Matcher
+
+
+@dataclass
+class Core:
+    settings: Settings
+    db: Database
+    kb: KnowledgeBase
+    matcher: Matcher
+    dispatcher: Dispatcher
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def load_kb(settings: Settings) -> tuple[KnowledgeBase, Matcher]:
+    """Load and check the knowledge base; raises KnowledgeError naming file and entry on a bad one."""
+    kb = load_knowledge(settings.knowledge_dir, settings.sources_dir)
+    return kb, Matcher(kb)
+
+
+def build_core(
+    settings: Settings, database_url: str | None = None, knowledge: tuple[KnowledgeBase, Matcher] | None = None
+) -> Core:
+    """Everything a process needs; pass `knowledge` when it was already loaded (checked) by the caller."""
+    kb, matcher = knowledge or load_kb(settings)
+    db = Database(database_url or settings.database_url)
+    dispatcher = Dispatcher(
+        db,
+        kb,
+        matcher,
+        flow_timeout=dt.timedelta(minutes=settings.flow_timeout_minutes),
+        max_chars=settings.max_message_chars,
+    )
+    return Core(settings=settings, db=db, kb=kb, matcher=matcher, dispatcher=dispatcher)

@@ -1,0 +1,61 @@
+"""All configuration, read from environment variables (and an optional `.env`) in one place."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/sahulat.db"
+
+
+class Settings(BaseSettings):
+    """Every setting the product reads. The README's configuration table lists the same names."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    public_url: str | None = None
+    secret_key: str = "dev-only-change-me"
+    log_level: str = "INFO"
+
+    telegram_bot_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_mode: Literal["webhook", "polling", "off"] | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_whatsapp_from: str | None = None
+
+    knowledge_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "knowledge" / "data")
+    sources_dir: Path = Field(
+        default_factory=lambda: Path(__file__).resolve().parent.parent.parent / "shared" / "sources"
+    )
+    flow_timeout_minutes: int = Field(default=30, ge=1)
+    max_message_chars: int = Field(default=4000, ge=100)
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def resolved_telegram_mode(self) -> str:
+        """Polling when there is a token but no public address; webhook when both exist."""
+        if not self.telegram_bot_token:
+            return "off"
+        if self.telegram_mode:
+            return self.telegram_mode
+        return "webhook" if self.public_url else "polling"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

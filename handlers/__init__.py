@@ -1,0 +1,1 @@
+"""Channel-neutral handlers: they take an `Incoming` message and return an `Outcome` of replies."""

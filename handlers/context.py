@@ -1,0 +1,51 @@
+"""What a handler gets: the message, the user's stored state, the knowledge base and the reply language."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.models import Conversation, UserProfile
+from handlers.messages import Incoming, Option, Outcome, Reply
+from handlers.state import clear_flow
+from knowledge.loader import KnowledgeBase
+from knowledge.matcher import Matcher
+
+
+@dataclass
+class Context:
+    msg: Incoming
+    session: AsyncSession
+    profile: UserProfile
+    conversation: Conversation
+    kb: KnowledgeBase
+    matcher: Matcher
+    lang: str
+    now: dt.datetime
+    flow_timeout: dt.timedelta
+    text: str = ""
+    payload: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def t(self, key: str, **values: object) -> str:
+        """A user-facing sentence in the reply language."""
+        return self.kb.texts(key, self.lang, **values)
+
+    def outcome(self, text: str, options: list[Option] | tuple[Option, ...] = (), **meta: Any) -> Outcome:
+        return Outcome(replies=[Reply(text, tuple(options))], language=self.lang, **meta)
+
+    def enter(self, flow: str, step: str, data: dict[str, Any] | None = None) -> None:
+        """Move the user to `step` of `flow`; the flow lapses after the configured idle time."""
+        self.conversation.flow = flow
+        self.conversation.step = step
+        self.conversation.data = dict(data if data is not None else self.conversation.data)
+        self.conversation.expires_at = self.now + self.flow_timeout
+
+    def leave(self) -> None:
+        clear_flow(self.conversation)
+
+    def option(self, key: str, payload: str) -> Option:
+        return Option(self.t(key), payload)

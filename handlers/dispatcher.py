@@ -1,0 +1,125 @@
+"""The dispatcher: one message in, one transaction, replies out.
+
+Order: a redelivered message is dropped; an option picked by number or label becomes its payload;
+"cancel"/"menu" leave any flow; an active flow gets the message; then commands; then the question matcher.
+The message claim, the state change and any log rows commit together, so a crash leaves nothing
+half-done and a redelivery is processed afresh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from bot.db import Database
+from bot.models import utcnow
+from handlers.commands import COMMANDS, CommandWords, topic
+from handlers.context import Context
+from handlers.flows import FLOWS
+from handlers.flows.base import menu_options
+from handlers.messages import Incoming, Outcome
+from handlers.questions import answer_entry, answer_question, complaint_start
+from handlers.state import claim_message, load_conversation, load_profile
+from knowledge.loader import KnowledgeBase
+from knowledge.matcher import Matcher
+from knowledge.normalize import normalize_chars, script_of
+
+log = logging.getLogger(__name__)
+
+LEAVING_COMMANDS = frozenset({"cancel", "menu", "start"})
+
+
+def pick_option(text: str, options: list[dict[str, str]]) -> str | None:
+    """The payload of the option the user named by its number ("2") or its label."""
+    said = normalize_chars(text)
+    if not said or not options:
+        return None
+    if said.isdigit():
+        index = int(said) - 1
+        return options[index]["payload"] if 0 <= index < len(options) else None
+    for option in options:
+        if normalize_chars(option["label"]) == said:
+            return option["payload"]
+    return None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        kb: KnowledgeBase,
+        matcher: Matcher,
+        *,
+        flow_timeout: dt.timedelta = dt.timedelta(minutes=30),
+        max_chars: int = 4000,
+    ) -> None:
+        self.db = db
+        self.kb = kb
+        self.matcher = matcher
+        self.flow_timeout = flow_timeout
+        self.max_chars = max_chars
+        self.commands = CommandWords(kb.lexicon.commands)
+
+    async def handle(self, msg: Incoming) -> Outcome:
+        """Handle one message exactly once; a repeat of a handled message id returns `duplicate=True`."""
+        now = utcnow()
+        async with self.db.session() as session, session.begin():
+            if not await claim_message(session, msg):
+                return Outcome(duplicate=True)
+            profile = await load_profile(session, msg)
+            conversation = await load_conversation(session, msg, now)
+            ctx = Context(
+                msg=msg,
+                session=session,
+                profile=profile,
+                conversation=conversation,
+                kb=self.kb,
+                matcher=self.matcher,
+                lang=self._reply_language(msg, profile.language),
+                now=now,
+                flow_timeout=self.flow_timeout,
+                text=msg.text.strip(),
+            )
+            outcome = await self._route(ctx)
+            conversation.options = [{"label": o.label, "payload": o.payload} for o in outcome.options]
+            conversation.updated_at = now
+            session.add(conversation)
+            session.add(profile)
+        return outcome
+
+    def _reply_language(self, msg: Incoming, chosen: str | None) -> str:
+        """Urdu script gets Urdu; otherwise the user's choice, the channel's hint, or English."""
+        if msg.text and script_of(msg.text) == "ur":
+            return "ur"
+        if chosen:
+            return chosen
+        return "ur" if (msg.language_hint or "").lower().startswith("ur") else "en"
+
+    async def _route(self, ctx: Context) -> Outcome:
+        if len(ctx.text) > self.max_chars:
+            return ctx.outcome(ctx.t("too_long", length=len(ctx.text), limit=self.max_chars), intent="too_long")
+        ctx.payload = ctx.msg.payload or pick_option(ctx.text, ctx.conversation.options)
+        command = self.commands.parse(ctx.text, ctx.payload)
+        flow = FLOWS.get(ctx.conversation.flow or "")
+        if flow and not (command and command[0] in LEAVING_COMMANDS):
+            return await flow.step(ctx)
+        if command and command[0] in COMMANDS:
+            return await COMMANDS[command[0]](ctx, command[1])
+        if ctx.payload:
+            return await self._payload(ctx, ctx.payload)
+        if not normalize_chars(ctx.text):
+            return ctx.outcome(ctx.t("empty_message"), [ctx.option("opt_menu", "cmd:menu")], intent="empty")
+        return await answer_question(ctx)
+
+    async def _payload(self, ctx: Context, payload: str) -> Outcome:
+        kind, _, value = payload.partition(":")
+        if kind == "kb" and value in ctx.kb.entries:
+            return answer_entry(ctx, value)
+        if kind == "topic":
+            return await topic(ctx, value)
+        if kind == "complaint":
+            return complaint_start(ctx)
+        if kind == "flow" and value in FLOWS:
+            return await FLOWS[value].start(ctx)
+        log.warning("unknown payload %r from channel %s", payload[:80], ctx.msg.channel)
+        return ctx.outcome(ctx.t("menu"), menu_options(ctx), intent="menu")

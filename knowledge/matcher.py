@@ -1,0 +1,332 @@
+"""Question matching: which knowledge-base entry answers a message, or why none does.
+
+How it scores. Every question variant and the message go through the same normalisation (normalize.py),
+with the message's typos corrected towards the knowledge base's own vocabulary (rapidfuzz). A variant's
+score mixes three things:
+  * coverage: how much of the variant's meaning (IDF-weighted words) the message contains;
+  * precision: how much of the message the variant explains, so extra unknown words ("weather in
+    Faisalabad") pull the score down;
+  * a character-level rapidfuzz ratio over the sorted words, for what tokenising missed.
+Coverage and precision together guard against rapidfuzz's known false positives: a one-word query, or a
+query whose words are a subset of a long variant, scores 100 on token_set_ratio but poorly here.
+The best entry is answered only when it is clearly ahead; close runners-up become a "did you mean".
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+
+from knowledge.loader import KnowledgeBase
+from knowledge.normalize import PhraseFolder, normalize_chars, script_of
+
+GREETING = "__greet"
+FACET_PREFIX = "__facet_"
+COMPLAINT = "complaint"
+
+ANSWER_THRESHOLD = 0.5  # score at which the best entry is answered outright (if clearly ahead)
+FULL_COVERAGE = 0.8  # ...or at which a long message is answered, when it contains most of a variant
+ANSWER_MARGIN = 0.06  # how far ahead of the next entry the best one must be
+CLARIFY_THRESHOLD = 0.3  # below this, nothing is close: the bot says what it can help with
+CLARIFY_WINDOW = 0.12  # entries this close to the best are offered in a "did you mean"
+NARROW_WINDOW = 0.2  # a city's own park entry this close to the best wins when the city is named
+LONG_NARROW_WINDOW = 0.05
+LONG_MESSAGE_WORDS = 8  # content words beyond which a message is read as "long"
+LONG_MARGIN_RATIO = 0.9  # in a long message, the runner-up must be below this share of the best
+FACET_MAX_WORDS = 12  # "phone number" etc. decline only in a message that is about them
+MAX_TOKENS = 80
+TYPO_MIN_LENGTH = 5
+TYPO_CUTOFF = 80.0
+RERANK = 40
+CONCEPT_WEIGHT = 1.5
+
+
+@dataclass(frozen=True)
+class Candidate:
+    entry_id: str
+    score: float
+    coverage: float = 0.0
+
+
+@dataclass
+class Analysis:
+    """A message as the matcher reads it."""
+
+    language: str  # en | roman | ur
+    tokens: list[str]  # folded, stopwords included
+    content: list[str]  # folded, without stopwords, greetings and facets
+
+    @property
+    def normalized(self) -> str:
+        return " ".join(self.tokens)
+
+
+@dataclass
+class Match:
+    intent: str  # answer | clarify | out_of_scope | greeting | complaint_start
+    language: str
+    normalized: str
+    entry_id: str | None = None
+    score: float = 0.0
+    candidates: list[Candidate] = field(default_factory=list)
+    facet: str | None = None
+    missing_place: str | None = None
+    near_domain: bool = False
+
+
+@dataclass
+class _Variant:
+    entry_id: str
+    content: frozenset[str]
+    text: str
+    norm: float
+
+
+class Matcher:
+    """Built once per knowledge base (at start-up); `match` is then pure CPU on in-memory tables."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        lex = kb.lexicon
+        groups: list[tuple[str, list[str]]] = list(lex.synonyms.items())
+        for place in kb.places.values():
+            groups.append((place.id, [place.name.en, place.name.ur, *place.aliases]))
+        groups.append((GREETING, list(lex.greetings)))
+        groups.append((COMPLAINT, list(lex.complaint_phrases)))
+        for facet, words in lex.unsupported_facets.items():
+            groups.append((FACET_PREFIX + facet, list(words)))
+        self.folder, self.conflicts = PhraseFolder.build(lex.spellings, groups)
+        self.stopwords = {self.folder.spellings.get(w, w) for w in map(normalize_chars, lex.stopwords) if w}
+        self.roman_markers = {normalize_chars(w) for w in lex.roman_markers}
+        self.places = set(kb.places)
+        self.places_with_parks = kb.places_with_parks()
+
+        vocabulary: set[str] = set(self.stopwords)
+        for _, variants in groups:
+            for variant in variants:
+                vocabulary.update(self.folder.fold_spellings(normalize_chars(variant).split()))
+        self.domain_words = {t for w in lex.domain_words for t in self._fold(normalize_chars(w).split())}
+
+        self.variants: list[_Variant] = []
+        entry_tokens: dict[str, set[str]] = defaultdict(set)
+        raw_variants: list[tuple[str, list[str]]] = []
+        for entry in kb.entries.values():
+            for _, question in entry.questions.all():
+                raw = self.folder.fold_spellings(normalize_chars(question).split())
+                vocabulary.update(raw)
+                content = self._content(self.folder.fold_phrases(raw))
+                if content:
+                    raw_variants.append((entry.id, content))
+                    entry_tokens[entry.id].update(content)
+        self.vocabulary = vocabulary
+        self._vocab_latin = sorted(t for t in vocabulary if script_of(t) == "latin" and len(t) >= 3)
+        self._vocab_urdu = sorted(t for t in vocabulary if script_of(t) == "ur" and len(t) >= 3)
+        self._corrections: dict[str, str] = {}
+
+        df: dict[str, int] = defaultdict(int)
+        for tokens in entry_tokens.values():
+            for token in tokens:
+                df[token] += 1
+        n = max(len(entry_tokens), 1)
+        # Words the lexicon names (organisations, services, places) are what tells entries apart; plain
+        # words that happen to be rare in a small knowledge base ("included", "when") count for less.
+        concepts = {canonical for canonical in self.folder.phrases.values()}
+        self.idf = {
+            token: math.log(1 + n / count) * (CONCEPT_WEIGHT if token in concepts else 1.0)
+            for token, count in df.items()
+        }
+        self.unknown_idf = math.log(1 + n / 0.5)
+        self.known_tokens = set(df) | self.domain_words
+
+        self.postings: dict[str, list[int]] = defaultdict(list)
+        for entry_id, content in raw_variants:
+            unique = frozenset(content)
+            index = len(self.variants)
+            self.variants.append(
+                _Variant(entry_id, unique, " ".join(sorted(unique)), math.sqrt(sum(self.idf[t] ** 2 for t in unique)))
+            )
+            for token in unique:
+                self.postings[token].append(index)
+
+    # -- reading a message ---------------------------------------------------------------------------
+
+    def _fold(self, tokens: list[str]) -> list[str]:
+        return self.folder.fold_phrases(self.folder.fold_spellings(tokens))
+
+    def _content(self, folded: list[str]) -> list[str]:
+        return [t for t in folded if t not in self.stopwords and t != GREETING and not t.startswith(FACET_PREFIX)]
+
+    def _correct(self, token: str) -> str:
+        """The knowledge base's own spelling of a mistyped word, or the word itself."""
+        if token in self.vocabulary or len(token) < TYPO_MIN_LENGTH or token.isdigit():
+            return token
+        cached = self._corrections.get(token)
+        if cached is not None:
+            return cached
+        choices = self._vocab_urdu if script_of(token) == "ur" else self._vocab_latin
+        best = process.extractOne(token, choices, scorer=fuzz.ratio, score_cutoff=TYPO_CUTOFF)
+        corrected = best[0] if best else token
+        if len(self._corrections) < 50_000:
+            self._corrections[token] = corrected
+        return corrected
+
+    def _language(self, text: str, tokens: list[str]) -> str:
+        if script_of(text) == "ur":
+            return "ur"
+        markers = sum(1 for t in tokens if t in self.roman_markers)
+        if markers >= 2 or (markers == 1 and len(tokens) <= 4):
+            return "roman"
+        return "en"
+
+    def analyse(self, text: str) -> Analysis:
+        chars = normalize_chars(text[: MAX_TOKENS * 40])
+        raw = chars.split()[:MAX_TOKENS]
+        spelled = self.folder.fold_spellings(raw)
+        folded = self.folder.fold_phrases([self._correct(t) for t in spelled])
+        return Analysis(language=self._language(text, raw), tokens=folded, content=self._content(folded))
+
+    # -- scoring ---------------------------------------------------------------------------------------
+
+    def rank(self, content: list[str], limit: int = 5) -> list[Candidate]:
+        """Entries ordered by their best variant's score for these content words.
+
+        The score is the cosine of IDF-weighted word vectors (which balances how much of the variant the
+        message covers against how much of the message the variant explains), plus a small
+        character-level rapidfuzz term. `coverage` is the share of the variant's weight that is matched.
+        """
+        query = set(content)
+        if not query:
+            return []
+        query_norm = math.sqrt(sum(self.idf.get(t, self.unknown_idf) ** 2 for t in query))
+        dots: dict[int, float] = defaultdict(float)
+        for token in query:
+            idf = self.idf.get(token)
+            if idf is None:
+                continue
+            for index in self.postings.get(token, ()):
+                dots[index] += idf * idf
+        if not dots:
+            return []
+        variants = self.variants
+        rough = sorted(((dot / (query_norm * variants[i].norm), i) for i, dot in dots.items()), reverse=True)
+        query_text = " ".join(sorted(query))
+        best: dict[str, Candidate] = {}
+        for cosine, index in rough[:RERANK]:
+            variant = variants[index]
+            score = 0.9 * cosine + 0.1 * fuzz.ratio(query_text, variant.text) / 100
+            current = best.get(variant.entry_id)
+            if current is None or score > current.score:
+                coverage = dots[index] / (variant.norm * variant.norm)
+                best[variant.entry_id] = Candidate(variant.entry_id, round(score, 4), round(coverage, 4))
+        return sorted(best.values(), key=lambda c: c.score, reverse=True)[:limit]
+
+    def match(self, text: str) -> Match:
+        analysis = self.analyse(text)
+        tokens, content = analysis.tokens, analysis.content
+        result = Match(intent="out_of_scope", language=analysis.language, normalized=analysis.normalized)
+        meaningful = set(content)
+
+        if COMPLAINT in meaningful:
+            result.intent = "complaint_start"
+            return result
+        if GREETING in tokens and not (meaningful & self.known_tokens):
+            # "hi", "salam", "good morning sahulat": a greeting and nothing the knowledge base knows.
+            result.intent = "greeting"
+            return result
+
+        candidates = self.rank(content)
+        result.candidates = candidates
+        result.near_domain = bool(meaningful & self.known_tokens)
+        facets = [t[len(FACET_PREFIX) :] for t in tokens if t.startswith(FACET_PREFIX)]
+        if facets and len(content) <= FACET_MAX_WORDS:
+            result.facet = facets[0]
+            result.near_domain = True
+            return result
+
+        places = [t for t in content if t in self.places]
+        with_parks = [p for p in places if p in self.places_with_parks]
+        asks_parks = bool(meaningful & {"stp", "park"})
+        if places and not with_parks and asks_parks and "parks_overview" in self.kb.entries:
+            result.intent = "answer"
+            result.entry_id = "parks_overview"
+            result.missing_place = places[0]
+            result.score = 1.0
+            return result
+        if not candidates:
+            return result
+
+        known = [t for t in meaningful if t in self.idf]
+        if known and all(t in self.places for t in known):
+            # Only a place name is understood: "weather in Karachi" is not a question about its parks.
+            if len(known) < len(meaningful):
+                return result
+            result.intent = "clarify"
+            result.score = candidates[0].score
+            result.candidates = [c for c in candidates if c.entry_id in {f"park_{p}" for p in places}][:3]
+            result.intent = "clarify" if result.candidates else "out_of_scope"
+            return result
+
+        top = candidates[0]
+        narrowed = False
+        long_message = len(content) > LONG_MESSAGE_WORDS
+        about_parks = self.kb.entries[top.entry_id].topic == "parks"
+        if with_parks and (about_parks or (asks_parks and not long_message)):
+            # A named city narrows a park question to that city's parks; in a long message the city may
+            # just be where the writer lives, so there it must already be nearly the best.
+            city_entries = {f"park_{p}" for p in with_parks}
+            window = LONG_NARROW_WINDOW if long_message else NARROW_WINDOW
+            for candidate in candidates[:3]:
+                if candidate.entry_id in city_entries and candidate.score >= top.score - window:
+                    top, narrowed = candidate, True
+                    break
+        runner_up = max((c.score for c in candidates if c.entry_id != top.entry_id), default=0.0)
+        result.score = top.score
+        if len(meaningful) == 1 and not narrowed:
+            # One word shared by several entries ("fee", "jobs") is ambiguous unless a variant is just that word.
+            (word,) = meaningful
+            shared = len({self.variants[i].entry_id for i in self.postings.get(word, ())}) > 1
+            confident = (top.coverage >= 1.0 or not shared) and top.score - runner_up >= ANSWER_MARGIN
+            clear = confident
+        elif long_message:
+            # In a long message most words are context; what counts is that it holds most of one variant.
+            confident = top.coverage >= FULL_COVERAGE
+            clear = narrowed or runner_up <= top.score * LONG_MARGIN_RATIO
+        else:
+            confident = top.score >= ANSWER_THRESHOLD or (
+                top.coverage >= FULL_COVERAGE and top.score >= CLARIFY_THRESHOLD
+            )
+            clear = narrowed or top.score - runner_up >= ANSWER_MARGIN
+        if clear and confident:
+            result.intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"
+            result.entry_id = top.entry_id
+            return result
+        if top.score >= CLARIFY_THRESHOLD or (long_message and top.coverage >= FULL_COVERAGE):
+            result.intent = "clarify"
+            result.candidates = [c for c in candidates[:3] if c.score >= top.score - CLARIFY_WINDOW]
+        return result
+
+    # -- checks for `sahulat kb check` -------------------------------------------------------------------
+
+    def confusable_variants(self) -> list[str]:
+        """Question variants that the matcher answers with another entry, or cannot tell apart."""
+        findings = []
+        for entry in self.kb.entries.values():
+            for _, question in entry.questions.all():
+                analysis = self.analyse(question)
+                ranked = self.rank(analysis.content, limit=2)
+                if not ranked:
+                    findings.append(f"entry {entry.id!r}: variant {question!r} has no words the matcher can use")
+                    continue
+                top = ranked[0]
+                second = ranked[1] if len(ranked) > 1 else None
+                if top.entry_id != entry.id:
+                    findings.append(f"entry {entry.id!r}: variant {question!r} matches {top.entry_id!r} better")
+                elif second and top.score - second.score < ANSWER_MARGIN:
+                    findings.append(
+                        f"entry {entry.id!r}: variant {question!r} is too close to {second.entry_id!r}"
+                        f" ({top.score:.2f} vs {second.score:.2f})"
+                    )
+        return findings

@@ -1,0 +1,149 @@
+"""The shape of the knowledge-base YAML files.
+
+Pydantic models, so that a staff member's edit that breaks the shape is refused at load time with the file
+and entry named, instead of surfacing later as a wrong answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_]*$"
+
+ParkStatus = Literal["planned", "under_discussion", "mou_signed", "work_underway"]
+Topic = Literal["parks", "fees", "programmes", "organisations", "strategy", "services", "general"]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a misspelt key would otherwise be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalText(Strict):
+    """A text in English and Urdu; both are required so no user gets a half-translated bot."""
+
+    en: str = Field(min_length=1)
+    ur: str = Field(min_length=1)
+
+    @field_validator("en", "ur")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+    def get(self, lang: str) -> str:
+        return self.ur if lang == "ur" else self.en
+
+
+class Source(Strict):
+    """One document in ../shared/sources/. `date` is null when the document itself states none."""
+
+    file: str = Field(pattern=r"^[\w.-]+\.txt$")
+    title: LocalText
+    publisher: str | None = None
+    date: dt.date | None = None
+
+
+class Questions(Strict):
+    """Question variants as users write them: English, Roman Urdu and Urdu script."""
+
+    en: list[str] = Field(min_length=1)
+    roman: list[str] = Field(min_length=1)
+    ur: list[str] = Field(min_length=1)
+
+    @field_validator("ur")
+    @classmethod
+    def _urdu_script(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.search(r"[\u0600-\u06FF]", value):
+                raise ValueError(f"Urdu variant {value!r} has no Urdu script")
+        return values
+
+    def all(self) -> list[tuple[str, str]]:
+        return [(lang, q) for lang in ("en", "roman", "ur") for q in getattr(self, lang)]
+
+
+class Entry(Strict):
+    """One answerable question. `declines` marks an answer that says the sources are silent."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    topic: Topic
+    questions: Questions
+    answer: LocalText
+    sources: list[str] = Field(min_length=1)
+    places: list[str] = []
+    declines: bool = False
+
+
+class Place(Strict):
+    """A city or district users may name; `aliases` are the spellings and abbreviations people type."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: LocalText
+    province: str
+    aliases: list[str] = []
+    lat: float | None = Field(default=None, ge=23.0, le=37.5)
+    lon: float | None = Field(default=None, ge=60.5, le=78.0)
+
+
+class Park(Strict):
+    """One software technology park as one source describes it; a later source may add a record."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    place: str
+    host: LocalText | None = None
+    area_sqft: int | None = Field(default=None, gt=0)
+    status: ParkStatus
+    note: LocalText | None = None
+    source: str
+
+
+class EntriesFile(Strict):
+    entries: list[Entry]
+
+
+class SourcesFile(Strict):
+    sources: list[Source] = Field(min_length=1)
+
+
+class PlacesFile(Strict):
+    places: list[Place]
+
+
+class ParksFile(Strict):
+    parks: list[Park]
+
+
+class ParkQuestionTemplates(Strict):
+    en: list[str] = Field(min_length=1)
+    roman: list[str] = Field(min_length=1)
+    ur: list[str] = Field(min_length=1)
+
+
+class LexiconFile(Strict):
+    """lexicon.yaml: how users write (see the comments in the file)."""
+
+    synonyms: dict[str, list[str]]
+    spellings: dict[str, list[str]] = {}
+    stopwords: list[str] = []
+    greetings: list[str] = []
+    complaint_phrases: list[str] = []
+    unsupported_facets: dict[str, list[str]] = {}
+    domain_words: list[str] = []
+    park_questions: ParkQuestionTemplates
+    roman_markers: list[str] = []
+    commands: dict[Literal["start", "menu", "cancel", "help", "language", "status"], list[str]]
+    languages: dict[Literal["en", "ur"], list[str]]
+
+
+class TextsFile(Strict):
+    """texts.yaml: every sentence the bot says that is not a knowledge-base answer, in English and Urdu."""
+
+    texts: dict[str, LocalText]
+    months: LocalText

@@ -1,0 +1,40 @@
+"""User-facing sentences from texts.yaml, looked up by key and language."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from knowledge.schema import LocalText, TextsFile
+
+# Keys the code uses; texts.yaml must define each one (checked at load, so a missing one is a clear error).
+REQUIRED_KEYS = frozenset(
+    """source_line sources_line date_unknown welcome menu help menu_parks menu_fees menu_programmes
+    menu_language menu_help opt_menu opt_complaint cancelled nothing_to_cancel language_prompt language_en
+    language_ur language_set reask gave_up clarify out_of_scope no_info no_info_facet see_also
+    no_park_in_place complaint_not_open status_none empty_message too_long park_heading park_host park_area
+    park_status_planned park_status_under_discussion park_status_mou_signed park_status_work_underway""".split()
+)
+
+
+class Texts:
+    def __init__(self, data: TextsFile) -> None:
+        self._texts: dict[str, LocalText] = dict(data.texts)
+        self._months = {lang: [m.strip() for m in data.months.get(lang).split(",")] for lang in ("en", "ur")}
+
+    def missing(self) -> list[str]:
+        return sorted(REQUIRED_KEYS - self._texts.keys())
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._texts
+
+    def bad_months(self) -> bool:
+        return any(len(names) != 12 for names in self._months.values())
+
+    def __call__(self, key: str, lang: str, **values: object) -> str:
+        text = self._texts[key].get(lang)
+        return text.format(**values) if values else text
+
+    def date(self, value: dt.date | None, lang: str) -> str:
+        if value is None:
+            return self("date_unknown", lang)
+        return f"{value.day} {self._months[lang][value.month - 1]} {value.year}"
