@@ -14,6 +14,7 @@ The best entry is answered only when it is clearly ahead; close runners-up becom
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ FACET_MAX_WORDS = 12  # "phone number" etc. decline only in a message that is ab
 MAX_TOKENS = 80
 TYPO_MIN_LENGTH = 5
 TYPO_CUTOFF = 80.0
+TYPO_CUTOFF_SHORT = 85.0
 RERANK = 40
 CONCEPT_WEIGHT = 1.5
 
@@ -49,6 +51,7 @@ class Candidate:
     entry_id: str
     score: float
     coverage: float = 0.0
+    place_only: bool = False  # the only words shared with the message are place names
 
 
 @dataclass
@@ -122,8 +125,11 @@ class Matcher:
                     raw_variants.append((entry.id, content))
                     entry_tokens[entry.id].update(content)
         self.vocabulary = vocabulary
-        self._vocab_latin = sorted(t for t in vocabulary if script_of(t) == "latin" and len(t) >= 3)
-        self._vocab_urdu = sorted(t for t in vocabulary if script_of(t) == "ur" and len(t) >= 3)
+        # Typo candidates by script and length: a word can only be a typo of one of similar length.
+        self._vocab_by_length: dict[tuple[str, int], list[str]] = defaultdict(list)
+        for token in sorted(vocabulary):
+            if len(token) >= 3:
+                self._vocab_by_length[(script_of(token), len(token))].append(token)
         self._corrections: dict[str, str] = {}
 
         df: dict[str, int] = defaultdict(int)
@@ -166,8 +172,16 @@ class Matcher:
         cached = self._corrections.get(token)
         if cached is not None:
             return cached
-        choices = self._vocab_urdu if script_of(token) == "ur" else self._vocab_latin
-        best = process.extractOne(token, choices, scorer=fuzz.ratio, score_cutoff=TYPO_CUTOFF)
+        script, size = script_of(token), len(token)
+        # fuzz.ratio >= 80 is impossible between words whose lengths differ by more than a third.
+        choices = [
+            word
+            for length in range(max(3, (2 * size) // 3), (3 * size) // 2 + 1)
+            for word in self._vocab_by_length.get((script, length), ())
+        ]
+        # One wrong letter in a five-letter word is too much ("india" is not "pindi").
+        cutoff = TYPO_CUTOFF if size >= 7 else TYPO_CUTOFF_SHORT
+        best = process.extractOne(token, choices, scorer=fuzz.ratio, score_cutoff=cutoff)
         corrected = best[0] if best else token
         if len(self._corrections) < 50_000:
             self._corrections[token] = corrected
@@ -211,16 +225,17 @@ class Matcher:
         if not dots:
             return []
         variants = self.variants
-        rough = sorted(((dot / (query_norm * variants[i].norm), i) for i, dot in dots.items()), reverse=True)
+        rough = heapq.nlargest(RERANK, ((dot / (query_norm * variants[i].norm), i) for i, dot in dots.items()))
         query_text = " ".join(sorted(query))
         best: dict[str, Candidate] = {}
-        for cosine, index in rough[:RERANK]:
+        for cosine, index in rough:
             variant = variants[index]
             score = 0.9 * cosine + 0.1 * fuzz.ratio(query_text, variant.text) / 100
             current = best.get(variant.entry_id)
             if current is None or score > current.score:
                 coverage = dots[index] / (variant.norm * variant.norm)
-                best[variant.entry_id] = Candidate(variant.entry_id, round(score, 4), round(coverage, 4))
+                place_only = (query & variant.content) <= self.places
+                best[variant.entry_id] = Candidate(variant.entry_id, round(score, 4), round(coverage, 4), place_only)
         return sorted(best.values(), key=lambda c: c.score, reverse=True)[:limit]
 
     def match(self, text: str) -> Match:
@@ -299,7 +314,7 @@ class Matcher:
                 top.coverage >= FULL_COVERAGE and top.score >= CLARIFY_THRESHOLD
             )
             clear = narrowed or top.score - runner_up >= ANSWER_MARGIN
-        if clear and confident:
+        if clear and confident and not top.place_only:
             result.intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"
             result.entry_id = top.entry_id
             return result

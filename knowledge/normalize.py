@@ -50,7 +50,8 @@ def normalize_chars(text: str) -> str:
     text = _DIACRITICS.sub("", text)
     text = _THOUSANDS.sub("", text)
     # Control, format (zero-width, bidi) and other invisible characters become separators.
-    text = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
+    if not text.isprintable():
+        text = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
     return " ".join(_NON_WORD.sub(" ", text).split())
 
 

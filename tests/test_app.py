@@ -1,0 +1,28 @@
+"""The ASGI app: health check with the database up and down."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from bot.app import create_app
+from bot.core import build_core
+from bot.settings import Settings
+
+
+def test_healthz_ok(database_url: str, settings: Settings, knowledge) -> None:  # type: ignore[no-untyped-def]
+    core = build_core(settings, database_url=database_url, knowledge=knowledge)
+    with TestClient(create_app(settings, knowledge=knowledge, core=core)) as client:
+        response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["database"] == "ok"
+    assert body["knowledge_entries"] == len(knowledge[0].entries)
+
+
+def test_healthz_503_when_database_unreachable(settings: Settings, knowledge) -> None:  # type: ignore[no-untyped-def]
+    down = settings.model_copy(update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/nothing"})
+    with TestClient(create_app(down, knowledge=knowledge)) as client:
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+    assert "unreachable" in response.json()["database"]

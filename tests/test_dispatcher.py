@@ -1,0 +1,195 @@
+"""The core's routing, options, flows and de-duplication, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from sqlmodel import select
+
+from bot.db import Database
+from bot.models import Conversation, UnansweredQuestion, UserProfile
+from handlers.dispatcher import Dispatcher, pick_option
+from handlers.messages import Incoming
+
+from .conftest import make_dispatcher, scalar
+
+
+def msg(text: str, user: str = "u1", **kwargs: object) -> Incoming:
+    return Incoming(channel="test", user_id=user, text=text, **kwargs)  # type: ignore[arg-type]
+
+
+async def conversation(db: Database, user: str = "u1") -> Conversation:
+    async with db.session() as session:
+        return (await session.exec(select(Conversation).filter_by(channel="test", user_id=user))).one()
+
+
+async def profile(db: Database, user: str = "u1") -> UserProfile:
+    async with db.session() as session:
+        return (await session.exec(select(UserProfile).filter_by(channel="test", user_id=user))).one()
+
+
+def test_pick_option_by_number_and_label() -> None:
+    options = [{"label": "English", "payload": "lang:en"}, {"label": "اردو (Urdu)", "payload": "lang:ur"}]
+    assert pick_option("2", options) == "lang:ur"
+    assert pick_option(" 1 ", options) == "lang:en"
+    assert pick_option("۲", options) == "lang:ur"  # Eastern digits count too
+    assert pick_option("english", options) == "lang:en"
+    assert pick_option("اردو (urdu)", options) == "lang:ur"
+    assert pick_option("3", options) is None
+    assert pick_option("0", options) is None
+    assert pick_option("something else", options) is None
+    assert pick_option("1", []) is None
+
+
+async def test_greeting_shows_menu_with_options(dispatcher: Dispatcher) -> None:
+    outcome = await dispatcher.handle(msg("assalam o alaikum"))
+    assert outcome.intent == "greeting"
+    labels = [o.label for o in outcome.options]
+    assert labels[:3] == ["Technology parks", "Registration fees", "Programmes"]
+
+
+async def test_option_picked_by_number_and_by_label(dispatcher: Dispatcher, db: Database) -> None:
+    await dispatcher.handle(msg("menu"))
+    fees = await dispatcher.handle(msg("2"))  # "Registration fees"
+    assert fees.intent == "menu"
+    assert any(o.payload == "kb:fee_startup_registration" for o in fees.options)
+    label = next(o.label for o in fees.options if o.payload == "kb:fee_startup_registration")
+    answer = await dispatcher.handle(msg(label.upper()))
+    assert answer.entry_id == "fee_startup_registration"
+    assert "Rs 1,000" in answer.replies[0].text
+    assert "Source:" in answer.replies[0].text
+
+
+async def test_language_flow_by_number_remembers_choice(dispatcher: Dispatcher, db: Database) -> None:
+    prompt = await dispatcher.handle(msg("language"))
+    assert [o.payload for o in prompt.options] == ["lang:en", "lang:ur"]
+    assert (await conversation(db)).flow == "language"
+    done = await dispatcher.handle(msg("2"))
+    assert done.language == "ur"
+    assert (await profile(db)).language == "ur"
+    assert (await conversation(db)).flow is None
+    # Latin-script questions now get the Urdu answer.
+    answer = await dispatcher.handle(msg("startup registration fee"))
+    assert answer.entry_id == "fee_startup_registration"
+    assert "ماخذ" in answer.replies[0].text
+
+
+async def test_button_payload_goes_straight_to_the_flow(dispatcher: Dispatcher, db: Database) -> None:
+    await dispatcher.handle(msg("/language"))
+    await dispatcher.handle(msg("", payload="lang:ur"))
+    assert (await profile(db)).language == "ur"
+
+
+async def test_cancel_leaves_a_flow_and_keeps_nothing(dispatcher: Dispatcher, db: Database) -> None:
+    await dispatcher.handle(msg("language"))
+    outcome = await dispatcher.handle(msg("cancel"))
+    assert outcome.intent == "cancel"
+    state = await conversation(db)
+    assert state.flow is None and state.step is None and state.data == {}
+    assert (await profile(db)).language is None
+    # The options are now the menu's, so "2" no longer means Urdu.
+    after = await dispatcher.handle(msg("2"))
+    assert after.intent == "menu"
+    assert (await profile(db)).language is None
+
+
+async def test_menu_and_urdu_cancel_leave_a_flow(dispatcher: Dispatcher, db: Database) -> None:
+    await dispatcher.handle(msg("language"))
+    assert (await dispatcher.handle(msg("menu"))).intent == "menu"
+    assert (await conversation(db)).flow is None
+    await dispatcher.handle(msg("language"))
+    assert (await dispatcher.handle(msg("منسوخ"))).intent == "cancel"
+    assert (await conversation(db)).flow is None
+
+
+async def test_cancel_without_flow_says_so(dispatcher: Dispatcher) -> None:
+    outcome = await dispatcher.handle(msg("/cancel"))
+    assert "nothing to cancel" in outcome.replies[0].text.lower()
+
+
+async def test_bad_answer_is_reasked_once_then_flow_is_left(dispatcher: Dispatcher, db: Database) -> None:
+    await dispatcher.handle(msg("language"))
+    again = await dispatcher.handle(msg("klingon"))
+    assert again.intent == "reask"
+    assert [o.payload for o in again.options] == ["lang:en", "lang:ur"]
+    assert (await conversation(db)).flow == "language"
+    gave_up = await dispatcher.handle(msg("still klingon"))
+    assert gave_up.intent == "flow_abandoned"
+    assert (await conversation(db)).flow is None
+
+
+async def test_expired_flow_is_dropped(db: Database, knowledge) -> None:  # type: ignore[no-untyped-def]
+    quick = make_dispatcher(db, knowledge, flow_timeout=dt.timedelta(seconds=-1))
+    await quick.handle(msg("language"))
+    # The flow expired at once, so "urdu" is read as a question, not as the flow's answer.
+    await quick.handle(msg("urdu"))
+    assert (await profile(db)).language is None
+
+
+async def test_duplicate_message_id_is_processed_once(dispatcher: Dispatcher, db: Database) -> None:
+    first = await dispatcher.handle(msg("language", message_id="m-1"))
+    again = await dispatcher.handle(msg("language", message_id="m-1"))
+    assert not first.duplicate and first.replies
+    assert again.duplicate and again.replies == []
+    assert await scalar(db, "SELECT count(*) FROM processed_message") == 1
+    # The same id on another channel is a different message.
+    other = await dispatcher.handle(Incoming(channel="other", user_id="u1", text="hi", message_id="m-1"))
+    assert not other.duplicate
+
+
+async def test_concurrent_redeliveries_are_processed_once(dispatcher: Dispatcher, db: Database) -> None:
+    outcomes = await asyncio.gather(*(dispatcher.handle(msg("language", message_id="same")) for _ in range(8)))
+    assert sum(not o.duplicate for o in outcomes) == 1
+    assert await scalar(db, "SELECT count(*) FROM processed_message") == 1
+
+
+async def test_concurrent_first_messages_from_one_user(dispatcher: Dispatcher, db: Database) -> None:
+    """Two workers creating the same user's rows at once neither fail nor duplicate them."""
+    outcomes = await asyncio.gather(*(dispatcher.handle(msg(f"hello {i}", user="new")) for i in range(6)))
+    assert all(o.replies for o in outcomes)
+    assert await scalar(db, "SELECT count(*) FROM user_profile WHERE user_id = 'new'") == 1
+    assert await scalar(db, "SELECT count(*) FROM processed_message") == 6
+
+
+async def test_failed_handling_does_not_claim_the_message(dispatcher: Dispatcher, db: Database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A crash mid-handling rolls the claim back, so the redelivery is processed."""
+    import handlers.dispatcher as module
+
+    async def broken(ctx):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(module, "answer_question", broken)
+    try:
+        await dispatcher.handle(msg("stp in swat", message_id="crash-1"))
+    except RuntimeError:
+        pass
+    monkeypatch.undo()
+    retried = await dispatcher.handle(msg("stp in swat", message_id="crash-1"))
+    assert not retried.duplicate
+    assert retried.entry_id == "park_swat"
+
+
+async def test_unanswered_questions_are_logged(dispatcher: Dispatcher, db: Database) -> None:
+    await dispatcher.handle(msg("who won the cricket match"))
+    await dispatcher.handle(msg("fee"))
+    await dispatcher.handle(msg("stp in swat"))
+    async with db.session() as session:
+        rows = (await session.exec(select(UnansweredQuestion).order_by(UnansweredQuestion.id))).all()
+    assert [(r.text, r.intent) for r in rows] == [("who won the cricket match", "out_of_scope"), ("fee", "clarify")]
+    assert rows[1].candidates and rows[1].candidates[0]["entry_id"].startswith("fee_")
+    assert rows[0].channel == "test" and rows[0].language == "en"
+
+
+async def test_too_long_and_empty_messages_get_clear_replies(dispatcher: Dispatcher) -> None:
+    long = await dispatcher.handle(msg("stp " * 5000))
+    assert long.intent == "too_long" and "too long" in long.replies[0].text
+    empty = await dispatcher.handle(msg("   \u200b  "))
+    assert empty.intent == "empty" and empty.replies[0].text
+
+
+async def test_urdu_script_gets_urdu_and_hint_is_used(dispatcher: Dispatcher) -> None:
+    urdu = await dispatcher.handle(msg("سوات میں سافٹ ویئر ٹیکنالوجی پارک"))
+    assert urdu.language == "ur" and urdu.entry_id == "park_swat"
+    hinted = await dispatcher.handle(msg("stp in swat", user="u2", language_hint="ur-PK"))
+    assert hinted.language == "ur"

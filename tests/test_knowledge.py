@@ -1,0 +1,218 @@
+"""Knowledge base content and matching: each fact group in English, Roman Urdu and Urdu script."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge.evaluate import evaluate, load_questions
+from knowledge.loader import KnowledgeBase
+from knowledge.matcher import Matcher
+from knowledge.normalize import normalize_chars
+
+from .conftest import ROOT
+
+# (question, expected entry, a fact the answer must state) per fact group, in all three scripts.
+FACTS = [
+    # parks
+    ("stp in fsd?", "park_faisalabad", "19,500 sq ft"),
+    ("faisalabad mein software park kahan banega", "park_faisalabad", "Ali Fatima College"),
+    ("فیصل آباد میں سافٹ ویئر ٹیکنالوجی پارک کہاں ہے", "park_faisalabad", "19,500"),
+    ("pindi stp size", "park_rawalpindi", "44,000 sq ft"),
+    ("rawalpindi ka technology park kis mall mein hai", "park_rawalpindi", "Amazon Outlet Mall"),
+    ("راولپنڈی میں ٹیکنالوجی پارک", "park_rawalpindi", "44,000"),
+    ("which kp districts will get stps under the mou", "parks_kp_mou_districts", "Kohat"),
+    ("kp ke kin districts mein stp banenge", "parks_kp_mou_districts", "South Waziristan"),
+    ("خیبر پختونخوا کے کن اضلاع میں سافٹ ویئر پارک بنیں گے", "parks_kp_mou_districts", "کوہاٹ"),
+    ("parks at universities", "parks_universities", "IBA Sukkur"),
+    ("university mein stp kahan ban rahe hain", "parks_universities", "SSUET"),
+    ("یونیورسٹیوں میں ٹیکنالوجی پارکس", "parks_universities", "سکھر"),
+    ("how many parks per month", "parks_target_two_per_month", "2"),
+    ("har mahine kitne stp", "parks_target_two_per_month", "2"),
+    ("ہر ماہ کتنے سافٹ ویئر پارکس", "parks_target_two_per_month", "2"),
+    # fees
+    ("registration fee for startups", "fee_startup_registration", "Rs 1,000"),
+    ("registration fee kitni hai", "fee_startup_registration", "Rs 5,000"),
+    ("رجسٹریشن فیس کتنی ہے", "fee_startup_registration", "1,000"),
+    ("fee exemption for small city companies", "fee_exemption_secondary_cities", "one year"),
+    ("chote shehar ki company ki fee maaf hai", "fee_exemption_secondary_cities", "one year"),
+    ("چھوٹے شہروں کی کمپنیوں کو فیس میں چھوٹ", "fee_exemption_secondary_cities", "ایک سال"),
+    # programmes and services
+    ("what is e-rozgar", "e_rozgar", "E-Rozgar"),
+    ("e rozgar kya hai", "e_rozgar", "E-Rozgar"),
+    ("ای روزگار کیا ہے", "e_rozgar", "روزگار"),
+    ("plan 9 kp", "plan9", "Plan-9"),
+    ("digital jobs programme kp", "kp_digital_jobs", "Digital Jobs"),
+    ("ڈیجیٹل جابز پروگرام", "kp_digital_jobs", "ڈیجیٹل جابز"),
+    ("free hosting for gilgit baltistan", "kp_gb_it_assistance", "hosting"),
+    # organisations and strategy
+    ("what is pseb", "org_pseb", "Pakistan Software Export Board"),
+    ("pseb kya hai", "org_pseb", "Pakistan Software Export Board"),
+    ("پی ایس ای بی کیا ہے", "org_pseb", "پاکستان سافٹ ویئر ایکسپورٹ بورڈ"),
+    ("pseb export strategy pillars", "pseb_export_strategy", "six pillars"),
+    ("پی ایس ای بی کی برآمدی حکمت عملی کے ستون", "pseb_export_strategy", "چھ"),
+]
+
+
+@pytest.mark.parametrize(("question", "entry_id", "fact"), FACTS)
+def test_fact_groups_answered_in_every_script(matcher: Matcher, kb: KnowledgeBase, question, entry_id, fact) -> None:  # type: ignore[no-untyped-def]
+    match = matcher.match(question)
+    assert (match.intent, match.entry_id) == ("answer", entry_id), match
+    lang = "ur" if match.language == "ur" else "en"
+    answer = kb.answer(entry_id, lang)
+    assert fact in answer
+    last_line = answer.splitlines()[-1]
+    assert last_line.startswith("ماخذ: " if lang == "ur" else ("Source: ", "Sources: "))
+
+
+def test_source_line_names_document_and_date(kb: KnowledgeBase) -> None:
+    answer = kb.answer("fee_startup_registration", "en")
+    assert answer.splitlines()[-1].endswith(", 12 Jan 2021")
+    undated = kb.answer("kp_gb_it_assistance", "en")
+    assert undated.splitlines()[-1].endswith("date not stated")
+
+
+def test_every_entry_has_sources_and_both_languages(kb: KnowledgeBase) -> None:
+    for entry in kb.entries.values():
+        assert entry.sources and all(name in kb.sources for name in entry.sources)
+        assert entry.answer.en and entry.answer.ur
+        assert entry.questions.ur
+
+
+def test_kohat_is_kept_as_the_source_lists_it(kb: KnowledgeBase) -> None:
+    answer = kb.answer("parks_kp_mou_districts", "en")
+    assert answer.count("Kohat") >= 2
+    assert "nine" in answer.lower()
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what's the weather in lahore today",
+        "who won the cricket match yesterday",
+        "tax return for salaried people",
+        "آج موسم کیسا ہے",
+        "pakistan vs india match kab hai",
+        "tell me a joke",
+    ],
+)
+def test_out_of_scope_questions_are_declined(matcher: Matcher, question: str) -> None:
+    match = matcher.match(question)
+    assert match.intent == "out_of_scope"
+    assert match.entry_id is None
+
+
+@pytest.mark.parametrize(
+    ("question", "facet"),
+    [
+        ("pseb helpline number", "phone"),
+        ("pseb ka phone number kya hai", "phone"),
+        ("pseb email address", "email"),
+        ("پی ایس ای بی کا فون نمبر", "phone"),
+        ("pseb office timings", "timing"),
+    ],
+)
+def test_near_domain_questions_have_no_verified_information(matcher: Matcher, question: str, facet: str) -> None:
+    match = matcher.match(question)
+    assert (match.intent, match.facet, match.entry_id) == ("out_of_scope", facet, None)
+
+
+def test_freelancer_fee_is_declined_with_what_sources_say(matcher: Matcher, kb: KnowledgeBase) -> None:
+    match = matcher.match("freelancer registration fee kitni hai")
+    assert (match.intent, match.entry_id) == ("out_of_scope", "fee_freelancer")
+    assert kb.entries["fee_freelancer"].declines
+
+
+def test_city_without_park_gets_the_list(matcher: Matcher) -> None:
+    match = matcher.match("stp in lahore")
+    assert (match.intent, match.entry_id, match.missing_place) == ("answer", "parks_overview", "lahore")
+
+
+def test_city_narrows_park_answers(matcher: Matcher) -> None:
+    assert matcher.match("parks in Swat").entry_id == "park_swat"
+    assert matcher.match("mardan stp").entry_id == "park_mardan"
+    assert matcher.match("stp dik").entry_id == "park_dera_ismail_khan"
+
+
+@pytest.mark.parametrize("question", ["fee", "jobs", "registration?"])
+def test_short_ambiguous_queries_ask_did_you_mean(matcher: Matcher, question: str) -> None:
+    """rapidfuzz's token_set_ratio scores a one-word subset 100; the matcher must not answer on that."""
+    match = matcher.match(question)
+    assert match.intent == "clarify"
+    assert 1 <= len(match.candidates) <= 3
+
+
+def test_a_place_name_alone_does_not_answer(matcher: Matcher) -> None:
+    assert matcher.match("weather in karachi").intent == "out_of_scope"
+    only_place = matcher.match("karachi")
+    assert only_place.intent == "clarify" and only_place.candidates[0].entry_id == "park_karachi"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("hi", "greeting"),
+        ("Assalam o Alaikum", "greeting"),
+        ("السلام علیکم", "greeting"),
+        ("aoa", "greeting"),
+        ("I want to complain", "complaint_start"),
+        ("shikayat", "complaint_start"),
+        ("شکایت", "complaint_start"),
+        ("shikayt darj karni hai", "complaint_start"),
+    ],
+)
+def test_greetings_and_complaint_starts(matcher: Matcher, text: str, intent: str) -> None:
+    assert matcher.match(text).intent == intent
+
+
+def test_complaint_management_service_is_a_question_not_a_complaint(matcher: Matcher) -> None:
+    match = matcher.match("what is the sms portal and complaint management system")
+    assert (match.intent, match.entry_id) == ("answer", "sms_portal_complaint_management")
+
+
+def test_typos_are_corrected_towards_the_knowledge_base(matcher: Matcher) -> None:
+    assert matcher.match("softwere tecnology park in faislabad").entry_id == "park_faisalabad"
+    assert matcher.match("registraion fee for startp").entry_id == "fee_startup_registration"
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [
+        ("كيا  ہے؟", "کیا ہی"),  # Arabic kaf/yeh, yeh barree, punctuation
+        ("فِیس", "فیس"),  # diacritics
+        ("۱۹۵۰۰ ٹیکنالوجی", "19500 ٹیکنالوجی"),  # Eastern digits
+        ("Rs. 5,000!!", "rs 5000"),
+        ("stp\u200b\u200fin\tFSD", "stp in fsd"),  # zero-width and bidi marks, tabs
+    ],
+)
+def test_normalize_chars(raw: str, normalized: str) -> None:
+    assert normalize_chars(raw) == normalized
+
+
+def test_language_detection(matcher: Matcher) -> None:
+    assert matcher.match("registration fee kitni hai").language == "roman"
+    assert matcher.match("what is the registration fee").language == "en"
+    assert matcher.match("رجسٹریشن فیس").language == "ur"
+
+
+def test_labelled_questions_meet_the_accuracy_target(matcher: Matcher) -> None:
+    report = evaluate(matcher, load_questions(ROOT / "benchmarks" / "questions.yaml"))
+    assert report.total >= 150
+    assert report.accuracy >= 0.95, "\n".join(report.lines())
+
+
+def test_no_lexicon_phrase_has_two_meanings(matcher: Matcher) -> None:
+    assert matcher.conflicts == []
+
+
+def test_lexicon_conflicts_are_reported(kb: KnowledgeBase) -> None:
+    synonyms = dict(kb.lexicon.synonyms)
+    synonyms["pitb"] = [*synonyms["pitb"], "pseb"]
+    clashing = kb.lexicon.model_copy(update={"synonyms": synonyms})
+    kb2 = KnowledgeBase(**{**kb.__dict__, "lexicon": clashing})
+    assert any("'pseb' means both" in c for c in Matcher(kb2).conflicts)
+
+
+def test_normalized_variants_are_not_blank(matcher: Matcher, kb: KnowledgeBase) -> None:
+    for entry in kb.entries.values():
+        for _, question in entry.questions.all():
+            assert normalize_chars(question), (entry.id, question)
