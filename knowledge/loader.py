@@ -54,9 +54,10 @@ class KnowledgeBase:
         items = []
         for name in entry.sources:
             source = self.sources[name]
-            items.append(f"{source.title.get(lang)}, {self.texts.date(source.date, lang)}")
+            comma = self.texts.separator("comma", lang)
+            items.append(f"{source.title.get(lang)}{comma}{self.texts.date(source.date, lang)}")
         key = "source_line" if len(items) == 1 else "sources_line"
-        return self.texts(key, lang, sources="; ".join(items))
+        return self.texts(key, lang, sources=self.texts.separator("semicolon", lang).join(items))
 
     def answer(self, entry_id: str, lang: str) -> str:
         """The entry's answer in `lang`, ending with its source line."""

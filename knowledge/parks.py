@@ -15,15 +15,18 @@ def province_key(province: str) -> str:
 
 
 def _park_line(park: Park, source_date: dt.date | None, texts: Texts, lang: str) -> str:
-    parts = [f"{texts(f'park_status_{park.status}', lang)} ({texts.date(source_date, lang)})"]
+    stop = texts("full_stop", lang)
     details = []
     if park.host:
         details.append(texts("park_host", lang, host=park.host.get(lang)))
     if park.area_sqft:
         details.append(texts("park_area", lang, area=f"{park.area_sqft:,}"))
-    line = "• " + parts[0] + (": " + ", ".join(details) if details else "")
+    line = f"• {texts(f'park_status_{park.status}', lang)} ({texts.date(source_date, lang)})"
+    if details:
+        line += ": " + texts.separator("comma", lang).join(details)
+    line += stop
     if park.note:
-        line += ". " + park.note.get(lang).rstrip(".") + "."
+        line += " " + park.note.get(lang).rstrip(".۔") + stop
     return line
 
 

@@ -12,7 +12,8 @@ REQUIRED_KEYS = frozenset(
     menu_language menu_help opt_menu opt_complaint cancelled nothing_to_cancel language_prompt language_en
     language_ur language_set reask gave_up clarify out_of_scope no_info no_info_facet see_also
     no_park_in_place complaint_not_open status_none empty_message too_long park_heading park_host park_area
-    park_status_planned park_status_under_discussion park_status_mou_signed park_status_work_underway""".split()
+    park_status_planned park_status_under_discussion park_status_mou_signed park_status_work_underway
+    full_stop comma semicolon""".split()
 )
 
 
@@ -33,6 +34,10 @@ class Texts:
     def __call__(self, key: str, lang: str, **values: object) -> str:
         text = self._texts[key].get(lang)
         return text.format(**values) if values else text
+
+    def separator(self, key: str, lang: str) -> str:
+        """A list separator ("comma", "semicolon") with the space that follows it."""
+        return self(key, lang) + " "
 
     def date(self, value: dt.date | None, lang: str) -> str:
         if value is None:
