@@ -1,4 +1,4 @@
-"""Commands a user can send at any time: start, help, menu, cancel, language, status; and topic lists."""
+"""Commands a user can send at any time: start, help, menu, cancel, language, status, the guided tools."""
 
 from __future__ import annotations
 
@@ -7,11 +7,8 @@ from collections.abc import Awaitable, Callable
 from handlers.context import Context
 from handlers.flows import FLOWS
 from handlers.flows.base import menu_options
-from handlers.messages import Option, Outcome
+from handlers.messages import Outcome
 from knowledge.normalize import normalize_chars
-
-MAX_TOPIC_OPTIONS = 10
-TOPIC_GROUPS = {"parks": ("parks",), "fees": ("fees",), "programmes": ("programmes", "services")}
 
 
 class CommandWords:
@@ -62,12 +59,23 @@ async def cancel(ctx: Context, _: str) -> Outcome:
     return ctx.outcome(f"{text} {ctx.t('menu')}", menu_options(ctx), intent="cancel")
 
 
-async def language(ctx: Context, _: str) -> Outcome:
-    return await FLOWS["language"].start(ctx)
-
-
 async def status(ctx: Context, _: str) -> Outcome:
     return ctx.outcome(ctx.t("status_none"), [ctx.option("opt_menu", "cmd:menu")], intent="status")
+
+
+def _flow(name: str) -> Callable[[Context, str], Awaitable[Outcome]]:
+    async def begin(ctx: Context, _: str) -> Outcome:
+        return await FLOWS[name].start(ctx)
+
+    return begin
+
+
+def complaint_start(ctx: Context) -> Outcome:
+    return ctx.outcome(ctx.t("complaint_not_open"), [ctx.option("opt_menu", "cmd:menu")], intent="complaint_start")
+
+
+async def complain(ctx: Context, _: str) -> Outcome:
+    return complaint_start(ctx)
 
 
 COMMANDS: dict[str, Callable[[Context, str], Awaitable[Outcome]]] = {
@@ -75,8 +83,12 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Outcome]]] = {
     "menu": menu,
     "help": help_,
     "cancel": cancel,
-    "language": language,
+    "language": _flow("language"),
     "status": status,
+    "fees": _flow("fees"),
+    "parks": _flow("parks"),
+    "programmes": _flow("programmes"),
+    "complain": complain,
 }
 
 
@@ -84,11 +96,3 @@ def entry_label(ctx: Context, entry_id: str) -> str:
     """An entry's first question variant in the reply language, used as its option label."""
     questions = ctx.kb.entries[entry_id].questions
     return (questions.ur if ctx.lang == "ur" else questions.en)[0]
-
-
-async def topic(ctx: Context, name: str) -> Outcome:
-    """The questions of one topic as options; per-city park entries are reached by asking instead."""
-    topics = TOPIC_GROUPS.get(name, (name,))
-    ids = [e.id for e in ctx.kb.entries.values() if e.topic in topics and not e.id.startswith("park_")]
-    options = [Option(entry_label(ctx, i), f"kb:{i}") for i in ids[:MAX_TOPIC_OPTIONS]]
-    return ctx.outcome(ctx.t("menu"), [*options, ctx.option("opt_menu", "cmd:menu")], intent="menu")

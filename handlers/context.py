@@ -37,6 +37,10 @@ class Context:
     def outcome(self, text: str, options: list[Option] | tuple[Option, ...] = (), **meta: Any) -> Outcome:
         return Outcome(replies=[Reply(text, tuple(options))], language=self.lang, **meta)
 
+    def outcomes(self, replies: list[Reply], **meta: Any) -> Outcome:
+        """Several messages in a row (channels send them one after another)."""
+        return Outcome(replies=replies, language=self.lang, **meta)
+
     def enter(self, flow: str, step: str, data: dict[str, Any] | None = None) -> None:
         """Move the user to `step` of `flow`; the flow lapses after the configured idle time."""
         self.conversation.flow = flow

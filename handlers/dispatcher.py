@@ -13,12 +13,13 @@ import logging
 
 from bot.db import Database
 from bot.models import utcnow
-from handlers.commands import COMMANDS, CommandWords, topic
+from handlers.commands import COMMANDS, CommandWords, complaint_start
 from handlers.context import Context
 from handlers.flows import FLOWS
 from handlers.flows.base import menu_options
+from handlers.flows.parks import parks_at_location
 from handlers.messages import Incoming, Outcome
-from handlers.questions import answer_entry, answer_question, complaint_start
+from handlers.questions import answer_entry, answer_question
 from handlers.state import claim_message, load_conversation, load_profile
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
@@ -107,6 +108,8 @@ class Dispatcher:
             return await COMMANDS[command[0]](ctx, command[1])
         if ctx.payload:
             return await self._payload(ctx, ctx.payload)
+        if ctx.msg.location:
+            return parks_at_location(ctx, ctx.msg.location)
         if not normalize_chars(ctx.text):
             return ctx.outcome(ctx.t("empty_message"), [ctx.option("opt_menu", "cmd:menu")], intent="empty")
         return await answer_question(ctx)
@@ -115,8 +118,6 @@ class Dispatcher:
         kind, _, value = payload.partition(":")
         if kind == "kb" and value in ctx.kb.entries:
             return answer_entry(ctx, value)
-        if kind == "topic":
-            return await topic(ctx, value)
         if kind == "complaint":
             return complaint_start(ctx)
         if kind == "flow" and value in FLOWS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.models import UnansweredQuestion
-from handlers.commands import entry_label, welcome
+from handlers.commands import complaint_start, entry_label, welcome
 from handlers.context import Context
 from handlers.flows.base import menu_options
 from handlers.messages import Option, Outcome
@@ -21,10 +21,6 @@ def answer_entry(ctx: Context, entry_id: str, *, intent: str = "answer", score: 
 
 def _fallback_options(ctx: Context) -> list[Option]:
     return [ctx.option("opt_menu", "cmd:menu"), ctx.option("opt_complaint", "complaint:start")]
-
-
-def complaint_start(ctx: Context) -> Outcome:
-    return ctx.outcome(ctx.t("complaint_not_open"), [ctx.option("opt_menu", "cmd:menu")], intent="complaint_start")
 
 
 def _declined(ctx: Context, match: Match) -> Outcome:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,8 @@ from pydantic import BaseModel, ValidationError
 
 from knowledge.parks import build_park_entries, province_key
 from knowledge.schema import (
+    CityClass,
+    CityClassesFile,
     EntriesFile,
     Entry,
     LexiconFile,
@@ -19,6 +22,8 @@ from knowledge.schema import (
     ParksFile,
     Place,
     PlacesFile,
+    Programme,
+    ProgrammesFile,
     Source,
     SourcesFile,
     TextsFile,
@@ -47,15 +52,20 @@ class KnowledgeBase:
     parks: list[Park]
     lexicon: LexiconFile
     texts: Texts
-    warnings: list[str] = field(default_factory=list)
+    programmes: list[Programme] = field(default_factory=list)
+    city_classes: dict[str, CityClass] = field(default_factory=dict)
 
     def source_line(self, entry: Entry, lang: str) -> str:
         """ "Source: PSEB announcement, 12 Jan 2021" (or "Sources: ..." when several back the answer)."""
-        items = []
-        for name in entry.sources:
-            source = self.sources[name]
-            comma = self.texts.separator("comma", lang)
-            items.append(f"{source.title.get(lang)}{comma}{self.texts.date(source.date, lang)}")
+        return self.cite(entry.sources, lang)
+
+    def cite(self, files: list[str], lang: str) -> str:
+        """The source line for these source files, oldest first, each named once."""
+        comma = self.texts.separator("comma", lang)
+        ordered = sorted(set(files), key=lambda f: (self.sources[f].date or dt.date.max, f))
+        items = [
+            f"{self.sources[f].title.get(lang)}{comma}{self.texts.date(self.sources[f].date, lang)}" for f in ordered
+        ]
         key = "source_line" if len(items) == 1 else "sources_line"
         return self.texts(key, lang, sources=self.texts.separator("semicolon", lang).join(items))
 
@@ -66,6 +76,9 @@ class KnowledgeBase:
 
     def places_with_parks(self) -> set[str]:
         return {park.place for park in self.parks}
+
+    def parks_in(self, place_id: str) -> list[Park]:
+        return [park for park in self.parks if park.place == place_id]
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -143,6 +156,8 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
     parks_file = load("parks.yaml", ParksFile)
     lexicon = load("lexicon.yaml", LexiconFile)
     texts_file = load("texts.yaml", TextsFile)
+    programmes_file = load("programmes.yaml", ProgrammesFile)
+    classes_file = load("city_classes.yaml", CityClassesFile)
 
     entries: list[tuple[Entry, str]] = []
     entry_files = sorted((directory / "entries").glob("*.yaml"))
@@ -188,6 +203,25 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
         if texts.bad_months():
             problems.append("texts.yaml: months: need 12 comma-separated names in each language")
 
+    programmes = list(programmes_file.programmes) if programmes_file else []
+    entry_ids = {entry.id for entry, _ in entries}
+    for programme in programmes:
+        if programme.entry not in entry_ids:
+            problems.append(f"programmes.yaml: programme {programme.entry!r}: no such entry")
+        for province in programme.provinces:
+            if texts is not None and province_key(province) not in texts:
+                problems.append(f"programmes.yaml: programme {programme.entry!r}: unknown province {province!r}")
+    city_classes = {c.place: c for c in classes_file.cities} if classes_file else {}
+    for city in city_classes.values():
+        if city.place not in places:
+            problems.append(f"city_classes.yaml: unknown place {city.place!r}")
+        if city.source not in sources:
+            problems.append(f"city_classes.yaml: place {city.place!r}: unknown source file {city.source!r}")
+    if lexicon and texts:
+        for token, province in lexicon.provinces.items():
+            if province_key(province) not in texts:
+                problems.append(f"lexicon.yaml: provinces: {token!r}: unknown province {province!r}")
+
     if lexicon and texts and not problems:
         dates = {name: source.date for name, source in sources.items()}
         generated = build_park_entries(parks, places, lexicon, texts, dates)
@@ -204,4 +238,6 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
         parks=parks,
         lexicon=lexicon,
         texts=texts,
+        programmes=programmes,
+        city_classes=city_classes,
     )

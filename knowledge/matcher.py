@@ -202,6 +202,15 @@ class Matcher:
         folded = self.folder.fold_phrases([self._correct(t) for t in spelled])
         return Analysis(language=self._language(text, raw), tokens=folded, content=self._content(folded))
 
+    def places_in(self, text: str) -> list[str]:
+        """Place ids named in `text`, in order ("stp in fsd" -> ["faisalabad"])."""
+        return list(dict.fromkeys(t for t in self.analyse(text).tokens if t in self.places))
+
+    def provinces_in(self, text: str) -> list[str]:
+        """Provinces named in `text`, as places.yaml spells them ("KP" -> "Khyber Pakhtunkhwa")."""
+        provinces = self.kb.lexicon.provinces
+        return list(dict.fromkeys(provinces[t] for t in self.analyse(text).tokens if t in provinces))
+
     # -- scoring ---------------------------------------------------------------------------------------
 
     def rank(self, content: list[str], limit: int = 5) -> list[Candidate]:

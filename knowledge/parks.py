@@ -68,3 +68,13 @@ def build_park_entries(
             )
         )
     return entries
+
+
+def park_summary(place: Place, parks: list[Park], texts: Texts, lang: str) -> str:
+    """ "Swat: Planned; Work underway": a place's park statuses on one line."""
+    statuses = []
+    for park in parks:
+        label = texts(f"park_status_{park.status}", lang)
+        if label not in statuses:
+            statuses.append(label)
+    return f"{place.name.get(lang)}: {texts.separator('semicolon', lang).join(statuses)}"

@@ -138,8 +138,14 @@ class LexiconFile(Strict):
     domain_words: list[str] = []
     park_questions: ParkQuestionTemplates
     roman_markers: list[str] = []
-    commands: dict[Literal["start", "menu", "cancel", "help", "language", "status"], list[str]]
+    commands: dict[
+        Literal["start", "menu", "cancel", "help", "language", "status", "fees", "parks", "programmes", "complain"],
+        list[str],
+    ]
     languages: dict[Literal["en", "ur"], list[str]]
+    provinces: dict[str, str] = {}
+    audiences: dict[Literal["freelancers", "startups", "citizens", "government"], list[str]] = {}
+    who: dict[Literal["startup", "company", "other"], list[str]] = {}
 
 
 class TextsFile(Strict):
@@ -147,3 +153,32 @@ class TextsFile(Strict):
 
     texts: dict[str, LocalText]
     months: LocalText
+
+
+Audience = Literal["freelancers", "startups", "citizens", "government"]
+
+
+class Programme(Strict):
+    """The programme finder's tags for one entry; `basis` quotes the source wording behind them."""
+
+    entry: str
+    name: LocalText
+    provinces: list[str] = []
+    audiences: list[Audience] = []
+    basis: str = Field(min_length=1)
+
+
+class ProgrammesFile(Strict):
+    programmes: list[Programme]
+
+
+class CityClass(Strict):
+    """A city's class for the fee exemption, only ever with a source that says so."""
+
+    place: str
+    class_: Literal["underserved", "secondary", "major"] = Field(alias="class")
+    source: str
+
+
+class CityClassesFile(Strict):
+    cities: list[CityClass] = []

@@ -13,7 +13,12 @@ REQUIRED_KEYS = frozenset(
     language_ur language_set reask gave_up clarify out_of_scope no_info no_info_facet see_also
     no_park_in_place complaint_not_open status_none empty_message too_long park_heading park_host park_area
     park_status_planned park_status_under_discussion park_status_mou_signed park_status_work_underway
-    full_stop comma semicolon""".split()
+    full_stop comma semicolon menu_complaint menu_status fees_who who_startup who_company who_other fees_city
+    fees_city_unclassified fees_city_exempt fees_city_major class_underserved class_secondary class_major parks_ask
+    parks_all parks_province_heading parks_province_none parks_nearest_heading parks_planned_heading your_location
+    distance_km programmes_province programmes_audience province_all audience_freelancers audience_startups
+    audience_citizens audience_government programmes_heading programmes_unstated programmes_none
+    programmes_more park_none_here""".split()
 )
 
 

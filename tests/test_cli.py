@@ -89,10 +89,11 @@ def test_ask_lang_ur_answers_in_urdu() -> None:
 
 def test_chat_answers_and_numbers_options(tmp_path: Path) -> None:
     db = f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}"
-    code, out, err = run("chat", stdin="hello\n2\n1\nquit\n", env={"DATABASE_URL": db})
+    code, out, err = run("chat", stdin="hello\n2\n1\nLahore\nquit\n", env={"DATABASE_URL": db})
     assert code == 0, err
     assert "  1. Technology parks" in out
-    assert "Rs 1,000" in out  # menu 2 (fees), then its first question
+    assert "  1. A startup" in out  # menu 2 (fees), then its first option
+    assert "Rs 1,000" in out and "PSEB decides whether Lahore qualifies" in out
     assert "Source:" in out
 
 
@@ -150,6 +151,19 @@ FEES = "entries/fees.yaml"
         (
             lambda d: (d / FEES).write_text("entries:\n  - id: [unclosed\n", encoding="utf-8"),
             ["fees.yaml", "not valid YAML"],
+        ),
+        (
+            lambda d: (d / "city_classes.yaml").write_text(
+                "cities:\n  - {place: atlantis, class: underserved, source: 999.txt}\n", encoding="utf-8"
+            ),
+            ["city_classes.yaml: unknown place 'atlantis'", "unknown source file '999.txt'"],
+        ),
+        (
+            lambda d: (d / "programmes.yaml").write_text(
+                "programmes:\n  - {entry: nothing, name: {en: X, ur: ایکس}, provinces: [Narnia], basis: b}\n",
+                encoding="utf-8",
+            ),
+            ["programmes.yaml: programme 'nothing': no such entry", "unknown province 'Narnia'"],
         ),
     ],
     ids=[

@@ -46,16 +46,18 @@ async def test_greeting_shows_menu_with_options(dispatcher: Dispatcher) -> None:
     outcome = await dispatcher.handle(msg("assalam o alaikum"))
     assert outcome.intent == "greeting"
     labels = [o.label for o in outcome.options]
-    assert labels[:3] == ["Technology parks", "Registration fees", "Programmes"]
+    assert labels[:3] == ["Technology parks", "Registration fees and exemptions", "Programmes"]
 
 
 async def test_option_picked_by_number_and_by_label(dispatcher: Dispatcher, db: Database) -> None:
     await dispatcher.handle(msg("menu"))
-    fees = await dispatcher.handle(msg("2"))  # "Registration fees"
-    assert fees.intent == "menu"
-    assert any(o.payload == "kb:fee_startup_registration" for o in fees.options)
-    label = next(o.label for o in fees.options if o.payload == "kb:fee_startup_registration")
-    answer = await dispatcher.handle(msg(label.upper()))
+    fees = await dispatcher.handle(msg("2"))  # "Registration fees and exemptions", by number
+    assert fees.intent == "fees"
+    label = next(o.label for o in fees.options if o.payload == "who:startup")
+    city = await dispatcher.handle(msg(f"  {label.upper()} "))  # by label, in any case
+    assert (await conversation(db)).data == {"who": "startup"}
+    assert city.intent == "fees"
+    answer = await dispatcher.handle(msg("Swat"))
     assert answer.entry_id == "fee_startup_registration"
     assert "Rs 1,000" in answer.replies[0].text
     assert "Source:" in answer.replies[0].text
@@ -88,9 +90,9 @@ async def test_cancel_leaves_a_flow_and_keeps_nothing(dispatcher: Dispatcher, db
     state = await conversation(db)
     assert state.flow is None and state.step is None and state.data == {}
     assert (await profile(db)).language is None
-    # The options are now the menu's, so "2" no longer means Urdu.
+    # The options are now the menu's, so "2" no longer means Urdu: it opens the fee checker.
     after = await dispatcher.handle(msg("2"))
-    assert after.intent == "menu"
+    assert after.intent == "fees"
     assert (await profile(db)).language is None
 
 

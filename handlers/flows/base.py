@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 
 from handlers.context import Context
 from handlers.messages import Option, Outcome
+from knowledge.normalize import normalize_chars
 
 MAX_RETRIES = 1
 
@@ -33,11 +35,21 @@ class Flow(ABC):
 
 
 def menu_options(ctx: Context) -> list[Option]:
-    """The main menu's choices (topic lists, language, help)."""
+    """The main menu's choices: the guided tools, complaints and language."""
     return [
-        ctx.option("menu_parks", "topic:parks"),
-        ctx.option("menu_fees", "topic:fees"),
-        ctx.option("menu_programmes", "topic:programmes"),
+        ctx.option("menu_parks", "flow:parks"),
+        ctx.option("menu_fees", "flow:fees"),
+        ctx.option("menu_programmes", "flow:programmes"),
+        ctx.option("menu_complaint", "complaint:start"),
+        ctx.option("menu_status", "cmd:status"),
         ctx.option("menu_language", "cmd:language"),
-        ctx.option("menu_help", "cmd:help"),
     ]
+
+
+def pick_word(text: str, choices: Mapping[str, Iterable[str]]) -> str | None:
+    """The one key whose words appear in `text` ("I am a startup" -> "startup"); None if none or several."""
+    said = f" {normalize_chars(text)} "
+    found = {
+        key for key, words in choices.items() for word in words if (w := normalize_chars(word)) and f" {w} " in said
+    }
+    return found.pop() if len(found) == 1 else None
