@@ -174,6 +174,8 @@ FEES = "entries/fees.yaml"
         "unknown-place",
         "unknown-key",
         "yaml-syntax",
+        "city-class",
+        "programme",
     ],
 )
 def test_kb_check_names_file_and_entry(tmp_path: Path, edit, expected: list[str]) -> None:  # type: ignore[no-untyped-def]
