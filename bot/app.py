@@ -1,4 +1,4 @@
-"""The one ASGI app: health check now; channel webhooks, staff dashboard and APIs mount here as they come."""
+"""The one ASGI app: health check, the channels' webhooks; the staff dashboard and APIs mount here too."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
+from bot.channels import build_channels
 from bot.core import Core, build_core
 from bot.settings import Settings, get_settings
 from knowledge.loader import KnowledgeBase
@@ -44,14 +45,23 @@ def create_app(
     """
     settings = settings or get_settings()
 
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = core is None
-        app.state.core = core or build_core(settings, knowledge=knowledge)
+        active = core or build_core(settings, knowledge=knowledge)
+        app.state.core = active
+        active.channels = build_channels(active)
+        for channel in active.channels.values():
+            app.router.routes.extend(channel.routes())
+            await channel.start(receive=True)
         try:
             yield
         finally:
+            for channel in active.channels.values():
+                await channel.stop()
             if own:
-                await app.state.core.close()
+                await active.close()
 
-    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"])], lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan)

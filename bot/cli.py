@@ -31,30 +31,6 @@ def ensure_schema(settings: Settings, url: str | None = None) -> None:
         upgrade(url)
 
 
-def channel_report(settings: Settings) -> list[str]:
-    """One line per channel: on, or off and why."""
-    mode = settings.resolved_telegram_mode()
-    if mode == "off":
-        why = "TELEGRAM_BOT_TOKEN not set" if not settings.telegram_bot_token else "TELEGRAM_MODE=off"
-        telegram = f"Telegram: off, {why}"
-    else:
-        telegram = f"Telegram: configured ({mode} mode), but this version has no Telegram channel yet"
-    missing = [
-        name
-        for name, value in (
-            ("TWILIO_ACCOUNT_SID", settings.twilio_account_sid),
-            ("TWILIO_AUTH_TOKEN", settings.twilio_auth_token),
-            ("TWILIO_WHATSAPP_FROM", settings.twilio_whatsapp_from),
-        )
-        if not value
-    ]
-    if missing:
-        whatsapp = f"WhatsApp: off, {', '.join(missing)} not set"
-    else:
-        whatsapp = "WhatsApp: configured, but this version has no WhatsApp channel yet"
-    return [telegram, whatsapp, "Console: on (`sahulat chat` in another terminal)"]
-
-
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -66,6 +42,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     except KnowledgeError as exc:
         return _fail(str(exc))
     ensure_schema(settings)
+    from bot.channels import channel_report
+
     for line in channel_report(settings):
         print(line, flush=True)
     print(f"Serving on http://{args.host}:{args.port} (health: /healthz)", flush=True)
@@ -228,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("file", metavar="FILE")
     ev.add_argument("--min-accuracy", type=float, help="exit 1 when accuracy is below this (0 to 1)")
     ev.set_defaults(func=cmd_eval)
+
+    from bot.channels import channel_modules
+
+    for module in channel_modules():
+        if hasattr(module, "add_cli"):
+            module.add_cli(sub)
     return parser
 
 

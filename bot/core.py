@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.db import Database
 from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
 from knowledge.loader import KnowledgeBase, load_knowledge
 from knowledge.matcher import Matcher
+
+if TYPE_CHECKING:
+    from bot.channels.base import Channel
 
 
 @dataclass
@@ -19,6 +23,7 @@ class Core:
     kb: KnowledgeBase
     matcher: Matcher
     dispatcher: Dispatcher
+    channels: dict[str, Channel] = field(default_factory=dict)  # filled in by the app or the worker
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -95,3 +95,86 @@ class UnansweredQuestion(SQLModel, table=True):
     candidates: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: dt.datetime = _timestamp()
     handled: bool = False
+
+
+class ComplaintCounter(SQLModel, table=True):
+    """The last reference number used per year; bumped atomically, so numbers are never reused."""
+
+    __tablename__ = "complaint_counter"
+
+    year: int = Field(primary_key=True)
+    value: int = 0
+
+
+class Complaint(SQLModel, table=True):
+    """A citizen's complaint, committed only when they confirm it."""
+
+    __tablename__ = "complaint"
+    __table_args__ = (
+        Index("ix_complaint_user", "channel", "user_id", "created_at"),
+        Index("ix_complaint_status_created", "status", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=32, unique=True)
+    channel: str = Field(max_length=32)
+    user_id: str = Field(max_length=128)
+    display_name: str | None = Field(default=None, max_length=256)
+    language: str = Field(default="en", max_length=8)
+    category: str = Field(max_length=64, index=True)
+    district: str = Field(max_length=64, index=True)  # a place id from places.yaml, or "other"
+    district_text: str | None = Field(default=None, max_length=120)  # what the citizen typed for "other"
+    description: str = Field(sa_type=Text)
+    answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    attachments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    latitude: float | None = None
+    longitude: float | None = None
+    contact_consent: bool = False
+    status: str = Field(default="received", max_length=16)
+    status_reason: str | None = Field(default=None, sa_type=Text)
+    rating: int | None = None
+    assigned_to: str | None = Field(default=None, max_length=64)
+    created_at: dt.datetime = _timestamp()
+    updated_at: dt.datetime = _timestamp()
+    resolved_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ComplaintEvent(SQLModel, table=True):
+    """Append-only history of a complaint: filing, status changes, notes, assignment, reopening, rating."""
+
+    __tablename__ = "complaint_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int = Field(foreign_key="complaint.id", index=True)
+    kind: str = Field(max_length=32)  # filed, status, public_note, internal_note, assigned, reopened, rated
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str | None = Field(default=None, max_length=16)
+    note: str | None = Field(default=None, sa_type=Text)
+    public: bool = False  # shown to the citizen (and notified)
+    actor: str = Field(max_length=80)  # "citizen", "staff:<username>", "system"
+    created_at: dt.datetime = _timestamp()
+
+
+class Notification(SQLModel, table=True):
+    """The outbox: a message to send to a citizen, delivered by the sender with retries, at most once each."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    complaint_id: int | None = Field(default=None, foreign_key="complaint.id", index=True)
+    event_id: int | None = Field(default=None, foreign_key="complaint_event.id", unique=True)
+    channel: str = Field(max_length=32)
+    user_id: str = Field(max_length=128)
+    language: str = Field(default="en", max_length=8)
+    text: str = Field(sa_type=Text)
+    status: str = Field(default="pending", max_length=16)  # pending, sending, sent, failed
+    attempts: int = 0
+    next_attempt_at: dt.datetime = _timestamp()
+    locked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, max_length=500)
+    external_id: str | None = Field(default=None, max_length=64, index=True)
+    delivery_status: str | None = Field(default=None, max_length=16)  # queued, sent, delivered, read, ...
+    delivery_error_code: str | None = Field(default=None, max_length=16)
+    created_at: dt.datetime = _timestamp()
+    sent_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,54 @@
+"""What every chat channel provides: routes for its webhooks, a start/stop, and an outbound `send`.
+
+A channel translates between its network and the neutral messages in handlers/messages.py, and nothing
+else: every decision is the core's.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from starlette.routing import BaseRoute
+
+if TYPE_CHECKING:
+    from bot.core import Core
+
+
+class SendError(Exception):
+    """An outbound message could not be sent; `retryable` says whether trying later may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A message the network accepted; `external_id` is its id there (e.g. a Twilio message SID)."""
+
+    external_id: str | None = None
+
+
+class Channel(ABC):
+    name: ClassVar[str]
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def routes(self) -> list[BaseRoute]:
+        """Webhook routes this channel adds to the app."""
+        return []
+
+    @abstractmethod
+    async def start(self, *, receive: bool = True) -> None:
+        """Connect; with `receive`, also start taking updates (polling, webhook handling)."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Disconnect and finish in-flight work."""
+
+    @abstractmethod
+    async def send(self, user_id: str, text: str) -> Sent:
+        """Send `text` to a user unprompted (notifications). Raises SendError on failure."""
