@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.channels import build_channels
 from bot.core import Core, build_core
+from bot.outbox import run_sender
 from bot.settings import Settings, get_settings
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
@@ -56,9 +58,18 @@ def create_app(
         for channel in active.channels.values():
             app.router.routes.extend(channel.routes())
             await channel.start(receive=True)
+        stop = asyncio.Event()
+        sender = (
+            asyncio.create_task(run_sender(active, stop, settings.outbox_interval_seconds))
+            if settings.outbox_in_web
+            else None
+        )
         try:
             yield
         finally:
+            stop.set()
+            if sender:
+                await sender
             for channel in active.channels.values():
                 await channel.stop()
             if own:

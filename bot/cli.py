@@ -70,6 +70,35 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+
+    args.interval = args.interval or settings.outbox_interval_seconds
+    from bot.channels import build_channels
+    from bot.core import build_core
+    from bot.outbox import run_sender
+
+    async def main() -> None:
+        core = build_core(settings)
+        core.channels = build_channels(core)
+        for channel in core.channels.values():
+            await channel.start(receive=False)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"worker: sending notifications every {args.interval:g} s via {', '.join(core.channels) or 'no channel'}")
+        try:
+            await run_sender(core, stop, args.interval)
+        finally:
+            for channel in core.channels.values():
+                await channel.stop()
+            await core.close()
+
+    asyncio.run(main())
+    return EXIT_OK
+
+
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels.console import ask, stdin_lines
     from bot.core import build_core
@@ -161,6 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("--user", help="conversation identity (default: your login name)")
     chat.set_defaults(func=cmd_chat)
+
+    worker = sub.add_parser(
+        "worker",
+        help="send queued notifications (the Procfile's worker)",
+        description="Deliver the notification outbox through the configured channels, with retries, until stopped. "
+        "Safe to run in several processes; set OUTBOX_IN_WEB=false so the web processes leave it to the workers.",
+    )
+    worker.add_argument("--interval", type=float, default=None, help="seconds between rounds (OUTBOX_INTERVAL_SECONDS)")
+    worker.set_defaults(func=cmd_worker)
 
     ask = sub.add_parser(
         "ask",

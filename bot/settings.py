@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     sources_dir: Path = Field(
         default_factory=lambda: Path(__file__).resolve().parent.parent.parent / "shared" / "sources"
     )
+    outbox_in_web: bool = True  # run the notification sender inside `sahulat run` (off when a worker runs it)
+    outbox_interval_seconds: float = Field(default=2.0, gt=0)
     flow_timeout_minutes: int = Field(default=30, ge=1)
     max_message_chars: int = Field(default=4000, ge=100)
 

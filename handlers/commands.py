@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from handlers.complaints import show_status
 from handlers.context import Context
 from handlers.flows import FLOWS
 from handlers.flows.base import menu_options
@@ -59,8 +60,8 @@ async def cancel(ctx: Context, _: str) -> Outcome:
     return ctx.outcome(f"{text} {ctx.t('menu')}", menu_options(ctx), intent="cancel")
 
 
-async def status(ctx: Context, _: str) -> Outcome:
-    return ctx.outcome(ctx.t("status_none"), [ctx.option("opt_menu", "cmd:menu")], intent="status")
+async def status(ctx: Context, argument: str) -> Outcome:
+    return await show_status(ctx, argument)
 
 
 def _flow(name: str) -> Callable[[Context, str], Awaitable[Outcome]]:
@@ -70,12 +71,14 @@ def _flow(name: str) -> Callable[[Context, str], Awaitable[Outcome]]:
     return begin
 
 
-def complaint_start(ctx: Context) -> Outcome:
-    return ctx.outcome(ctx.t("complaint_not_open"), [ctx.option("opt_menu", "cmd:menu")], intent="complaint_start")
+async def complaint_start(ctx: Context) -> Outcome:
+    outcome = await FLOWS["complaint"].start(ctx)
+    outcome.intent = "complaint_start"
+    return outcome
 
 
 async def complain(ctx: Context, _: str) -> Outcome:
-    return complaint_start(ctx)
+    return await complaint_start(ctx)
 
 
 COMMANDS: dict[str, Callable[[Context, str], Awaitable[Outcome]]] = {

@@ -14,6 +14,7 @@ import logging
 from bot.db import Database
 from bot.models import utcnow
 from handlers.commands import COMMANDS, CommandWords, complaint_start
+from handlers.complaints import reopen_complaint, show_status
 from handlers.context import Context
 from handlers.flows import FLOWS
 from handlers.flows.base import menu_options
@@ -119,7 +120,13 @@ class Dispatcher:
         if kind == "kb" and value in ctx.kb.entries:
             return answer_entry(ctx, value)
         if kind == "complaint":
-            return complaint_start(ctx)
+            return await complaint_start(ctx)
+        if kind == "status":
+            return await show_status(ctx, value)
+        if kind == "reopen":
+            return await reopen_complaint(ctx, value)
+        if kind == "rate":
+            return await FLOWS["rating"].start(ctx)
         if kind == "flow" and value in FLOWS:
             return await FLOWS[value].start(ctx)
         log.warning("unknown payload %r from channel %s", payload[:80], ctx.msg.channel)

@@ -58,7 +58,7 @@ async def answer_question(ctx: Context) -> Outcome:
     if match.intent == "greeting":
         outcome = welcome(ctx)
     elif match.intent == "complaint_start":
-        outcome = complaint_start(ctx)
+        outcome = await complaint_start(ctx)
     elif match.intent == "answer" and match.entry_id:
         outcome = answer_entry(ctx, match.entry_id, score=match.score)
         if match.missing_place:

@@ -24,6 +24,8 @@ from knowledge.schema import (
     PlacesFile,
     Programme,
     ProgrammesFile,
+    Service,
+    ServicesFile,
     Source,
     SourcesFile,
     TextsFile,
@@ -53,6 +55,7 @@ class KnowledgeBase:
     lexicon: LexiconFile
     texts: Texts
     programmes: list[Programme] = field(default_factory=list)
+    services: dict[str, Service] = field(default_factory=dict)
     city_classes: dict[str, CityClass] = field(default_factory=dict)
 
     def source_line(self, entry: Entry, lang: str) -> str:
@@ -158,6 +161,7 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
     texts_file = load("texts.yaml", TextsFile)
     programmes_file = load("programmes.yaml", ProgrammesFile)
     classes_file = load("city_classes.yaml", CityClassesFile)
+    services_file = load("services.yaml", ServicesFile)
 
     entries: list[tuple[Entry, str]] = []
     entry_files = sorted((directory / "entries").glob("*.yaml"))
@@ -217,6 +221,16 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
             problems.append(f"city_classes.yaml: unknown place {city.place!r}")
         if city.source not in sources:
             problems.append(f"city_classes.yaml: place {city.place!r}: unknown source file {city.source!r}")
+    services = {s.code: s for s in services_file.services} if services_file else {}
+    if services_file:
+        problems += _duplicates(((s.code, "services.yaml") for s in services_file.services), "service")
+        for service in services_file.services:
+            for question in service.questions:
+                if (question.datatype == "singlevaluelist") != bool(question.values):
+                    problems.append(
+                        f"services.yaml: service {service.code!r}: question {question.key!r}: "
+                        "values are required for singlevaluelist and only for it"
+                    )
     if lexicon and texts:
         for token, province in lexicon.provinces.items():
             if province_key(province) not in texts:
@@ -240,4 +254,5 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
         texts=texts,
         programmes=programmes,
         city_classes=city_classes,
+        services=services,
     )

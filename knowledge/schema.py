@@ -146,6 +146,7 @@ class LexiconFile(Strict):
     provinces: dict[str, str] = {}
     audiences: dict[Literal["freelancers", "startups", "citizens", "government"], list[str]] = {}
     who: dict[Literal["startup", "company", "other"], list[str]] = {}
+    yes_no: dict[Literal["yes", "no"], list[str]] = {}
 
 
 class TextsFile(Strict):
@@ -182,3 +183,33 @@ class CityClass(Strict):
 
 class CityClassesFile(Strict):
     cities: list[CityClass] = []
+
+
+class ServiceValue(Strict):
+    key: str = Field(pattern=ID_PATTERN)
+    name: LocalText
+
+
+class ServiceQuestion(Strict):
+    """An extra question the complaint flow asks for one service (Open311 calls these attributes)."""
+
+    key: str = Field(pattern=ID_PATTERN)
+    prompt: LocalText
+    datatype: Literal["string", "text", "singlevaluelist", "number"] = "string"
+    required: bool = False
+    values: list[ServiceValue] = []
+
+
+class Service(Strict):
+    """A kind of complaint the bot takes."""
+
+    code: str = Field(pattern=ID_PATTERN)
+    name: LocalText
+    description: LocalText
+    agency: str
+    keywords: list[str] = []
+    questions: list[ServiceQuestion] = []
+
+
+class ServicesFile(Strict):
+    services: list[Service] = Field(min_length=1)

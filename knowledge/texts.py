@@ -11,14 +11,20 @@ REQUIRED_KEYS = frozenset(
     """source_line sources_line date_unknown welcome menu help menu_parks menu_fees menu_programmes
     menu_language menu_help opt_menu opt_complaint cancelled nothing_to_cancel language_prompt language_en
     language_ur language_set reask gave_up clarify out_of_scope no_info no_info_facet see_also
-    no_park_in_place complaint_not_open status_none empty_message too_long park_heading park_host park_area
+    no_park_in_place status_none empty_message too_long park_heading park_host park_area
     park_status_planned park_status_under_discussion park_status_mou_signed park_status_work_underway
     full_stop comma semicolon menu_complaint menu_status fees_who who_startup who_company who_other fees_city
     fees_city_unclassified fees_city_exempt fees_city_major class_underserved class_secondary class_major parks_ask
     parks_all parks_province_heading parks_province_none parks_nearest_heading parks_planned_heading your_location
     distance_km programmes_province programmes_audience province_all audience_freelancers audience_startups
     audience_citizens audience_government programmes_heading programmes_unstated programmes_none
-    programmes_more park_none_here""".split()
+    programmes_more park_none_here cmp_category cmp_district cmp_district_unknown opt_other_place cmp_description
+    cmp_description_short cmp_description_long cmp_evidence cmp_location cmp_consent cmp_summary cmp_summary_ask
+    field_category field_district field_description field_attachments field_location field_contact none_given shared
+    opt_yes opt_no opt_skip opt_confirm opt_edit opt_cancel cmp_edit_what cmp_filed cmp_duplicate opt_same opt_new
+    cmp_duplicate_kept status_list status_not_found status_detail status_reason status_updates status_rated
+    status_received status_in_review status_resolved status_rejected opt_reopen opt_rate reopen_done reopen_too_late
+    reopen_not_resolved rate_ask rate_done rate_not_resolved notify_status notify_note""".split()
 )
 
 

@@ -1,13 +1,16 @@
 """Guided flows by name; the conversation row stores the name of the active one."""
 
 from handlers.flows.base import Flow
+from handlers.flows.complaint import ComplaintFlow
 from handlers.flows.fees import FeeFlow
 from handlers.flows.language import LanguageFlow
 from handlers.flows.parks import ParkFinderFlow
 from handlers.flows.programmes import ProgrammeFinderFlow
+from handlers.flows.rating import RatingFlow
 
 FLOWS: dict[str, Flow] = {
-    flow.name: flow for flow in (LanguageFlow(), FeeFlow(), ParkFinderFlow(), ProgrammeFinderFlow())
+    flow.name: flow
+    for flow in (LanguageFlow(), FeeFlow(), ParkFinderFlow(), ProgrammeFinderFlow(), ComplaintFlow(), RatingFlow())
 }
 
 __all__ = ["FLOWS", "Flow"]
