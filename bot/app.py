@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.channels import build_channels
 from bot.core import Core, build_core
+from bot.features import feature_modules
 from bot.outbox import run_sender
 from bot.settings import Settings, get_settings
 from knowledge.loader import KnowledgeBase
@@ -48,6 +49,8 @@ def create_app(
     settings = settings or get_settings()
 
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+    for module in feature_modules():
+        routes.extend(module.routes(settings))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

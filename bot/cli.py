@@ -246,8 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_eval)
 
     from bot.channels import channel_modules
+    from bot.features import feature_modules
 
-    for module in channel_modules():
+    for module in [*channel_modules(), *feature_modules()]:
         if hasattr(module, "add_cli"):
             module.add_cli(sub)
     return parser

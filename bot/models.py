@@ -95,6 +95,8 @@ class UnansweredQuestion(SQLModel, table=True):
     candidates: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: dt.datetime = _timestamp()
     handled: bool = False
+    handled_by: str | None = Field(default=None, max_length=64)
+    handled_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ComplaintCounter(SQLModel, table=True):
@@ -137,6 +139,7 @@ class Complaint(SQLModel, table=True):
     created_at: dt.datetime = _timestamp()
     updated_at: dt.datetime = _timestamp()
     resolved_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    erased_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)  # personal data removed on request
 
 
 class ComplaintEvent(SQLModel, table=True):
@@ -178,3 +181,48 @@ class Notification(SQLModel, table=True):
     delivery_error_code: str | None = Field(default=None, max_length=16)
     created_at: dt.datetime = _timestamp()
     sent_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class StaffUser(SQLModel, table=True):
+    """A staff account for the dashboard. `categories` limits an agent to some services (empty: all)."""
+
+    __tablename__ = "staff_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    password_hash: str = Field(max_length=256)
+    role: str = Field(max_length=16)  # viewer, agent, admin
+    categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    active: bool = True
+    session_epoch: int = 0  # bumped to sign out every session of this account (disable, password change)
+    created_at: dt.datetime = _timestamp()
+    last_login_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Recent sign-in attempts, for throttling password guessing across all web processes."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        Index("ix_login_attempt_username_created", "username", "created_at"),
+        Index("ix_login_attempt_client_created", "client", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64)
+    client: str = Field(max_length=64)  # the client address as the proxy reports it
+    succeeded: bool = False
+    created_at: dt.datetime = _timestamp()
+
+
+class ApiKey(SQLModel, table=True):
+    """An Open311 API key; only its SHA-256 is stored, the key itself is shown once when created."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=80, unique=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    active: bool = True
+    created_at: dt.datetime = _timestamp()
+    last_used_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
