@@ -50,7 +50,8 @@ def create_app(
 
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
     for module in feature_modules():
-        routes.extend(module.routes(settings))
+        if hasattr(module, "routes"):
+            routes.extend(module.routes(settings))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -25,7 +25,7 @@ LEASE = dt.timedelta(seconds=120)
 BACKOFF_SECONDS = (10, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600)
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
 # Channels with no way to message a user unprompted: their notifications are shown in `status` instead.
-NO_PUSH_CHANNELS = frozenset({"console", "cli"})
+NO_PUSH_CHANNELS = frozenset({"console", "cli", "open311"})
 
 
 def _due(now: dt.datetime):  # type: ignore[no-untyped-def]

@@ -10,13 +10,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import socket
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
 from sqlalchemy import text
 from sqlmodel import SQLModel
+from starlette.types import ASGIApp
 
 import bot.models  # noqa: F401  (registers the tables)
 from bot.core import Core
@@ -112,6 +118,31 @@ def core(
 ) -> Iterator[Core]:
     kb, matcher = knowledge
     yield Core(settings=settings, db=db, kb=kb, matcher=matcher, dispatcher=dispatcher)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve(app: ASGIApp, timeout: float = 30.0) -> Iterator[str]:
+    """Run an ASGI app under uvicorn on 127.0.0.1 in a thread (its own event loop); yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
 
 
 async def scalar(db: Database, sql: str, **params: object) -> object:

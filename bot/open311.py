@@ -1,0 +1,459 @@
+"""Open311 GeoReport v2 under /open311/v2/: the complaint catalogue and complaints, in JSON and XML.
+
+Other complaint systems (a citizen portal, a city CRM) read and file complaints through it without custom
+integration. Nothing personal leaves through it: no names, user ids or internal notes; status_notes carries only
+what the citizen was told; an erased complaint shows as erased.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import sys
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from bot.complaints import Draft, file_complaint
+from bot.core import Core
+from bot.models import ApiKey, Complaint, ComplaintEvent, utcnow
+from bot.settings import Settings
+from knowledge.geo import nearest
+from knowledge.normalize import normalize_chars
+
+CHANNEL = "open311"
+FORMATS = ("json", "xml")
+DEFAULT_WINDOW = dt.timedelta(days=90)
+MAX_WINDOW = dt.timedelta(days=90)
+MAX_REQUESTS = 1000
+MIN_DESCRIPTION_WORDS = 3
+MAX_DESCRIPTION_CHARS = 2000
+ERASED = "This complaint was erased at the citizen's request."
+
+
+class Open311Error(Exception):
+    """An error in the spec's format: [{"code": ..., "description": ...}] with that HTTP status."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+# -- API keys ------------------------------------------------------------------------------------------
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def add_key(session: AsyncSession, name: str) -> str:
+    """Create a key named `name`; the key itself is returned once and only its hash is stored."""
+    key = secrets.token_urlsafe(24)
+    session.add(ApiKey(name=name, key_hash=hash_key(key)))
+    await session.flush()
+    return key
+
+
+async def check_key(session: AsyncSession, key: str | None) -> ApiKey:
+    if not key:
+        raise Open311Error(403, "api_key is required to file a service request")
+    digest = hash_key(key)
+    row = (await session.exec(select(ApiKey).where(ApiKey.key_hash == digest))).first()
+    if row is None or not row.active or not hmac.compare_digest(row.key_hash, digest):
+        raise Open311Error(403, "api_key is not valid")
+    row.last_used_at = utcnow()
+    session.add(row)
+    return row
+
+
+# -- rendering -----------------------------------------------------------------------------------------
+
+
+def w3c(value: dt.datetime | None) -> str | None:
+    """ISO 8601 with the zone, as the spec requires (2026-11-21T10:15:30Z)."""
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _xml_value(parent: ET.Element, key: str, value: Any) -> None:
+    child = ET.SubElement(parent, key)
+    if isinstance(value, bool):
+        child.text = "true" if value else "false"
+    elif value is not None:
+        child.text = str(value)
+
+
+def _to_xml(root: str, item_tag: str, items: list[dict[str, Any]]) -> bytes:
+    top = ET.Element(root)
+    for item in items:
+        element = ET.SubElement(top, item_tag) if item_tag else top
+        for key, value in item.items():
+            if key == "attributes":
+                attributes = ET.SubElement(element, "attributes")
+                for attribute in value:
+                    node = ET.SubElement(attributes, "attribute")
+                    for name, field in attribute.items():
+                        if name == "values":
+                            values = ET.SubElement(node, "values")
+                            for option in field:
+                                entry = ET.SubElement(values, "value")
+                                _xml_value(entry, "key", option["key"])
+                                _xml_value(entry, "name", option["name"])
+                        else:
+                            _xml_value(node, name, field)
+            else:
+                _xml_value(element, key, value)
+    return b'<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(top, encoding="utf-8", xml_declaration=False)
+
+
+def respond(
+    fmt: str, root: str, item_tag: str, data: list[dict[str, Any]] | dict[str, Any], status: int = 200
+) -> Response:
+    if fmt == "xml":
+        items = data if isinstance(data, list) else [data]
+        return Response(_to_xml(root, item_tag, items), status, media_type="text/xml; charset=utf-8")
+    return JSONResponse(data, status)
+
+
+def error_response(fmt: str, error: Open311Error) -> Response:
+    body = [{"code": error.status, "description": error.description}]
+    return respond(fmt if fmt in FORMATS else "json", "errors", "error", body, error.status)
+
+
+def _fmt(request: Request) -> str:
+    fmt = request.path_params.get("fmt", "")
+    if fmt not in FORMATS:
+        raise Open311Error(404, f"format {fmt!r} is not supported; use .json or .xml")
+    return fmt
+
+
+def _core(request: Request) -> Core:
+    return request.app.state.core  # type: ignore[no-any-return]
+
+
+def service_entry(core: Core, code: str) -> dict[str, Any]:
+    service = core.kb.services[code]
+    return {
+        "service_code": service.code,
+        "service_name": service.name.en,
+        "description": service.description.en,
+        "metadata": bool(service.questions),
+        "type": "realtime",
+        "keywords": ", ".join(service.keywords),
+        "group": service.agency,
+    }
+
+
+def service_definition(core: Core, code: str) -> dict[str, Any]:
+    service = core.kb.services[code]
+    attributes = []
+    for order, question in enumerate(service.questions, start=1):
+        attribute: dict[str, Any] = {
+            "variable": True,
+            "code": question.key,
+            "datatype": question.datatype,
+            "required": question.required,
+            "datatype_description": None,
+            "order": order,
+            "description": question.prompt.en,
+        }
+        if question.values:
+            attribute["values"] = [{"key": v.key, "name": v.name.en} for v in question.values]
+        attributes.append(attribute)
+    return {"service_code": code, "attributes": attributes}
+
+
+def _status_notes(complaint: Complaint, events: list[ComplaintEvent]) -> str | None:
+    """Only what the citizen was told: the latest public note or status reason."""
+    public = [e.note for e in events if e.public and e.note]
+    return public[-1] if public else None
+
+
+def request_entry(core: Core, complaint: Complaint, events: list[ComplaintEvent]) -> dict[str, Any]:
+    service = core.kb.services.get(complaint.category)
+    place = core.kb.places.get(complaint.district)
+    erased = complaint.erased_at is not None
+    media = [a["ref"] for a in complaint.attachments if str(a.get("ref", "")).startswith("https://")]
+    return {
+        "service_request_id": complaint.reference,
+        "status": "closed" if complaint.status in ("resolved", "rejected") else "open",
+        "status_notes": None if erased else _status_notes(complaint, events),
+        "service_name": service.name.en if service else complaint.category,
+        "service_code": complaint.category,
+        "description": ERASED if erased else complaint.description,
+        "agency_responsible": service.agency if service else None,
+        "service_notice": None,
+        "requested_datetime": w3c(complaint.created_at),
+        "updated_datetime": w3c(complaint.updated_at),
+        "expected_datetime": None,
+        "address": place.name.en if place else (None if erased else complaint.district_text),
+        "address_id": None,
+        "zipcode": None,
+        "lat": None if erased else complaint.latitude,
+        "long": None if erased else complaint.longitude,
+        "media_url": None if erased or not media else media[0],
+    }
+
+
+# -- handlers ------------------------------------------------------------------------------------------
+
+
+async def services(request: Request) -> Response:
+    fmt = _fmt(request)
+    core = _core(request)
+    return respond(fmt, "services", "service", [service_entry(core, code) for code in core.kb.services])
+
+
+async def service(request: Request) -> Response:
+    fmt = _fmt(request)
+    core = _core(request)
+    code = request.path_params["service_code"]
+    if code not in core.kb.services:
+        raise Open311Error(404, f"service_code {code!r} not found")
+    return respond(fmt, "service_definition", "", service_definition(core, code))
+
+
+def _parse_date(name: str, value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise Open311Error(400, f"{name} must be a W3C date-time such as 2026-01-01T00:00:00Z") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+async def _events(session: AsyncSession, complaints: list[Complaint]) -> dict[int, list[ComplaintEvent]]:
+    ids = [c.id for c in complaints if c.id is not None]
+    by_complaint: dict[int, list[ComplaintEvent]] = {i: [] for i in ids}
+    if ids:
+        rows = await session.exec(
+            select(ComplaintEvent)
+            .where(col(ComplaintEvent.complaint_id).in_(ids), col(ComplaintEvent.public).is_(True))
+            .order_by(col(ComplaintEvent.created_at), col(ComplaintEvent.id))
+        )
+        for event in rows:
+            by_complaint[event.complaint_id].append(event)
+    return by_complaint
+
+
+async def list_requests(request: Request) -> Response:
+    fmt = _fmt(request)
+    core = _core(request)
+    params = request.query_params
+    query = select(Complaint)
+    ids = [i.strip() for i in params.get("service_request_id", "").split(",") if i.strip()]
+    if ids:  # the spec: ids override every other filter
+        query = query.where(col(Complaint.reference).in_(ids[:MAX_REQUESTS]))
+    else:
+        start = _parse_date("start_date", params.get("start_date"))
+        end = _parse_date("end_date", params.get("end_date"))
+        if start and end and end < start:
+            raise Open311Error(400, "end_date is before start_date")
+        if start and end and end - start > MAX_WINDOW:
+            raise Open311Error(400, "start_date and end_date may not span more than 90 days")
+        end = end or (start + DEFAULT_WINDOW if start else utcnow())
+        start = start or end - DEFAULT_WINDOW
+        query = query.where(Complaint.created_at >= start, Complaint.created_at <= end)
+        codes = [c.strip() for c in params.get("service_code", "").split(",") if c.strip()]
+        if codes:
+            query = query.where(col(Complaint.category).in_(codes))
+        statuses = {s.strip().lower() for s in params.get("status", "").split(",") if s.strip()}
+        if statuses - {"open", "closed"}:
+            raise Open311Error(400, "status must be open or closed")
+        if statuses == {"open"}:
+            query = query.where(col(Complaint.status).in_(("received", "in_review")))
+        elif statuses == {"closed"}:
+            query = query.where(col(Complaint.status).in_(("resolved", "rejected")))
+    query = query.order_by(col(Complaint.created_at).desc(), col(Complaint.id).desc()).limit(MAX_REQUESTS)
+    async with core.db.session() as session:
+        complaints = list(await session.exec(query))
+        events = await _events(session, complaints)
+    items = [request_entry(core, c, events.get(c.id or 0, [])) for c in complaints]
+    return respond(fmt, "service_requests", "request", items)
+
+
+async def get_request(request: Request) -> Response:
+    fmt = _fmt(request)
+    core = _core(request)
+    reference = request.path_params["service_request_id"]
+    async with core.db.session() as session:
+        complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).first()
+        if complaint is None:
+            raise Open311Error(404, f"service_request_id {reference!r} not found")
+        events = await _events(session, [complaint])
+    return respond(fmt, "service_requests", "request", [request_entry(core, complaint, events[complaint.id or 0])])
+
+
+def _place(core: Core, address: str | None, lat: float | None, lon: float | None) -> tuple[str, str | None]:
+    """(district id, typed text) from address_string, or the nearest known place to lat/long."""
+    if address:
+        found = core.matcher.places_in(address)
+        return (found[0], None) if found else ("other", address[:120])
+    assert lat is not None and lon is not None
+    located = [p for p in core.kb.places.values() if p.lat is not None]
+    return nearest(located, lat, lon, 1)[0][0].id, None
+
+
+def _coordinate(form: Any, name: str, low: float, high: float) -> float | None:
+    raw = form.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise Open311Error(400, f"{name} must be a number") from None
+    if not low <= value <= high:
+        raise Open311Error(400, f"{name} is out of range")
+    return value
+
+
+async def post_request(request: Request) -> Response:
+    fmt = _fmt(request)
+    core = _core(request)
+    limit = core.settings.max_webhook_body_bytes
+    if int(request.headers.get("content-length") or 0) > limit:
+        raise Open311Error(413, "request body too large")
+    try:
+        form = await request.form(max_files=0)
+    except Exception:  # python-multipart's errors for malformed bodies
+        raise Open311Error(400, "the body must be a form (application/x-www-form-urlencoded)") from None
+    code = str(form.get("service_code") or "")
+    if code not in core.kb.services:
+        raise Open311Error(400, f"service_code {code!r} not found" if code else "service_code is required")
+    lat = _coordinate(form, "lat", -90, 90)
+    lon = _coordinate(form, "long", -180, 180)
+    address = str(form.get("address_string") or "").strip()
+    if not address and (lat is None or lon is None):
+        raise Open311Error(400, "a location is required: lat and long, or address_string")
+    description = " ".join(str(form.get("description") or "").split())
+    if len(normalize_chars(description).split()) < MIN_DESCRIPTION_WORDS or len(description) > MAX_DESCRIPTION_CHARS:
+        raise Open311Error(
+            400, f"description is required: {MIN_DESCRIPTION_WORDS} words to {MAX_DESCRIPTION_CHARS} characters"
+        )
+    service_def = core.kb.services[code]
+    answers: dict[str, str] = {}
+    for question in service_def.questions:
+        value = str(form.get(f"attribute[{question.key}]") or "").strip()
+        if not value:
+            if question.required:
+                raise Open311Error(400, f"attribute[{question.key}] is required")
+            continue
+        if question.values and value not in {v.key for v in question.values}:
+            raise Open311Error(400, f"attribute[{question.key}] must be one of the service definition's keys")
+        answers[question.key] = value[:200]
+    media_url = str(form.get("media_url") or "").strip()
+    attachments = (
+        [{"kind": "document", "ref": media_url[:500], "content_type": None}] if media_url.startswith("https://") else []
+    )
+    async with core.db.session() as session, session.begin():
+        key = await check_key(session, str(form.get("api_key") or ""))
+        district, typed = _place(core, address or None, lat, lon)
+        draft = Draft(
+            channel=CHANNEL,
+            user_id=f"key:{key.name}"[:128],
+            category=code,
+            district=district,
+            district_text=typed,
+            description=description,
+            answers=answers,
+            attachments=attachments,
+            latitude=lat,
+            longitude=lon,
+        )
+        complaint = await file_complaint(session, draft)
+    body = [{"service_request_id": complaint.reference, "service_notice": None, "account_id": None}]
+    return respond(fmt, "service_requests", "request", body, status=201)
+
+
+def _guarded(handler: Any) -> Any:
+    async def endpoint(request: Request) -> Response:
+        fmt = request.path_params.get("fmt", "json")
+        try:
+            return await handler(request)  # type: ignore[no-any-return]
+        except Open311Error as error:
+            return error_response(fmt, error)
+
+    return endpoint
+
+
+def routes(settings: Settings) -> list[BaseRoute]:
+    return [
+        Mount(
+            "/open311/v2",
+            routes=[
+                Route("/services.{fmt}", _guarded(services), methods=["GET"]),
+                Route("/services/{service_code}.{fmt}", _guarded(service), methods=["GET"]),
+                Route("/requests.{fmt}", _guarded(list_requests), methods=["GET"]),
+                Route("/requests.{fmt}", _guarded(post_request), methods=["POST"]),
+                Route("/requests/{service_request_id}.{fmt}", _guarded(get_request), methods=["GET"]),
+            ],
+        )
+    ]
+
+
+# -- CLI -----------------------------------------------------------------------------------------------
+
+
+def _run_key_command(args: argparse.Namespace) -> int:
+    from bot.db import Database
+    from bot.settings import get_settings
+
+    async def main() -> int:
+        db = Database(get_settings().database_url)
+        try:
+            async with db.session() as session, session.begin():
+                if args.key_command == "add":
+                    try:
+                        key = await add_key(session, args.name)
+                    except IntegrityError:
+                        print(f"sahulat: error: a key named {args.name!r} exists", file=sys.stderr)
+                        return 1
+                    print(f"API key for {args.name} (shown once; store it now):\n{key}")
+                    return 0
+                rows = list(await session.exec(select(ApiKey).order_by(col(ApiKey.name))))
+                if args.key_command == "list":
+                    for row in rows:
+                        used = w3c(row.last_used_at) or "never"
+                        print(f"{row.name}\t{'active' if row.active else 'revoked'}\tlast used {used}")
+                    return 0
+                match = [r for r in rows if r.name == args.name]
+                if not match:
+                    print(f"sahulat: error: no key named {args.name!r}", file=sys.stderr)
+                    return 1
+                match[0].active = False
+                session.add(match[0])
+                print(f"revoked {args.name}")
+                return 0
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "open311", help="Open311 GeoReport v2 API administration", description="Open311 API administration."
+    )
+    sub = parser.add_subparsers(dest="open311_command", metavar="ACTION", required=True)
+    key = sub.add_parser("key", help="manage API keys", description="Manage the API keys that may file requests.")
+    keys = key.add_subparsers(dest="key_command", metavar="ACTION", required=True)
+    add = keys.add_parser("add", help="create a key (printed once)", description="Create an API key named NAME.")
+    add.add_argument("name", metavar="NAME", help="who the key is for, e.g. city-portal")
+    keys.add_parser("list", help="list keys", description="List API keys (names and status, never the keys).")
+    revoke = keys.add_parser("revoke", help="revoke a key", description="Revoke the API key named NAME.")
+    revoke.add_argument("name", metavar="NAME")
+    for action in (add, revoke, keys.choices["list"]):
+        action.set_defaults(func=lambda args, settings: _run_key_command(args))
