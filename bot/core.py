@@ -47,5 +47,7 @@ def build_core(
         matcher,
         flow_timeout=dt.timedelta(minutes=settings.flow_timeout_minutes),
         max_chars=settings.max_message_chars,
+        rate_limit=(settings.rate_limit_messages, dt.timedelta(seconds=settings.rate_limit_window_seconds)),
+        log_days=settings.message_log_days,
     )
     return Core(settings=settings, db=db, kb=kb, matcher=matcher, dispatcher=dispatcher)

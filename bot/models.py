@@ -49,6 +49,10 @@ class UserProfile(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=8)
     first_seen_at: dt.datetime = _timestamp()
     last_inbound_at: dt.datetime = _timestamp()
+    # Per-citizen rate limit (across workers, so it lives here rather than in memory).
+    rate_window_start: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    rate_count: int = 0
+    rate_notified: bool = False
 
 
 class Conversation(SQLModel, table=True):

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from bot.channels.base import SendError
 from bot.core import Core
 from bot.models import Notification, utcnow
+from bot.privacy import purge_logs
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ BACKOFF_SECONDS = (10, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600)
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
 # Channels with no way to message a user unprompted: their notifications are shown in `status` instead.
 NO_PUSH_CHANNELS = frozenset({"console", "cli", "open311"})
+PURGE_EVERY_SECONDS = 3600.0
 
 
 def _due(now: dt.datetime):  # type: ignore[no-untyped-def]
@@ -108,11 +110,24 @@ async def deliver_due(core: Core, now: dt.datetime | None = None, limit: int = 5
     return sent
 
 
+async def purge_due(core: Core) -> int:
+    """Delete message logs older than MESSAGE_LOG_DAYS (privacy: keep no more than needed)."""
+    async with core.db.session() as session, session.begin():
+        return await purge_logs(session, core.settings.message_log_days)
+
+
 async def run_sender(core: Core, stop: asyncio.Event, interval: float) -> None:
-    """Deliver due notifications every `interval` seconds until `stop` is set."""
+    """Deliver due notifications every `interval` seconds until `stop` is set; purge old logs hourly."""
+    next_purge = 0.0
+    loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
             await deliver_due(core)
+            if loop.time() >= next_purge:
+                purged = await purge_due(core)
+                next_purge = loop.time() + PURGE_EVERY_SECONDS
+                if purged:
+                    log.info("purged %s log rows older than %s days", purged, core.settings.message_log_days)
         except Exception:  # the database may be down for a while; keep trying
             log.exception("notification sender: round failed")
         try:

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     )
     outbox_in_web: bool = True  # run the notification sender inside `sahulat run` (off when a worker runs it)
     outbox_interval_seconds: float = Field(default=2.0, gt=0)
+    rate_limit_messages: int = Field(default=30, ge=1)  # per citizen and channel identity, per window
+    rate_limit_window_seconds: int = Field(default=60, ge=1)
+    message_log_days: int = Field(default=30, ge=1)  # processed-message and unanswered-question logs kept this long
     flow_timeout_minutes: int = Field(default=30, ge=1)
     max_message_chars: int = Field(default=4000, ge=100)
 

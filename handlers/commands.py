@@ -8,6 +8,7 @@ from handlers.complaints import show_status
 from handlers.context import Context
 from handlers.flows import FLOWS
 from handlers.flows.base import menu_options
+from handlers.flows.privacy import my_data
 from handlers.messages import Outcome
 from knowledge.normalize import normalize_chars
 
@@ -92,6 +93,8 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Outcome]]] = {
     "parks": _flow("parks"),
     "programmes": _flow("programmes"),
     "complain": complain,
+    "mydata": my_data,
+    "delete": _flow("delete_data"),
 }
 
 

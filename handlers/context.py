@@ -28,6 +28,7 @@ class Context:
     flow_timeout: dt.timedelta
     text: str = ""
     payload: str | None = None
+    log_days: int = 30
     extra: dict[str, Any] = field(default_factory=dict)
 
     def t(self, key: str, **values: object) -> str:

@@ -12,14 +12,14 @@ import datetime as dt
 import logging
 
 from bot.db import Database
-from bot.models import utcnow
+from bot.models import UserProfile, utcnow
 from handlers.commands import COMMANDS, CommandWords, complaint_start
 from handlers.complaints import reopen_complaint, show_status
 from handlers.context import Context
 from handlers.flows import FLOWS
 from handlers.flows.base import menu_options
 from handlers.flows.parks import parks_at_location
-from handlers.messages import Incoming, Outcome
+from handlers.messages import Incoming, Outcome, Reply
 from handlers.questions import answer_entry, answer_question
 from handlers.state import claim_message, load_conversation, load_profile
 from knowledge.loader import KnowledgeBase
@@ -54,12 +54,16 @@ class Dispatcher:
         *,
         flow_timeout: dt.timedelta = dt.timedelta(minutes=30),
         max_chars: int = 4000,
+        rate_limit: tuple[int, dt.timedelta] = (30, dt.timedelta(minutes=1)),
+        log_days: int = 30,
     ) -> None:
         self.db = db
         self.kb = kb
         self.matcher = matcher
         self.flow_timeout = flow_timeout
         self.max_chars = max_chars
+        self.rate_limit = rate_limit
+        self.log_days = log_days
         self.commands = CommandWords(kb.lexicon.commands)
 
     async def handle(self, msg: Incoming) -> Outcome:
@@ -69,6 +73,12 @@ class Dispatcher:
             if not await claim_message(session, msg):
                 return Outcome(duplicate=True)
             profile = await load_profile(session, msg)
+            allowed, notice = self._within_rate_limit(profile, now)
+            if not allowed:
+                session.add(profile)
+                lang = self._reply_language(msg, profile.language)
+                replies = [Reply(self.kb.texts("rate_limited", lang))] if notice else []
+                return Outcome(replies=replies, intent="rate_limited", language=lang)
             conversation = await load_conversation(session, msg, now)
             ctx = Context(
                 msg=msg,
@@ -81,13 +91,30 @@ class Dispatcher:
                 now=now,
                 flow_timeout=self.flow_timeout,
                 text=msg.text.strip(),
+                log_days=self.log_days,
             )
             outcome = await self._route(ctx)
-            conversation.options = [{"label": o.label, "payload": o.payload} for o in outcome.options]
-            conversation.updated_at = now
-            session.add(conversation)
-            session.add(profile)
+            if ctx.extra.get("erased"):  # the profile and conversation rows are gone; do not write them back
+                session.expunge(profile)
+                session.expunge(conversation)
+            else:
+                conversation.options = [{"label": o.label, "payload": o.payload} for o in outcome.options]
+                conversation.updated_at = now
+                session.add(conversation)
+                session.add(profile)
         return outcome
+
+    def _within_rate_limit(self, profile: UserProfile, now: dt.datetime) -> tuple[bool, bool]:
+        """(allowed, send the one notice): counts per citizen in a fixed window, stored on their profile."""
+        limit, window = self.rate_limit
+        if profile.rate_window_start is None or now - profile.rate_window_start >= window:
+            profile.rate_window_start, profile.rate_count, profile.rate_notified = now, 0, False
+        profile.rate_count += 1
+        if profile.rate_count <= limit:
+            return True, False
+        notice = not profile.rate_notified
+        profile.rate_notified = True
+        return False, notice
 
     def _reply_language(self, msg: Incoming, chosen: str | None) -> str:
         """Urdu script gets Urdu; otherwise the user's choice, the channel's hint, or English."""

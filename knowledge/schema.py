@@ -139,7 +139,10 @@ class LexiconFile(Strict):
     park_questions: ParkQuestionTemplates
     roman_markers: list[str] = []
     commands: dict[
-        Literal["start", "menu", "cancel", "help", "language", "status", "fees", "parks", "programmes", "complain"],
+        Literal[
+            "start", "menu", "cancel", "help", "language", "status", "fees", "parks", "programmes", "complain",
+            "mydata", "delete",
+        ],
         list[str],
     ]
     languages: dict[Literal["en", "ur"], list[str]]

@@ -24,7 +24,9 @@ REQUIRED_KEYS = frozenset(
     opt_yes opt_no opt_skip opt_confirm opt_edit opt_cancel cmp_edit_what cmp_filed cmp_duplicate opt_same opt_new
     cmp_duplicate_kept status_list status_not_found status_detail status_reason status_updates status_rated
     status_received status_in_review status_resolved status_rejected opt_reopen opt_rate reopen_done reopen_too_late
-    reopen_not_resolved rate_ask rate_done rate_not_resolved notify_status notify_note""".split()
+    reopen_not_resolved rate_ask rate_done rate_not_resolved notify_status notify_note rate_limited mydata_heading
+    mydata_profile mydata_messages mydata_flow mydata_complaint mydata_extras mydata_location mydata_delete_hint
+    delete_confirm opt_erase opt_keep deleted delete_kept""".split()
 )
 
 

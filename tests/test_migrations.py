@@ -41,3 +41,25 @@ def test_upgrade_matches_models_and_is_repeatable(database_url: str) -> None:
     diffs, tables = asyncio.run(_differences(database_url))
     assert diffs == []
     assert {"conversation", "processed_message", "user_profile", "unanswered_question", "alembic_version"} <= tables
+
+
+async def _insert_profile(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO user_profile (channel, user_id, first_seen_at, last_inbound_at) "
+                "VALUES ('telegram', '42', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+    await engine.dispose()
+
+
+def test_upgrade_keeps_existing_rows(database_url: str) -> None:
+    """Columns added later get defaults for rows written by an older version."""
+    asyncio.run(_drop_everything(database_url))
+    upgrade(database_url, "0003")
+    asyncio.run(_insert_profile(database_url))
+    upgrade(database_url)
+    diffs, _ = asyncio.run(_differences(database_url))
+    assert diffs == []

@@ -5,12 +5,21 @@ from handlers.flows.complaint import ComplaintFlow
 from handlers.flows.fees import FeeFlow
 from handlers.flows.language import LanguageFlow
 from handlers.flows.parks import ParkFinderFlow
+from handlers.flows.privacy import DeleteDataFlow
 from handlers.flows.programmes import ProgrammeFinderFlow
 from handlers.flows.rating import RatingFlow
 
 FLOWS: dict[str, Flow] = {
     flow.name: flow
-    for flow in (LanguageFlow(), FeeFlow(), ParkFinderFlow(), ProgrammeFinderFlow(), ComplaintFlow(), RatingFlow())
+    for flow in (
+        LanguageFlow(),
+        FeeFlow(),
+        ParkFinderFlow(),
+        ProgrammeFinderFlow(),
+        ComplaintFlow(),
+        RatingFlow(),
+        DeleteDataFlow(),
+    )
 }
 
 __all__ = ["FLOWS", "Flow"]

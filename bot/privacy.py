@@ -1,0 +1,117 @@
+"""A citizen's personal data: what is stored about them, erasing it on request, and purging old logs.
+
+Erasure keeps complaints for statistics but strips everything that identifies or describes the person:
+name, chat id, text, attachments, location and staff notes; the staff view then shows them as erased.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.models import (
+    Complaint,
+    ComplaintEvent,
+    Conversation,
+    Notification,
+    ProcessedMessage,
+    UnansweredQuestion,
+    UserProfile,
+    utcnow,
+)
+
+ERASED_TEXT = "(erased at the citizen's request)"
+
+
+def pseudonym(channel: str, user_id: str) -> str:
+    """A stable stand-in for an erased user id, so statistics can still count one person once."""
+    return "erased:" + hashlib.sha256(f"{channel}:{user_id}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class Stored:
+    profile: UserProfile | None
+    conversation: Conversation | None
+    messages: int
+    complaints: list[Complaint]
+
+
+async def stored_about(session: AsyncSession, channel: str, user_id: str) -> Stored:
+    profile = await session.get(UserProfile, (channel, user_id))
+    conversation = await session.get(Conversation, (channel, user_id))
+    messages = (
+        await session.exec(
+            select(func.count())
+            .select_from(ProcessedMessage)
+            .where(ProcessedMessage.channel == channel, ProcessedMessage.user_id == user_id)
+        )
+    ).one()
+    complaints = list(
+        await session.exec(
+            select(Complaint)
+            .where(Complaint.channel == channel, Complaint.user_id == user_id)
+            .order_by(col(Complaint.created_at))
+        )
+    )
+    return Stored(profile, conversation, int(messages), complaints)
+
+
+async def erase_user(session: AsyncSession, channel: str, user_id: str, now: dt.datetime | None = None) -> int:
+    """Erase one person's personal data on one channel; returns how many complaints were anonymised."""
+    now = now or utcnow()
+    alias = pseudonym(channel, user_id)
+    complaints = list(
+        await session.exec(select(Complaint).where(Complaint.channel == channel, Complaint.user_id == user_id))
+    )
+    for complaint in complaints:
+        complaint.user_id = alias
+        complaint.display_name = None
+        complaint.description = ERASED_TEXT
+        complaint.district_text = None
+        complaint.answers = {}
+        complaint.attachments = []
+        complaint.latitude = complaint.longitude = None
+        complaint.contact_consent = False
+        complaint.erased_at = now
+        complaint.updated_at = now
+        session.add(complaint)
+    ids = [c.id for c in complaints if c.id is not None]
+    if ids:
+        await session.exec(  # type: ignore[call-overload]
+            update(ComplaintEvent).where(col(ComplaintEvent.complaint_id).in_(ids)).values(note=None)
+        )
+    await session.exec(  # type: ignore[call-overload]
+        delete(Notification).where(
+            Notification.channel == channel, Notification.user_id == user_id, col(Notification.status) == "pending"
+        )
+    )
+    await session.exec(  # type: ignore[call-overload]
+        update(Notification)
+        .where(Notification.channel == channel, Notification.user_id == user_id)
+        .values(user_id=alias, text=ERASED_TEXT)
+    )
+    await session.exec(  # type: ignore[call-overload]
+        update(ProcessedMessage)
+        .where(ProcessedMessage.channel == channel, ProcessedMessage.user_id == user_id)
+        .values(user_id=alias)
+    )
+    await session.exec(  # type: ignore[call-overload]
+        delete(Conversation).where(Conversation.channel == channel, Conversation.user_id == user_id)
+    )
+    await session.exec(  # type: ignore[call-overload]
+        delete(UserProfile).where(UserProfile.channel == channel, UserProfile.user_id == user_id)
+    )
+    return len(complaints)
+
+
+async def purge_logs(session: AsyncSession, days: int, now: dt.datetime | None = None) -> int:
+    """Delete message records and unanswered-question texts older than `days`; returns rows deleted."""
+    cutoff = (now or utcnow()) - dt.timedelta(days=days)
+    messages = await session.exec(delete(ProcessedMessage).where(col(ProcessedMessage.received_at) < cutoff))  # type: ignore[call-overload]
+    questions = await session.exec(delete(UnansweredQuestion).where(col(UnansweredQuestion.created_at) < cutoff))  # type: ignore[call-overload]
+    return int(messages.rowcount or 0) + int(questions.rowcount or 0)
