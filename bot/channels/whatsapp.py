@@ -1,25 +1,458 @@
-"""WhatsApp channel (Twilio). Being built: reports its configuration only."""
+"""WhatsApp channel (Twilio): signed webhooks in, TwiML replies out, the REST API for notifications.
+
+Twilio posts each incoming message to `POST /whatsapp/webhook` and each delivery update of a message we sent
+to `POST /whatsapp/status`, both signed with the account's auth token (`X-Twilio-Signature`). Replies to a
+message go back in the webhook's own response as TwiML; unprompted messages (notifications) go through the
+REST API with the async client, free text inside WhatsApp's 24-hour window and an approved template outside it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from aiohttp import ClientError
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import select
+from starlette.datastructures import FormData
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+from twilio.base.exceptions import TwilioException
+from twilio.http import AsyncHttpClient
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot.channels.base import Channel, SendError, Sent
+from bot.models import Notification, UserProfile, utcnow
 from bot.settings import Settings
+from handlers.messages import Incoming, Location, Media, Outcome, Reply
+
+if TYPE_CHECKING:
+    from bot.core import Core
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "whatsapp"
+WEBHOOK_PATH = "/whatsapp/webhook"
+STATUS_PATH = "/whatsapp/status"
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+SIGNATURE_HEADER = "x-twilio-signature"
+
+MAX_BODY_CHARS = 1600  # Twilio refuses longer message bodies (error 21617)
+MAX_MEDIA = 10  # WhatsApp delivers at most this many attachments per message
+MAX_FORM_FIELDS = 200  # a Twilio webhook has a few dozen
+SESSION_WINDOW = dt.timedelta(hours=24)
+# Free text sent a moment before the window closes can arrive after it (error 63016); keep a margin.
+WINDOW_MARGIN = dt.timedelta(minutes=5)
+
+# Delivery statuses in the order Twilio reports them; a callback may only move a message forward.
+DELIVERY_RANK = {"queued": 1, "sending": 2, "sent": 3, "delivered": 4, "read": 5}
+DELIVERY_FAILURES = frozenset({"failed", "undelivered"})
+
+# A database that is down or overloaded: answer 503 so Twilio tries again later.
+DATABASE_OUTAGE: tuple[type[BaseException], ...] = (DBAPIError, OSError, TimeoutError)
+
+# Characters XML 1.0 cannot carry; TwiML with them would be refused by Twilio.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+# The Twilio library logs every request's URL and headers at INFO; keep that out of the application's log.
+_http_log = logging.getLogger(f"{__name__}.http")
+_http_log.setLevel(logging.WARNING)
+
+
+# --- configuration -------------------------------------------------------------------------------------------
 
 
 def missing_settings(settings: Settings) -> list[str]:
+    """The settings WhatsApp still needs. PUBLIC_URL counts once any Twilio setting is given: without it the
+    webhook signatures cannot be checked."""
     required = (
         ("TWILIO_ACCOUNT_SID", settings.twilio_account_sid),
         ("TWILIO_AUTH_TOKEN", settings.twilio_auth_token),
         ("TWILIO_WHATSAPP_FROM", settings.twilio_whatsapp_from),
     )
-    return [name for name, value in required if not value]
+    missing = [name for name, value in required if not value]
+    if len(missing) < len(required) and not settings.public_url:
+        missing.append("PUBLIC_URL")
+    return missing
 
 
 def status_line(settings: Settings) -> str:
     missing = missing_settings(settings)
+    if missing == ["PUBLIC_URL"]:
+        return "WhatsApp: off, PUBLIC_URL not set (Twilio's webhook signatures cannot be verified without it)"
     if missing:
         return f"WhatsApp: off, {', '.join(missing)} not set"
-    return "WhatsApp: off, this version has no WhatsApp channel yet"
+    return f"WhatsApp: on (webhook at {settings.public_url}{WEBHOOK_PATH})"
 
 
-def create(core: object) -> None:
-    return None
+def create(core: Core) -> WhatsAppChannel | None:
+    return None if missing_settings(core.settings) else WhatsAppChannel(core)
+
+
+def new_http_client() -> AsyncHttpClient:
+    """The HTTP client under the Twilio client; a seam for tests (a fake API) and proxies (Twilio's documented
+    custom-HTTP-client hook). No retries of its own: the notification outbox retries."""
+    return AsyncTwilioHttpClient(logger=_http_log)
+
+
+# --- incoming: parsing ---------------------------------------------------------------------------------------
+
+
+class Refused(Exception):
+    """A webhook request answered with an error status and not processed."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+    def response(self) -> Response:
+        return PlainTextResponse(self.reason, status_code=self.status)
+
+
+async def read_form(request: Request, limit: int) -> FormData:
+    """The urlencoded body, read at most `limit` bytes far: 415, 413 or 400 for what is not a sane form."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != FORM_CONTENT_TYPE:
+        raise Refused(415, "expected application/x-www-form-urlencoded")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise Refused(400, "bad Content-Length")
+        if int(declared) > limit:
+            raise Refused(413, "body too large")
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise Refused(413, "body too large")
+    except ClientDisconnect as exc:
+        raise Refused(400, "client went away") from exc
+    try:
+        text = bytes(body).decode("utf-8")
+        pairs = parse_qsl(
+            text,
+            keep_blank_values=True,
+            strict_parsing=bool(text),
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Refused(400, "malformed form") from exc
+    return FormData(pairs)
+
+
+def _number(value: str | None, default: int = 0) -> int:
+    try:
+        return int(value or default)
+    except ValueError:
+        return default
+
+
+def parse_media(form: FormData) -> tuple[Media, ...]:
+    """Attachments: an image becomes a photo, anything else a document; `ref` is Twilio's media URL."""
+    media = []
+    for index in range(max(0, min(_number(form.get("NumMedia")), MAX_MEDIA))):
+        url = form.get(f"MediaUrl{index}")
+        if not url:
+            continue
+        content_type = form.get(f"MediaContentType{index}") or None
+        kind = "photo" if (content_type or "").lower().startswith("image/") else "document"
+        media.append(Media(kind=kind, ref=url, content_type=content_type))
+    return tuple(media)
+
+
+def parse_location(form: FormData) -> Location | None:
+    """A shared location, or None when the message has none (or nonsense coordinates)."""
+    try:
+        latitude, longitude = float(form.get("Latitude", "")), float(form.get("Longitude", ""))
+    except ValueError:
+        return None
+    if not (math.isfinite(latitude) and math.isfinite(longitude)):
+        return None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    return Location(latitude=latitude, longitude=longitude)
+
+
+def parse_incoming(form: FormData) -> Incoming:
+    """Twilio's webhook fields as the core's neutral message; 400 when the sender or message id is missing."""
+    message_id = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
+    sender = (form.get("From") or "").strip()
+    user_id = (form.get("WaId") or "").strip() or sender.removeprefix("whatsapp:").strip()
+    if not message_id or not sender or not user_id:
+        raise Refused(400, "From and MessageSid are required")
+    payload = (form.get("ButtonPayload") or "").strip() or None
+    text = form.get("Body") or form.get("ButtonText") or ""
+    return Incoming(
+        channel=CHANNEL,
+        user_id=user_id[:128],
+        text=text,
+        display_name=(form.get("ProfileName") or "").strip() or None,
+        message_id=message_id[:128],
+        payload=payload,
+        media=parse_media(form),
+        location=parse_location(form),
+    )
+
+
+# --- outgoing: rendering -------------------------------------------------------------------------------------
+
+
+def render_reply(reply: Reply) -> str:
+    """A reply as plain text, its options numbered so "2" or the label picks one (as in the console)."""
+    text = reply.text.strip()
+    if not reply.options:
+        return text
+    options = "\n".join(f"{i}. {option.label}" for i, option in enumerate(reply.options, start=1))
+    return f"{text}\n\n{options}" if text else options
+
+
+def split_text(text: str, limit: int = MAX_BODY_CHARS) -> list[str]:
+    """Pieces of at most `limit` characters, cut at paragraphs, then lines, then words, and only then mid-word."""
+    return [piece for piece in (chunk.strip() for chunk in _split(text.strip(), limit, ("\n\n", "\n", " "))) if piece]
+
+
+def _split(text: str, limit: int, separators: tuple[str, ...]) -> list[str]:
+    if len(text) <= limit:
+        return [text]
+    if not separators:
+        return [text[i : i + limit] for i in range(0, len(text), limit)]
+    separator, finer = separators[0], separators[1:]
+    chunks: list[str] = []
+    current = ""
+    for part in text.split(separator):
+        if len(part) > limit:
+            if current:
+                chunks.append(current)
+            *whole, current = _split(part, limit, finer)
+            chunks.extend(whole)
+            continue
+        joined = f"{current}{separator}{part}" if current else part
+        if len(joined) <= limit:
+            current = joined
+        else:
+            chunks.append(current)
+            current = part
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def xml_safe(text: str) -> str:
+    return _XML_INVALID.sub("", text)
+
+
+def outcome_messages(outcome: Outcome) -> list[str]:
+    """The WhatsApp messages for an outcome: each reply rendered, then split to Twilio's length limit."""
+    return [piece for reply in outcome.replies for piece in split_text(xml_safe(render_reply(reply)))]
+
+
+def twiml(messages: Iterable[str]) -> Response:
+    response = MessagingResponse()
+    for body in messages:
+        response.message(body)
+    return Response(str(response), media_type="application/xml")
+
+
+def template_variable(text: str) -> str:
+    """Text for a template variable: WhatsApp refuses new lines, tabs and long runs of spaces there (63013)."""
+    flat = " / ".join(line.strip() for line in text.splitlines() if line.strip())
+    flat = re.sub(r"\s+", " ", flat).strip() or "-"
+    return flat if len(flat) <= MAX_BODY_CHARS else flat[: MAX_BODY_CHARS - 1] + "…"
+
+
+def whatsapp_address(user_id: str) -> str:
+    """`whatsapp:+<number>` for a user id (a WaId, digits only, or a number that already has its "+")."""
+    number = user_id.removeprefix("whatsapp:")
+    return f"whatsapp:{number if number.startswith('+') else '+' + number}"
+
+
+def delivery_advances(current: str | None, new: str) -> bool:
+    """Whether a status callback moves a message forward; late or repeated callbacks are ignored.
+
+    failed/undelivered end the story, and arrive too late to count once the message was delivered.
+    """
+    if new not in DELIVERY_RANK and new not in DELIVERY_FAILURES:
+        return False
+    if current in DELIVERY_FAILURES:
+        return False
+    rank = DELIVERY_RANK.get(current or "", 0)
+    if new in DELIVERY_FAILURES:
+        return rank < DELIVERY_RANK["delivered"]
+    return DELIVERY_RANK[new] > rank
+
+
+# --- the channel ---------------------------------------------------------------------------------------------
+
+
+class WhatsAppChannel(Channel):
+    name = "whatsapp"
+
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
+        self.settings = core.settings
+        self.validator = RequestValidator(self.settings.twilio_auth_token or "")
+        self.http_client: AsyncHttpClient | None = None
+        self.client: Client | None = None
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(WEBHOOK_PATH, self.webhook, methods=["POST"]),
+            Route(STATUS_PATH, self.status_callback, methods=["POST"]),
+        ]
+
+    async def start(self, *, receive: bool = True) -> None:
+        """One Twilio client per process; its HTTP session is opened here, inside the running loop."""
+        if self.client is None:
+            self.http_client = new_http_client()
+            self.client = Client(
+                self.settings.twilio_account_sid, self.settings.twilio_auth_token, http_client=self.http_client
+            )
+
+    async def stop(self) -> None:
+        http_client, self.http_client, self.client = self.http_client, None, None
+        if http_client is not None and hasattr(http_client, "close"):
+            await http_client.close()
+
+    # --- webhooks ---
+
+    def signed_url(self, request: Request) -> str:
+        """The URL Twilio signed: behind a proxy, scheme and host are PUBLIC_URL's, not what the app sees."""
+        query = request.url.query
+        return f"{self.settings.public_url}{request.url.path}{'?' + query if query else ''}"
+
+    async def verified_form(self, request: Request) -> FormData:
+        """The form of a request Twilio signed; Refused (403, 413, 415, 400) otherwise."""
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not signature:
+            raise Refused(403, "missing signature")
+        form = await read_form(request, self.settings.max_webhook_body_bytes)
+        if not self.validator.validate(self.signed_url(request), form, signature):
+            log.warning("whatsapp: refused a request to %s with a wrong signature", request.url.path)
+            raise Refused(403, "bad signature")
+        return form
+
+    async def webhook(self, request: Request) -> Response:
+        """An incoming message: handled once through the core, answered in TwiML."""
+        try:
+            incoming = parse_incoming(await self.verified_form(request))
+        except Refused as refused:
+            return refused.response()
+        try:
+            outcome = await self.core.dispatcher.handle(incoming)
+        except DATABASE_OUTAGE as exc:
+            log.warning("whatsapp: database unavailable (%s); Twilio will retry", type(exc).__name__)
+            return PlainTextResponse("temporarily unavailable", status_code=503, headers={"Retry-After": "5"})
+        if outcome.duplicate:
+            log.debug("whatsapp: redelivery of %s ignored", incoming.message_id)
+            return twiml([])
+        return twiml(outcome_messages(outcome))
+
+    async def status_callback(self, request: Request) -> Response:
+        """A delivery update for a message we sent: recorded on its notification, only ever forward."""
+        try:
+            form = await self.verified_form(request)
+        except Refused as refused:
+            return refused.response()
+        sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
+        status = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
+        if not sid or not status:
+            return PlainTextResponse("MessageSid and MessageStatus are required", status_code=400)
+        try:
+            await self.record_delivery(sid, status, (form.get("ErrorCode") or "").strip() or None)
+        except DATABASE_OUTAGE as exc:
+            log.warning("whatsapp: database unavailable for a status callback (%s)", type(exc).__name__)
+            return PlainTextResponse("temporarily unavailable", status_code=503, headers={"Retry-After": "5"})
+        return PlainTextResponse("")
+
+    async def record_delivery(self, sid: str, status: str, error_code: str | None) -> bool:
+        """Move the notification sent as `sid` to `status` if that is forward; True when it changed.
+
+        The row is locked (FOR UPDATE; SQLite's BEGIN IMMEDIATE serialises anyway), so two callbacks
+        racing each other cannot leave it at the older status.
+        """
+        async with self.core.db.session() as session, session.begin():
+            query = select(Notification).where(Notification.channel == CHANNEL, Notification.external_id == sid)
+            notification = (await session.exec(query.with_for_update())).first()
+            if notification is None:
+                log.debug("whatsapp: status %s for unknown message %s ignored", status, sid)
+                return False
+            if not delivery_advances(notification.delivery_status, status):
+                return False
+            notification.delivery_status = status
+            if status in DELIVERY_FAILURES:
+                notification.delivery_error_code = (error_code or "")[:16] or None
+            session.add(notification)
+        return True
+
+    # --- outbound ---
+
+    async def inside_window(self, user_id: str) -> bool:
+        """Whether the user wrote to us within WhatsApp's 24-hour customer-service window (less a margin)."""
+        async with self.core.db.session() as session:
+            profile = await session.get(UserProfile, (CHANNEL, user_id))
+        if profile is None:
+            return False
+        return utcnow() - profile.last_inbound_at < SESSION_WINDOW - WINDOW_MARGIN
+
+    async def message_fields(self, user_id: str, text: str) -> dict[str, Any]:
+        """What to send: free text inside the 24-hour window, the approved template outside it."""
+        fields: dict[str, Any] = {
+            "to": whatsapp_address(user_id),
+            "from_": self.settings.twilio_whatsapp_from,
+            "status_callback": f"{self.settings.public_url}{STATUS_PATH}",
+        }
+        if await self.inside_window(user_id):
+            if len(text) > MAX_BODY_CHARS:
+                log.warning("whatsapp: notification of %d characters cut to %d", len(text), MAX_BODY_CHARS)
+                text = text[: MAX_BODY_CHARS - 1] + "…"
+            return {**fields, "body": text}
+        if not self.settings.twilio_template_content_sid:
+            raise SendError(
+                "outside WhatsApp's 24-hour window and TWILIO_TEMPLATE_CONTENT_SID is not set", retryable=False
+            )
+        variables = json.dumps({"1": template_variable(text)}, ensure_ascii=False)
+        return {**fields, "content_sid": self.settings.twilio_template_content_sid, "content_variables": variables}
+
+    async def send(self, user_id: str, text: str) -> Sent:
+        """Send a notification; SendError(retryable=True) on a timeout, a network error, 429 or 5xx."""
+        client = self.client
+        if client is None:
+            raise SendError("WhatsApp channel is not started", retryable=True)
+        try:
+            fields = await self.message_fields(user_id, text)
+        except DATABASE_OUTAGE as exc:
+            raise SendError(f"database unavailable ({type(exc).__name__})", retryable=True) from exc
+        seconds = self.settings.twilio_send_timeout_seconds
+        try:
+            async with asyncio.timeout(seconds):
+                message = await client.messages.create_async(**fields)
+        except TimeoutError as exc:
+            raise SendError(f"Twilio did not answer within {seconds:g} s", retryable=True) from exc
+        except TwilioException as exc:
+            raise _refusal(exc) from exc
+        except (ClientError, OSError) as exc:
+            raise SendError(f"could not reach Twilio ({type(exc).__name__})", retryable=True) from exc
+        return Sent(external_id=message.sid)
+
+
+def _refusal(exc: TwilioException) -> SendError:
+    """Twilio's error as a SendError; its message is left out because it can quote the phone number."""
+    status = getattr(exc, "status", None)
+    code = getattr(exc, "code", None)
+    retryable = not isinstance(status, int) or status >= 500 or status == 429
+    return SendError(f"Twilio refused the message (HTTP {status}, error {code})", retryable=retryable)
