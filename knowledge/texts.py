@@ -26,7 +26,8 @@ REQUIRED_KEYS = frozenset(
     status_received status_in_review status_resolved status_rejected opt_reopen opt_rate reopen_done reopen_too_late
     reopen_not_resolved rate_ask rate_done rate_not_resolved notify_status notify_note rate_limited mydata_heading
     mydata_profile mydata_messages mydata_flow mydata_complaint mydata_extras mydata_location mydata_delete_hint
-    delete_confirm opt_erase opt_keep deleted delete_kept""".split()
+    delete_confirm opt_erase opt_keep deleted delete_kept command_start command_menu command_fees command_parks
+    command_programmes command_complain command_status command_language command_help command_cancel""".split()
 )
 
 

@@ -1,17 +1,686 @@
-"""Telegram channel (python-telegram-bot). Being built: reports its configuration only."""
+"""Telegram channel: a python-telegram-bot v22 Application connected to the core.
+
+Webhook mode (production): Telegram POSTs each update to /telegram/webhook. The secret header is checked in
+constant time, the dispatcher handles the update inside the request (one short database transaction that also
+claims `u<update_id>`, so a redelivery is answered 200 and not processed again; a database outage answers 503
+so Telegram redelivers), and the Bot API calls (replies, answering button presses) run in a background task.
+
+Polling mode (local development): the Application's Updater pulls updates with getUpdates, so `sahulat run`
+needs no public address.
+
+Nothing Telegram-specific leaves this module: updates become handlers.messages.Incoming, and the Outcome's
+replies become HTML messages (every value escaped) with inline keyboards.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import hmac
+import html
+import json
+import logging
+import re
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import DBAPIError
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+from telegram import (
+    Bot,
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
+from telegram.constants import ChatType, ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from bot.channels.base import Channel, SendError, Sent
 from bot.settings import Settings
+from handlers.messages import Incoming, Location, Media, Option, Outcome, Reply
+from knowledge.texts import Texts
+
+if TYPE_CHECKING:
+    from bot.core import Core
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ("message", "callback_query")
+MAX_TEXT = 4096  # Telegram's limit per message, counted in UTF-16 code units after entity parsing
+MAX_CALLBACK_BYTES = 64
+SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts as a webhook secret_token
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # source lines may hold links; previews would bury the answer
+STOP_GRACE_SECONDS = 10.0  # how long stop() lets in-flight replies finish before cancelling them
+POLLING_DB_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # polling cannot ask Telegram to redeliver, so it waits instead
+# A database that cannot be reached, or a transaction that failed: the update was not claimed, so retry it.
+DATABASE_UNAVAILABLE = (DBAPIError, OSError, TimeoutError)
+
+# The client's command menu; descriptions are the texts `command_<name>` (English, and Urdu for Urdu clients).
+# The dispatcher understands each one typed as text.
+COMMANDS: tuple[str, ...] = (
+    "start",
+    "menu",
+    "fees",
+    "parks",
+    "programmes",
+    "complain",
+    "status",
+    "language",
+    "help",
+    "cancel",
+)
+
+
+# --- configuration -----------------------------------------------------------------------------------------------
 
 
 def status_line(settings: Settings) -> str:
+    """One line for `sahulat run`: on and in which mode, or off and why."""
     mode = settings.resolved_telegram_mode()
     if mode == "off":
         why = "TELEGRAM_BOT_TOKEN not set" if not settings.telegram_bot_token else "TELEGRAM_MODE=off"
         return f"Telegram: off, {why}"
-    return f"Telegram: off, this version has no Telegram channel yet ({mode} mode configured)"
+    if mode == "webhook" and not settings.telegram_webhook_secret:
+        return "Telegram: off, TELEGRAM_WEBHOOK_SECRET not set (webhook mode needs it)"
+    if mode == "webhook":
+        where = f"{settings.public_url}{WEBHOOK_PATH}" if settings.public_url else WEBHOOK_PATH
+        return f"Telegram: on (webhook mode, {where}; register it once with `sahulat telegram set-webhook`)"
+    return "Telegram: on (polling mode)"
 
 
-def create(core: object) -> None:
+def create(core: Core) -> TelegramChannel | None:
+    """The channel, or None when Telegram is not configured (no token, TELEGRAM_MODE=off, or no webhook secret)."""
+    settings = core.settings
+    mode = settings.resolved_telegram_mode()
+    if mode == "off":
+        return None
+    if mode == "webhook" and not settings.telegram_webhook_secret:
+        log.error("Telegram webhook mode needs TELEGRAM_WEBHOOK_SECRET; Telegram is off")
+        return None
+    return TelegramChannel(core, mode=mode)
+
+
+def file_base_url(api_base_url: str) -> str:
+    """The file-download base for an API base: ".../bot" -> ".../file/bot" (PTB appends the token to both)."""
+    root, _, last = api_base_url.rstrip("/").rpartition("/")
+    return f"{root}/file/{last}"
+
+
+def build_application(settings: Settings, *, polling: bool) -> Application:  # type: ignore[type-arg]
+    """The PTB Application: our Bot API server, outbound rate limits, bounded timeouts; an Updater only to poll."""
+    # httpx logs every request URL at INFO, and the URL holds the bot token: keep that out of the logs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token or "")
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(file_base_url(settings.telegram_api_base_url))
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .connect_timeout(10)
+        .read_timeout(15)
+        .write_timeout(15)
+        .pool_timeout(10)
+    )
+    if not polling:
+        builder = builder.updater(None)
+    return builder.build()
+
+
+# --- translating updates and replies -----------------------------------------------------------------------------
+
+
+def to_incoming(update: Update) -> Incoming | None:
+    """The core's view of an update, or None for kinds the bot does not handle (groups, edits, polls, ...)."""
+    message_id = f"u{update.update_id}"
+    query = update.callback_query
+    if query is not None:
+        user = query.from_user
+        chat = query.message.chat if query.message is not None else None
+        if (chat is not None and chat.type != ChatType.PRIVATE) or not query.data:
+            return None
+        data = query.data
+        # A bare number stands for an option whose payload was too long for callback data (see keyboard()).
+        text, payload = (data, None) if data.isascii() and data.isdigit() else ("", data)
+        return Incoming(
+            channel=CHANNEL,
+            user_id=str(chat.id if chat is not None else user.id),
+            text=text,
+            payload=payload,
+            display_name=user.full_name,
+            language_hint=user.language_code,
+            message_id=message_id,
+        )
+    message = update.message
+    if message is None or message.chat.type != ChatType.PRIVATE:
+        return None
+    user = message.from_user
+    media: list[Media] = []
+    if message.photo:
+        media.append(Media(kind="photo", ref=message.photo[-1].file_id, content_type="image/jpeg"))
+    if message.document:
+        media.append(Media(kind="document", ref=message.document.file_id, content_type=message.document.mime_type))
+    location = message.location
+    return Incoming(
+        channel=CHANNEL,
+        user_id=str(message.chat.id),
+        text=message.text or message.caption or "",
+        display_name=user.full_name if user else None,
+        language_hint=user.language_code if user else None,
+        message_id=message_id,
+        media=tuple(media),
+        location=Location(latitude=location.latitude, longitude=location.longitude) if location else None,
+    )
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _hard_cut(text: str, limit: int) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for char in text:
+        width = utf16_len(char)
+        if size + width > limit:
+            parts.append("".join(current))
+            current, size = [], 0
+        current.append(char)
+        size += width
+    if current:
+        parts.append("".join(current))
+    return parts
+
+
+def split_text(text: str, limit: int = MAX_TEXT, separators: Sequence[str] = ("\n\n", "\n", " ")) -> list[str]:
+    """Pieces of at most `limit`, cut at paragraph boundaries first, then lines, then words, then anywhere."""
+    if utf16_len(text) <= limit:
+        return [text] if text.strip() else []
+    if not separators:
+        return _hard_cut(text, limit)
+    sep, finer = separators[0], separators[1:]
+    parts: list[str] = []
+    current = ""
+    for piece in text.split(sep):
+        candidate = f"{current}{sep}{piece}" if current else piece
+        if utf16_len(candidate) <= limit:
+            current = candidate
+            continue
+        if current.strip():
+            parts.append(current)
+        if utf16_len(piece) <= limit:
+            current = piece
+        else:
+            *whole, current = split_text(piece, limit, finer) or [""]
+            parts.extend(whole)
+    if current.strip():
+        parts.append(current)
+    return parts
+
+
+def callback_data(option: Option, number: int) -> str:
+    """The option's payload when Telegram can carry it (1-64 bytes), else its number among the offered options."""
+    size = len(option.payload.encode("utf-8"))
+    return option.payload if 0 < size <= MAX_CALLBACK_BYTES else str(number)
+
+
+def keyboard(options: Sequence[Option]) -> InlineKeyboardMarkup | None:
+    """One button per row: labels can be long, and Urdu ones read better on their own line."""
+    if not options:
+        return None
+    rows = [[InlineKeyboardButton(o.label, callback_data=callback_data(o, i))] for i, o in enumerate(options, 1)]
+    return InlineKeyboardMarkup(rows)
+
+
+def render_reply(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
+    """A reply as Telegram messages: HTML-escaped parts within the limit, the keyboard on the last."""
+    parts = split_text(reply.text) or (["…"] if reply.options else [])
+    escaped = [html.escape(part, quote=False) for part in parts]
+    return [(text, keyboard(reply.options) if i == len(escaped) - 1 else None) for i, text in enumerate(escaped)]
+
+
+def is_retryable(exc: TelegramError) -> bool:
+    """Network trouble, timeouts and flood control may pass; a blocked bot or a bad request will not."""
+    if isinstance(exc, (Forbidden, BadRequest, ChatMigrated, InvalidToken)):
+        return False
+    return isinstance(exc, (RetryAfter, NetworkError))
+
+
+class DownloadError(Exception):
+    """A file a user sent could not be fetched from Telegram."""
+
+
+# --- the channel -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Turn:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class TelegramChannel(Channel):
+    name = CHANNEL
+
+    def __init__(self, core: Core, *, mode: str) -> None:
+        super().__init__(core)
+        self.settings = core.settings
+        self.mode = mode
+        self.application = build_application(self.settings, polling=mode == "polling")
+        self.bot: Bot = self.application.bot
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._turns: dict[int, _Turn] = {}
+        self._secret = (self.settings.telegram_webhook_secret or "").encode()
+        self._starter: asyncio.Task[None] | None = None
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route(WEBHOOK_PATH, self.webhook, methods=["POST"])] if self.mode == "webhook" else []
+
+    # lifecycle
+
+    async def start(self, *, receive: bool = True) -> None:
+        """Webhook mode connects now; polling connects (retrying while Telegram is unreachable) in the background."""
+        if self.mode == "polling" and receive:
+            self.application.add_handler(TypeHandler(Update, self._on_polled_update))
+            self.application.add_error_handler(self._on_error)
+            self._starter = asyncio.create_task(self._start_polling(), name="telegram-polling-start")
+            return
+        try:
+            await self.application.initialize()
+        except InvalidToken as exc:
+            raise RuntimeError("Telegram rejected TELEGRAM_BOT_TOKEN; check it or set TELEGRAM_MODE=off") from exc
+        except TelegramError as exc:  # sending still works once Telegram is back; getMe is only a check
+            log.warning("Telegram unreachable at start (%s); continuing", type(exc).__name__)
+
+    async def _start_polling(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await self.application.initialize()
+                break
+            except InvalidToken:
+                log.error("Telegram rejected TELEGRAM_BOT_TOKEN; polling not started")
+                return
+            except TelegramError as exc:
+                log.warning("Telegram unreachable (%s); retrying in %.0f s", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+        try:
+            await register_commands(self.bot, self.core.kb.texts)
+        except TelegramError as exc:
+            log.warning("could not register the command menu: %s", exc)
+        updater = self.application.updater
+        assert updater is not None  # built with one in polling mode
+        await updater.start_polling(allowed_updates=list(ALLOWED_UPDATES), bootstrap_retries=-1)
+        await self.application.start()
+        log.info("Telegram polling started as @%s", self.bot.username)
+
+    async def stop(self) -> None:
+        """Stop taking updates, let in-flight replies finish (bounded), then close the HTTP clients."""
+        if self._starter is not None and not self._starter.done():
+            self._starter.cancel()
+            await asyncio.gather(self._starter, return_exceptions=True)
+        updater = self.application.updater
+        try:
+            if updater is not None and updater.running:
+                await updater.stop()
+            if self.application.running:
+                await self.application.stop()
+        except Exception:  # shutting down must not fail the app's shutdown
+            log.exception("error while stopping Telegram polling")
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=STOP_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        try:
+            await self.application.shutdown()
+            await self.bot.shutdown()
+        except Exception:
+            log.exception("error while closing the Telegram client")
+
+    # inbound: webhook
+
+    def _secret_ok(self, given: str | None) -> bool:
+        return bool(self._secret) and given is not None and hmac.compare_digest(given.encode(), self._secret)
+
+    async def _read_body(self, request: Request) -> bytes | None:
+        """The body, or None when it is over the limit (checked as it streams in, not only by Content-Length)."""
+        limit = self.settings.max_webhook_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return None
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return None
+        return bytes(body)
+
+    async def webhook(self, request: Request) -> Response:
+        """POST /telegram/webhook: check, claim and handle the update; reply to the user off the request."""
+        if not self._secret_ok(request.headers.get(SECRET_HEADER)):
+            log.warning("Telegram webhook: wrong or missing secret token from %s", request.client)
+            return PlainTextResponse("forbidden", status_code=403)
+        body = await self._read_body(request)
+        if body is None:
+            return PlainTextResponse("body too large", status_code=413)
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update")
+            update = Update.de_json(data, self.bot)
+        except Exception as exc:  # malformed input is the sender's problem: say so, no traceback
+            log.warning("Telegram webhook: malformed update (%s)", type(exc).__name__)
+            return PlainTextResponse("malformed update", status_code=400)
+        incoming = to_incoming(update)
+        if incoming is None:
+            log.debug("update %s: kind not handled; ignored", update.update_id)
+            return Response(status_code=200)
+        try:
+            outcome = await self.core.dispatcher.handle(incoming)
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("update %s: database unavailable (%s); Telegram will redeliver", update.update_id, exc)
+            return PlainTextResponse("database unavailable", status_code=503)
+        except Exception:
+            # A bug, not an outage: redelivering would fail the same way and hold up the bot's later updates.
+            log.exception("update %s: handling failed; update dropped", update.update_id)
+            return Response(status_code=200)
+        if not outcome.duplicate:
+            self._spawn(self._deliver(update, outcome), f"telegram-deliver-{update.update_id}")
+        return Response(status_code=200)
+
+    # inbound: polling
+
+    async def _on_polled_update(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Polling cannot ask for a redelivery, so a database outage is waited out (bounded) here."""
+        if not isinstance(update, Update):
+            return
+        incoming = to_incoming(update)
+        if incoming is None:
+            return
+        outcome: Outcome | None = None
+        for delay in (*POLLING_DB_RETRY_DELAYS, None):
+            try:
+                outcome = await self.core.dispatcher.handle(incoming)
+                break
+            except DATABASE_UNAVAILABLE as exc:
+                if delay is None:
+                    log.error("update %s: database unavailable (%s); update dropped", update.update_id, exc)
+                    return
+                log.warning("update %s: database unavailable (%s); retrying", update.update_id, exc)
+                await asyncio.sleep(delay)
+            except Exception:
+                log.exception("update %s: handling failed; update dropped", update.update_id)
+                return
+        if outcome is not None and not outcome.duplicate:
+            await self._deliver(update, outcome)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("update %s: %s", update_id, context.error, exc_info=context.error)
+
+    # outbound
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @asynccontextmanager
+    async def _turn(self, chat_id: int) -> AsyncIterator[None]:
+        """One chat's messages go out in the order their updates arrived (asyncio.Lock is first come, first served)."""
+        turn = self._turns.setdefault(chat_id, _Turn())
+        turn.users += 1
+        try:
+            async with turn.lock:
+                yield
+        finally:
+            turn.users -= 1
+            if turn.users == 0:
+                self._turns.pop(chat_id, None)
+
+    async def _api(self, update_id: int | None, what: str, call: Callable[[], Awaitable[object]]) -> bool:
+        """One Bot API call; failures are logged with the update id, never raised (the core's work is saved)."""
+        for attempt in (1, 2):
+            try:
+                await call()
+                return True
+            except TimedOut as exc:  # it may have arrived: sending again could duplicate it
+                log.warning("update %s: %s timed out: %s", update_id, what, exc)
+            except RetryAfter as exc:
+                log.warning("update %s: %s still rate limited after retries: %s", update_id, what, exc)
+            except (Forbidden, BadRequest, ChatMigrated, InvalidToken) as exc:
+                log.warning("update %s: %s refused: %s", update_id, what, exc)
+            except NetworkError as exc:
+                if attempt == 1:
+                    log.info("update %s: %s failed (%s); retrying once", update_id, what, exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                log.warning("update %s: %s failed: %s", update_id, what, exc)
+            except TelegramError as exc:
+                log.warning("update %s: %s failed: %s", update_id, what, exc)
+            except Exception:
+                log.exception("update %s: %s failed unexpectedly", update_id, what)
+            return False
+        return False
+
+    async def _deliver(self, update: Update, outcome: Outcome) -> None:
+        """Answer the pressed button, mark the choice on its message, then send the replies in order."""
+        chat = update.effective_chat
+        if chat is None:
+            return
+        async with self._turn(chat.id):
+            query = update.callback_query
+            if query is not None:
+                await self._api(
+                    update.update_id, "answerCallbackQuery", lambda: self.bot.answer_callback_query(query.id)
+                )
+                await self._mark_choice(update.update_id, query)
+            for reply in outcome.replies:
+                for text, markup in render_reply(reply):
+                    await self._api(
+                        update.update_id,
+                        "sendMessage",
+                        lambda text=text, markup=markup: self.bot.send_message(  # type: ignore[misc]
+                            chat.id,
+                            text,
+                            parse_mode=ParseMode.HTML,
+                            reply_markup=markup,
+                            link_preview_options=NO_PREVIEW,
+                        ),
+                    )
+
+    async def _mark_choice(self, update_id: int, query: CallbackQuery) -> None:
+        """Edit the pressed message: drop its keyboard (no stale presses) and show what was chosen."""
+        message = query.message
+        if not isinstance(message, Message) or message.text is None:
+            return
+        buttons = message.reply_markup.inline_keyboard if message.reply_markup else ()
+        label = next((b.text for row in buttons for b in row if b.callback_data == query.data), None)
+        text = message.text_html + (f"\n\n» {html.escape(label, quote=False)}" if label else "")
+        await self._api(
+            update_id,
+            "editMessageText",
+            lambda: self.bot.edit_message_text(
+                text,
+                chat_id=message.chat.id,
+                message_id=message.message_id,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=NO_PREVIEW,
+            ),
+        )
+
+    async def send(self, user_id: str, text: str) -> Sent:
+        """A notification (e.g. a complaint's new status), as plain escaped text; long ones go in parts."""
+        try:
+            chat_id = int(user_id)
+        except ValueError:
+            raise SendError(f"not a Telegram chat id: {user_id!r}", retryable=False) from None
+        parts = split_text(text)
+        if not parts:
+            raise SendError("empty message", retryable=False)
+        first: Message | None = None
+        async with self._turn(chat_id):
+            for part in parts:
+                try:
+                    message = await self.bot.send_message(
+                        chat_id,
+                        html.escape(part, quote=False),
+                        parse_mode=ParseMode.HTML,
+                        link_preview_options=NO_PREVIEW,
+                    )
+                except TelegramError as exc:
+                    log.warning("send to chat %s failed: %s: %s", chat_id, type(exc).__name__, exc)
+                    raise SendError(f"Telegram: {type(exc).__name__}: {exc}", retryable=is_retryable(exc)) from exc
+                first = first or message
+        assert first is not None
+        return Sent(external_id=str(first.message_id))
+
+    async def download(self, ref: str) -> bytes:
+        """The bytes of a photo or document a user sent (Media.ref is its file id), e.g. complaint evidence."""
+        try:
+            file = await self.bot.get_file(ref)
+            return bytes(await file.download_as_bytearray())
+        except TelegramError as exc:
+            raise DownloadError(f"Telegram: {type(exc).__name__}: {exc}") from exc
+
+
+# --- `sahulat telegram ...` --------------------------------------------------------------------------------------
+
+
+async def register_commands(bot: Bot, texts: Texts) -> None:
+    """The command list the client shows in its menu, in English and (for Urdu clients) Urdu."""
+    await bot.set_my_commands([BotCommand(name, texts(f"command_{name}", "en")) for name in COMMANDS])
+    await bot.set_my_commands(
+        [BotCommand(name, texts(f"command_{name}", "ur")) for name in COMMANDS], language_code="ur"
+    )
+
+
+def _fail(message: str) -> int:
+    print(f"sahulat: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _bot(settings: Settings) -> Bot:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # request URLs hold the token
+    return Bot(
+        settings.telegram_bot_token or "",
+        base_url=settings.telegram_api_base_url,
+        base_file_url=file_base_url(settings.telegram_api_base_url),
+    )
+
+
+async def _call_api(settings: Settings, action: Callable[[Bot], Awaitable[None]]) -> str | None:
+    """Run `action` with a connected Bot; the error message on failure, else None."""
+    try:
+        async with _bot(settings) as bot:
+            await action(bot)
+    except InvalidToken:
+        return "Telegram rejected TELEGRAM_BOT_TOKEN"
+    except TelegramError as exc:
+        return f"Telegram API call failed: {type(exc).__name__}: {exc}"
     return None
+
+
+def cmd_set_webhook(args: argparse.Namespace, settings: Settings) -> int:
+    missing = [
+        name
+        for name, value in (
+            ("TELEGRAM_BOT_TOKEN", settings.telegram_bot_token),
+            ("PUBLIC_URL", settings.public_url),
+            ("TELEGRAM_WEBHOOK_SECRET", settings.telegram_webhook_secret),
+        )
+        if not value
+    ]
+    if missing:
+        return _fail(f"{', '.join(missing)} not set")
+    secret = settings.telegram_webhook_secret or ""
+    if not SECRET_PATTERN.match(secret):
+        return _fail("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+    url = f"{settings.public_url}{WEBHOOK_PATH}"
+    if not url.startswith("https://"):
+        print(f"warning: {url} is not https; Telegram's own servers only call https webhooks", file=sys.stderr)
+
+    from bot.core import load_kb
+
+    texts = load_kb(settings)[0].texts
+
+    async def action(bot: Bot) -> None:
+        await bot.set_webhook(
+            url,
+            secret_token=secret,
+            allowed_updates=list(ALLOWED_UPDATES),
+            drop_pending_updates=args.drop_pending_updates,
+        )
+        await register_commands(bot, texts)
+
+    error = asyncio.run(_call_api(settings, action))
+    if error:
+        return _fail(error)
+    print(f"webhook set: {url} (updates: {', '.join(ALLOWED_UPDATES)}); command menu registered")
+    return 0
+
+
+def cmd_delete_webhook(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.telegram_bot_token:
+        return _fail("TELEGRAM_BOT_TOKEN not set")
+
+    async def action(bot: Bot) -> None:
+        await bot.delete_webhook(drop_pending_updates=args.drop_pending_updates)
+
+    error = asyncio.run(_call_api(settings, action))
+    if error:
+        return _fail(error)
+    print("webhook deleted")
+    return 0
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`sahulat telegram set-webhook | delete-webhook`: run once per deploy, not on every worker start."""
+    parser = subparsers.add_parser(
+        "telegram", help="Telegram webhook administration", description="Telegram webhook administration."
+    )
+    sub = parser.add_subparsers(dest="telegram_command", metavar="ACTION", required=True)
+    drop_help = "discard updates Telegram is still holding for the bot"
+    set_ = sub.add_parser(
+        "set-webhook",
+        help="register PUBLIC_URL/telegram/webhook with Telegram",
+        description=f"Register PUBLIC_URL{WEBHOOK_PATH} as the bot's webhook, with TELEGRAM_WEBHOOK_SECRET as its "
+        f"secret token and the update kinds the bot handles ({', '.join(ALLOWED_UPDATES)}), and register the "
+        "command menu. Run once per deploy (e.g. in the release step). Exits 1 if TELEGRAM_BOT_TOKEN, PUBLIC_URL "
+        "or TELEGRAM_WEBHOOK_SECRET is missing or Telegram refuses.",
+    )
+    set_.add_argument("--drop-pending-updates", action="store_true", help=drop_help)
+    set_.set_defaults(func=cmd_set_webhook)
+    delete = sub.add_parser(
+        "delete-webhook",
+        help="remove the bot's webhook (e.g. before polling)",
+        description="Remove the bot's webhook, so it can poll (TELEGRAM_MODE=polling). Exits 1 if "
+        "TELEGRAM_BOT_TOKEN is missing or Telegram refuses.",
+    )
+    delete.add_argument("--drop-pending-updates", action="store_true", help=drop_help)
+    delete.set_defaults(func=cmd_delete_webhook)

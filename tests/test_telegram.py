@@ -1,0 +1,449 @@
+"""The Telegram channel against a fake Bot API server, over real HTTP, in polling and in webhook mode.
+
+The fake (tests/fake_telegram.py) runs on 127.0.0.1; the real PTB Application is pointed at it through
+TELEGRAM_API_BASE_URL, and the real app (bot.app.create_app) runs under uvicorn. Storage tests run on SQLite
+and PostgreSQL through the `core` fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.exc import OperationalError
+from starlette.applications import Starlette
+
+from bot.app import create_app
+from bot.channels import telegram
+from bot.channels.base import SendError, Sent
+from bot.core import Core
+from bot.settings import Settings
+from handlers.dispatcher import Dispatcher
+from handlers.messages import Incoming, Option, Outcome, Reply
+
+from .conftest import ROOT, SAHULAT, scalar
+from .fake_telegram import TOKEN, FakeTelegram, free_port, parse_html, wait_until
+
+SECRET = "s3cret_Token-for-tests"
+CHAT = 4242
+
+
+class ScriptedDispatcher(Dispatcher):
+    """The real dispatcher, plus canned outcomes for what no knowledge-base answer produces (a 9,000-character
+    reply, an echo of the user's text), and a switch that makes the database look down."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.scripted: dict[str, Outcome] = {}
+        self.outage: Exception | None = None
+
+    async def handle(self, msg: Incoming) -> Outcome:
+        if self.outage is not None:
+            raise self.outage
+        outcome = await super().handle(msg)  # claims the message id either way, so de-duplication is real
+        if outcome.duplicate:
+            return outcome
+        if msg.text.startswith("echo "):
+            return Outcome(replies=[Reply(f"You said: {msg.text[5:]}")])
+        return self.scripted.get(msg.text, outcome)
+
+
+def telegram_settings(settings: Settings, fake: FakeTelegram, mode: str) -> Settings:
+    return settings.model_copy(
+        update={
+            "telegram_bot_token": TOKEN,
+            "telegram_api_base_url": fake.base_url,
+            "telegram_mode": mode,
+            "telegram_webhook_secret": SECRET,
+            "public_url": "https://sahulat.example.org",
+        }
+    )
+
+
+def telegram_core(core: Core, settings: Settings) -> Core:
+    dispatcher = ScriptedDispatcher(core.db, core.kb, core.matcher)
+    return Core(settings=settings, db=core.db, kb=core.kb, matcher=core.matcher, dispatcher=dispatcher)
+
+
+@asynccontextmanager
+async def serve(app: Starlette) -> AsyncIterator[str]:
+    """Run the ASGI app (lifespan included) under uvicorn on a free port, in this event loop."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    await wait_until(lambda: server.started or task.done(), what="the app to start")
+    assert server.started, "the app failed to start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=30)
+
+
+@dataclass
+class Harness:
+    mode: str
+    fake: FakeTelegram
+    core: Core
+    http: httpx.AsyncClient
+
+    @property
+    def dispatcher(self) -> ScriptedDispatcher:
+        assert isinstance(self.core.dispatcher, ScriptedDispatcher)
+        return self.core.dispatcher
+
+    async def deliver(self, update: dict[str, Any], *, again: bool = False) -> None:
+        """Hand the update to the bot the way Telegram would in this mode (`again`: a redelivery)."""
+        if self.mode == "polling":
+            self.fake.push(update, redeliver=again)
+        else:
+            response = await self.http.post("/telegram/webhook", json=update, headers={telegram.SECRET_HEADER: SECRET})
+            assert response.status_code == 200, response.text
+
+    async def exchange(self, update: dict[str, Any], expect: str) -> list[dict[str, Any]]:
+        """Deliver an update; the messages sent from then until one containing `expect` has arrived."""
+        before = len(self.fake.called("sendMessage"))
+        await self.deliver(update)
+        await wait_until(
+            lambda: any(expect in text for text in self.fake.sent_texts()[before:]), what=f"a reply with {expect!r}"
+        )
+        return self.fake.called("sendMessage")[before:]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(params=["polling", "webhook"])
+async def harness(
+    request: pytest.FixtureRequest, fake: FakeTelegram, core: Core, settings: Settings
+) -> AsyncIterator[Harness]:
+    tg_core = telegram_core(core, telegram_settings(settings, fake, request.param))
+    async with serve(create_app(tg_core.settings, core=tg_core)) as url, httpx.AsyncClient(base_url=url) as http:
+        if request.param == "polling":
+            await fake.wait_calls("getUpdates")
+        yield Harness(request.param, fake, tg_core, http)
+
+
+@pytest.fixture
+async def webhook(fake: FakeTelegram, core: Core, settings: Settings) -> AsyncIterator[Harness]:
+    tg_core = telegram_core(core, telegram_settings(settings, fake, "webhook"))
+    async with serve(create_app(tg_core.settings, core=tg_core)) as url, httpx.AsyncClient(base_url=url) as http:
+        yield Harness("webhook", fake, tg_core, http)
+
+
+def labels(sent: dict[str, Any]) -> list[str]:
+    return [button["text"] for row in sent["reply_markup"]["inline_keyboard"] for button in row]
+
+
+# --- both modes, over HTTP ---------------------------------------------------------------------------------------
+
+
+async def test_start_shows_the_menu_with_a_keyboard(harness: Harness) -> None:
+    fake = harness.fake
+    [sent] = await harness.exchange(fake.message_update(CHAT, "/start"), "Assalam o Alaikum")
+    assert sent["chat_id"] == CHAT and sent["parse_mode"] == "HTML"
+    assert labels(sent)[:3] == ["Technology parks", "Registration fees and exemptions", "Programmes"]
+    assert all(len(b["callback_data"].encode()) <= 64 for row in sent["reply_markup"]["inline_keyboard"] for b in row)
+    assert fake.called("getMe")
+    if harness.mode == "polling":  # no public address: the webhook is cleared and the command menu registered here
+        assert fake.called("deleteWebhook")
+        commands = [c["command"] for c in fake.called("setMyCommands")[0]["commands"]]
+        assert commands[:2] == ["start", "menu"] and {"fees", "parks", "complain", "cancel"} <= set(commands)
+    else:  # webhook workers leave the webhook and the command menu to `sahulat telegram set-webhook`
+        assert not fake.called("setWebhook") and not fake.called("setMyCommands")
+
+
+async def test_a_fee_question_is_answered_with_its_source(harness: Harness) -> None:
+    await harness.exchange(harness.fake.message_update(CHAT, "startup registration fee"), "Rs 1,000")
+    text = harness.fake.sent_texts()[-1]
+    assert "Rs 1,000" in text and "Source:" in text
+    assert "MoITT secretary's review meeting" in text  # the database/knowledge value arrives intact
+
+
+async def test_the_menu_fee_path_by_buttons(harness: Harness) -> None:
+    fake = harness.fake
+    [menu] = await harness.exchange(fake.message_update(CHAT, "/start"), "pick a topic")
+    [who] = await harness.exchange(fake.press(CHAT, menu, "Registration fees and exemptions"), "Who is registering")
+    assert fake.called("answerCallbackQuery"), "the button press is answered"
+    edited = fake.called("editMessageText")[-1]
+    assert edited["chat_id"] == CHAT and "reply_markup" not in edited  # the pressed keyboard is removed
+    assert "Registration fees and exemptions" in parse_html(edited["text"])  # and the choice shown
+    assert labels(who) == ["A startup", "A company", "A freelancer or someone else"]
+    await harness.exchange(fake.press(CHAT, who, "A startup"), "Which city")
+    answer = await harness.exchange(fake.message_update(CHAT, "Mardan"), "Rs 1,000")
+    text = "\n".join(parse_html(sent["text"]) for sent in answer)
+    assert "Rs 1,000" in text and "Source:" in text
+
+
+async def test_the_same_update_twice_gets_one_reply(harness: Harness) -> None:
+    fake = harness.fake
+    update = fake.message_update(CHAT, "/start")
+    await harness.exchange(update, "Assalam o Alaikum")
+    await harness.deliver(update, again=True)
+    # Replies to one chat go out in order, so once the next update's reply is here, a second reply to the
+    # redelivered update would have been too.
+    await harness.exchange(fake.message_update(CHAT, "startup registration fee"), "Rs 1,000")
+    assert sum("Assalam o Alaikum" in text for text in fake.sent_texts()) == 1
+    assert await scalar(harness.core.db, "SELECT count(*) FROM processed_message WHERE channel = 'telegram'") == 2
+
+
+async def test_a_reply_over_4096_characters_arrives_in_parts(harness: Harness) -> None:
+    paragraphs = [f"Paragraph {i}: " + "lorem ipsum " * 60 for i in range(14)]
+    long = "\n\n".join(paragraphs)
+    assert len(long) > 2 * telegram.MAX_TEXT
+    harness.dispatcher.scripted["long please"] = Outcome(
+        replies=[Reply(long, (Option("Main menu", "cmd:menu"),))], intent="answer"
+    )
+    await harness.exchange(harness.fake.message_update(CHAT, "long please"), "Paragraph 13:")
+    parts = harness.fake.called("sendMessage")
+    texts = [parse_html(p["text"]) for p in parts]
+    assert len(parts) == 3 and all(len(t) <= telegram.MAX_TEXT for t in texts)
+    assert "\n\n".join(texts) == long  # cut between paragraphs, nothing lost
+    assert all(t.startswith("Paragraph") for t in texts)
+    assert [("reply_markup" in p) for p in parts] == [False, False, True]  # the keyboard goes on the last part
+
+
+async def test_html_in_user_text_arrives_escaped(harness: Harness) -> None:
+    fake = harness.fake
+    nasty = '<b>bold</b> & <script>alert("x")</script> <a href="http://evil">link</a>'
+    [sent] = await harness.exchange(fake.message_update(CHAT, f"echo {nasty}"), "You said")
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;script&gt;" in sent["text"]
+    assert parse_html(sent["text"]) == f"You said: {nasty}"  # shown exactly as typed
+    # A real question with markup in it is answered, and the answer parses as Telegram HTML.
+    await harness.exchange(fake.message_update(CHAT, "<b>stp</b> in swat & <i>fsd</i>"), "Swat")
+
+
+async def test_a_shared_location_goes_to_the_park_finder(harness: Harness) -> None:
+    update = harness.fake.message_update(CHAT, location={"latitude": 34.0, "longitude": 71.5})
+    await harness.exchange(update, "nearest to your location")
+
+
+# --- webhook specifics -------------------------------------------------------------------------------------------
+
+
+async def test_wrong_or_missing_secret_is_refused(webhook: Harness) -> None:
+    fake = webhook.fake
+    update = fake.message_update(CHAT, "/start")
+    for headers in ({}, {telegram.SECRET_HEADER: "wrong"}, {telegram.SECRET_HEADER: SECRET + "x"}):
+        response = await webhook.http.post("/telegram/webhook", json=update, headers=headers)
+        assert response.status_code == 403
+    assert await scalar(webhook.core.db, "SELECT count(*) FROM processed_message") == 0
+    # Nothing was processed, so the genuine delivery of the same update is answered.
+    await webhook.exchange(update, "Assalam o Alaikum")
+    assert len(fake.called("sendMessage")) == 1
+
+
+async def test_bad_bodies_and_unknown_updates(webhook: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    headers = {telegram.SECRET_HEADER: SECRET, "content-type": "application/json"}
+    post = webhook.http.post
+    assert (await post("/telegram/webhook", content=b"{not json", headers=headers)).status_code == 400
+    assert (await post("/telegram/webhook", content=b"[1, 2]", headers=headers)).status_code == 400
+    assert (await post("/telegram/webhook", content=b'{"update_id": "x"}', headers=headers)).status_code == 400
+    too_big = b'{"update_id": 1, "pad": "' + b"x" * webhook.core.settings.max_webhook_body_bytes + b'"}'
+    assert (await post("/telegram/webhook", content=too_big, headers=headers)).status_code == 413
+    edited = {"update_id": 77, "edited_message": webhook.fake.message_update(CHAT, "hi")["message"]}
+    group = webhook.fake.message_update(CHAT, "hi")
+    group["message"]["chat"]["type"] = "group"
+    for ignored in (edited, group, {"update_id": 78, "a_future_kind": {"id": "p"}}):
+        assert (await post("/telegram/webhook", json=ignored, headers=headers)).status_code == 200
+    assert "Traceback" not in caplog.text
+    await webhook.exchange(webhook.fake.message_update(CHAT, "/start"), "Assalam o Alaikum")
+    assert len(webhook.fake.called("sendMessage")) == 1  # only the last update was answered
+
+
+async def test_database_outage_gives_503_and_the_redelivery_is_processed(webhook: Harness) -> None:
+    update = webhook.fake.message_update(CHAT, "startup registration fee")
+    webhook.dispatcher.outage = OperationalError("SELECT 1", {}, ConnectionRefusedError("database down"))
+    headers = {telegram.SECRET_HEADER: SECRET}
+    response = await webhook.http.post("/telegram/webhook", json=update, headers=headers)
+    assert response.status_code == 503
+    webhook.dispatcher.outage = None
+    await webhook.exchange(update, "Rs 1,000")  # Telegram redelivers; this time it is handled
+
+
+async def test_telegram_errors_are_logged_and_nothing_crashes(
+    webhook: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = webhook.fake
+    fake.fail("sendMessage", 400, "Bad Request: chat not found")
+    update = fake.message_update(CHAT, "/start")
+    await webhook.deliver(update)
+    await fake.wait_calls("sendMessage")
+    await wait_until(lambda: f"update {update['update_id']}: sendMessage refused" in caplog.text, what="the log")
+    fake.failures.clear()
+    # The update was handled and stored (not lost), the app still serves, and the next update is answered.
+    assert await scalar(webhook.core.db, "SELECT count(*) FROM processed_message") == 1
+    assert (await webhook.http.get("/healthz")).status_code == 200
+    await webhook.exchange(fake.message_update(CHAT, "startup registration fee"), "Rs 1,000")
+
+
+async def test_send_and_its_errors(webhook: Harness) -> None:
+    fake = webhook.fake
+    channel = webhook.core.channels["telegram"]
+    sent = await channel.send(str(CHAT), "Your complaint <CMP-1> is now: resolved & closed")
+    assert isinstance(sent, Sent) and sent.external_id is not None and sent.external_id.isdigit()
+    assert parse_html(fake.called("sendMessage")[-1]["text"]) == "Your complaint <CMP-1> is now: resolved & closed"
+    cases = [
+        (403, "Forbidden: bot was blocked by the user", None, False),
+        (400, "Bad Request: chat not found", None, False),
+        (502, "Bad Gateway", None, True),
+        (429, "Too Many Requests: retry after 0", {"retry_after": 0}, True),
+    ]
+    for status, description, parameters, retryable in cases:
+        fake.fail("sendMessage", status, description, parameters)
+        with pytest.raises(SendError) as raised:
+            await channel.send(str(CHAT), "hello")
+        assert raised.value.retryable is retryable, description
+    fake.failures.clear()
+    with pytest.raises(SendError) as raised:
+        await channel.send("not-a-chat", "hello")
+    assert not raised.value.retryable
+
+
+async def test_button_data_over_64_bytes_falls_back_to_the_number(webhook: Harness) -> None:
+    long_payload = "kb:" + "x" * 80
+    webhook.dispatcher.scripted["options please"] = Outcome(
+        replies=[Reply("Pick one", (Option("Short", "cmd:menu"), Option("Long", long_payload)))]
+    )
+    [sent] = await webhook.exchange(webhook.fake.message_update(CHAT, "options please"), "Pick one")
+    data = [b["callback_data"] for row in sent["reply_markup"]["inline_keyboard"] for b in row]
+    assert data == ["cmd:menu", "2"]
+    pressed = telegram.to_incoming(telegram.Update.de_json(webhook.fake.press(CHAT, sent, "Long"), None))
+    assert pressed is not None and pressed.text == "2" and pressed.payload is None  # the dispatcher maps "2"
+
+
+async def test_photos_and_documents_reach_the_core_and_can_be_fetched(webhook: Harness) -> None:
+    fake = webhook.fake
+    photo = fake.message_update(
+        CHAT,
+        caption="evidence",
+        photo=[
+            {"file_id": "small", "file_unique_id": "s", "width": 90, "height": 90},
+            {"file_id": "large", "file_unique_id": "l", "width": 1280, "height": 960},
+        ],
+    )
+    incoming = telegram.to_incoming(telegram.Update.de_json(photo, None))
+    assert incoming is not None and incoming.text == "evidence"
+    assert [(m.kind, m.ref) for m in incoming.media] == [("photo", "large")]
+    document = fake.message_update(
+        CHAT, document={"file_id": "doc1", "file_unique_id": "d", "mime_type": "application/pdf", "file_name": "a.pdf"}
+    )
+    incoming = telegram.to_incoming(telegram.Update.de_json(document, None))
+    assert incoming is not None and [(m.kind, m.ref, m.content_type) for m in incoming.media] == [
+        ("document", "doc1", "application/pdf")
+    ]
+    # Through the app: a photo with no flow asking for one still gets a reply, and its bytes can be fetched.
+    await webhook.deliver(photo)
+    await fake.wait_calls("sendMessage")
+    fake.files["documents/doc1.bin"] = b"%PDF-1.4 evidence"
+    channel = webhook.core.channels["telegram"]
+    assert isinstance(channel, telegram.TelegramChannel)
+    assert await channel.download("doc1") == b"%PDF-1.4 evidence"
+    with pytest.raises(telegram.DownloadError):
+        await channel.download("missing")
+
+
+# --- the CLI -----------------------------------------------------------------------------------------------------
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    """`sahulat ARGS` as a subprocess (asynchronously, so the fake in this loop can answer it)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "PUBLIC_URL"))}
+    process = await asyncio.create_subprocess_exec(
+        SAHULAT,
+        *args,
+        cwd=ROOT,
+        env={**base, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_cli_set_and_delete_webhook(fake: FakeTelegram) -> None:
+    env = {
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": fake.base_url,
+        "TELEGRAM_WEBHOOK_SECRET": SECRET,
+        "PUBLIC_URL": "https://sahulat.example.org/",
+    }
+    code, out, err = await run_cli("telegram", "set-webhook", env=env)
+    assert code == 0, err
+    assert "https://sahulat.example.org/telegram/webhook" in out
+    [hook] = fake.called("setWebhook")
+    assert hook["url"] == "https://sahulat.example.org/telegram/webhook"
+    assert hook["secret_token"] == SECRET
+    assert hook["allowed_updates"] == ["message", "callback_query"]
+    assert {c.get("language_code") for c in fake.called("setMyCommands")} == {None, "ur"}
+    urdu = next(c for c in fake.called("setMyCommands") if c.get("language_code") == "ur")
+    assert {"command": "complain", "description": "شکایت درج کریں"} in urdu["commands"]  # from texts.yaml
+    code, out, err = await run_cli("telegram", "delete-webhook", "--drop-pending-updates", env=env)
+    assert code == 0, err
+    assert fake.called("deleteWebhook")[-1]["drop_pending_updates"] is True
+    assert TOKEN not in out + err  # the token never reaches the output
+
+    fake.fail("setWebhook", 400, "Bad Request: bad webhook: HTTPS url must be provided for webhook")
+    code, _, err = await run_cli("telegram", "set-webhook", env=env)
+    assert code == 1 and "bad webhook" in err.lower() and "Traceback" not in err
+    code, _, err = await run_cli("telegram", "set-webhook", env={**env, "PUBLIC_URL": ""})
+    assert code == 1 and "PUBLIC_URL not set" in err
+    code, _, err = await run_cli("telegram", "delete-webhook", env={})
+    assert code == 1 and "TELEGRAM_BOT_TOKEN not set" in err
+    code, out, _ = await run_cli("telegram", "set-webhook", "--help", env={})
+    assert code == 0 and "TELEGRAM_WEBHOOK_SECRET" in out
+
+
+# --- units -------------------------------------------------------------------------------------------------------
+
+
+def test_split_text_prefers_paragraphs_then_lines_then_a_hard_cut() -> None:
+    assert telegram.split_text("short") == ["short"]
+    assert telegram.split_text("   ") == []
+    paragraphs = ["a" * 40, "b" * 40, "c" * 40]
+    assert telegram.split_text("\n\n".join(paragraphs), limit=90) == ["a" * 40 + "\n\n" + "b" * 40, "c" * 40]
+    lines = "\n".join(["d" * 30] * 4)
+    assert telegram.split_text(lines, limit=70) == ["d" * 30 + "\n" + "d" * 30] * 2
+    assert telegram.split_text("e" * 25, limit=10) == ["e" * 10, "e" * 10, "e" * 5]
+    emoji = "😀" * 5  # two UTF-16 units each, as Telegram counts
+    assert telegram.split_text(emoji, limit=4) == ["😀😀", "😀😀", "😀"]
+
+
+def test_status_line_and_create(settings: Settings, core: Core) -> None:
+    off = settings.model_copy(update={"telegram_bot_token": None})
+    assert telegram.status_line(off) == "Telegram: off, TELEGRAM_BOT_TOKEN not set"
+    with_token = settings.model_copy(update={"telegram_bot_token": TOKEN, "telegram_webhook_secret": SECRET})
+    assert telegram.status_line(with_token) == "Telegram: on (polling mode)"
+    webhook = with_token.model_copy(update={"public_url": "https://x.example"})
+    assert telegram.status_line(webhook).startswith("Telegram: on (webhook mode, https://x.example/telegram/webhook")
+    no_secret = webhook.model_copy(update={"telegram_webhook_secret": None})
+    assert "TELEGRAM_WEBHOOK_SECRET not set" in telegram.status_line(no_secret)
+    assert (
+        telegram.status_line(with_token.model_copy(update={"telegram_mode": "off"}))
+        == "Telegram: off, TELEGRAM_MODE=off"
+    )
+
+    def channel(s: Settings) -> telegram.TelegramChannel | None:
+        return telegram.create(
+            Core(settings=s, db=core.db, kb=core.kb, matcher=core.matcher, dispatcher=core.dispatcher)
+        )
+
+    assert channel(off) is None and channel(no_secret) is None
+    polling = channel(with_token)
+    assert polling is not None and polling.mode == "polling" and polling.routes() == []
+    hooked = channel(webhook)
+    assert hooked is not None and [r.path for r in hooked.routes()] == ["/telegram/webhook"]  # type: ignore[attr-defined]
+    assert telegram.file_base_url("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
