@@ -174,7 +174,9 @@ class Notification(SQLModel, table=True):
     channel: str = Field(max_length=32)
     user_id: str = Field(max_length=128)
     language: str = Field(default="en", max_length=8)
+    kind: str = Field(default="notification", max_length=16)  # notification, or a chat reply that failed to go out
     text: str = Field(sa_type=Text)
+    options: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     status: str = Field(default="pending", max_length=16)  # pending, sending, sent, failed
     attempts: int = 0
     next_attempt_at: dt.datetime = _timestamp()

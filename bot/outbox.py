@@ -19,6 +19,7 @@ from bot.channels.base import SendError
 from bot.core import Core
 from bot.models import Notification, utcnow
 from bot.privacy import purge_logs
+from handlers.messages import Option, Reply
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,22 @@ def _due(now: dt.datetime):  # type: ignore[no-untyped-def]
         and_(col(Notification.status) == "pending", col(Notification.next_attempt_at) <= now),
         and_(col(Notification.status) == "sending", col(Notification.locked_until) < now),
     )
+
+
+async def queue_replies(core: Core, channel: str, user_id: str, language: str, replies: list[Reply]) -> None:
+    """Keep chat replies that could not be delivered (the network was down) for the sender to retry."""
+    async with core.db.session() as session, session.begin():
+        for reply in replies:
+            session.add(
+                Notification(
+                    channel=channel,
+                    user_id=user_id,
+                    language=language,
+                    kind="reply",
+                    text=reply.text,
+                    options=[{"label": o.label, "payload": o.payload} for o in reply.options],
+                )
+            )
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -85,7 +102,8 @@ async def deliver_due(core: Core, now: dt.datetime | None = None, limit: int = 5
         try:
             if channel is None:
                 raise SendError(f"channel {notification.channel} is not configured in this process")
-            result = await channel.send(notification.user_id, notification.text)
+            options = [Option(o["label"], o["payload"]) for o in notification.options]
+            result = await channel.send(notification.user_id, notification.text, options)
         except Exception as exc:  # a channel bug must not stop the other notifications
             retryable = exc.retryable if isinstance(exc, SendError) else True
             error = f"{type(exc).__name__}: {exc}"[:500]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Sequence
 
 import pytest
 from sqlmodel import col, select
@@ -22,7 +23,7 @@ from bot.db import Database
 from bot.models import Complaint, ComplaintEvent, Notification, utcnow
 from bot.outbox import deliver_due
 from handlers.dispatcher import Dispatcher
-from handlers.messages import Incoming, Location, Media, Outcome
+from handlers.messages import Incoming, Location, Media, Option, Outcome
 
 from .conftest import scalar
 
@@ -358,7 +359,7 @@ class FlakyChannel(Channel):
     async def stop(self) -> None:
         return None
 
-    async def send(self, user_id: str, text: str) -> Sent:
+    async def send(self, user_id: str, text: str, options: Sequence[Option] = ()) -> Sent:
         if self.failures:
             self.failures -= 1
             raise SendError("network down", retryable=self.retryable)

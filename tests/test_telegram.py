@@ -447,3 +447,41 @@ def test_status_line_and_create(settings: Settings, core: Core) -> None:
     hooked = channel(webhook)
     assert hooked is not None and [r.path for r in hooked.routes()] == ["/telegram/webhook"]  # type: ignore[attr-defined]
     assert telegram.file_base_url("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
+
+
+async def test_replies_wait_in_the_outbox_while_telegram_is_down(
+    fake: FakeTelegram, core: Core, settings: Settings
+) -> None:
+    """Telegram's API is down when a reply is due: the reply is kept and goes out, once, after recovery."""
+    import datetime as dt
+
+    from sqlmodel import select
+
+    from bot.models import Notification, utcnow
+    from bot.outbox import deliver_due
+
+    app_settings = telegram_settings(settings, fake, "webhook").model_copy(update={"outbox_in_web": False})
+    tg_core = telegram_core(core, app_settings)
+
+    async def queued() -> list[Notification]:
+        async with tg_core.db.session() as session:
+            return list(await session.exec(select(Notification).where(Notification.kind == "reply")))
+
+    fake.fail("sendMessage", 502, "Bad Gateway")
+    async with serve(create_app(app_settings, core=tg_core)) as url, httpx.AsyncClient(base_url=url) as http:
+        response = await http.post(
+            "/telegram/webhook", json=fake.message_update(CHAT, "stp in swat"), headers={telegram.SECRET_HEADER: SECRET}
+        )
+        assert response.status_code == 200
+        for _ in range(150):
+            if await queued():
+                break
+            await asyncio.sleep(0.1)
+        [kept] = await queued()
+        assert kept.status == "pending" and "Swat" in kept.text and kept.user_id == str(CHAT)
+        refused = len(fake.sent_texts())  # the fake records the refused attempts too
+        del fake.failures["sendMessage"]  # Telegram is back
+        assert await deliver_due(tg_core, utcnow() + dt.timedelta(seconds=1)) == 1
+        assert await deliver_due(tg_core, utcnow() + dt.timedelta(hours=1)) == 0
+    delivered = [text for text in fake.sent_texts()[refused:] if "Swat" in text]
+    assert len(delivered) == 1 and "Source" in delivered[0]

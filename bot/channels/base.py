@@ -7,10 +7,13 @@ else: every decision is the core's.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from starlette.routing import BaseRoute
+
+from handlers.messages import Option
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -50,5 +53,8 @@ class Channel(ABC):
         """Disconnect and finish in-flight work."""
 
     @abstractmethod
-    async def send(self, user_id: str, text: str) -> Sent:
-        """Send `text` to a user unprompted (notifications). Raises SendError on failure."""
+    async def send(self, user_id: str, text: str, options: Sequence[Option] = ()) -> Sent:
+        """Send `text` (and its options) to a user unprompted: notifications, and replies that had to wait.
+
+        Raises SendError on failure.
+        """

@@ -55,6 +55,7 @@ from telegram.error import (
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.channels.base import Channel, SendError, Sent
+from bot.outbox import queue_replies
 from bot.settings import Settings
 from handlers.messages import Incoming, Location, Media, Option, Outcome, Reply
 from knowledge.texts import Texts
@@ -463,14 +464,18 @@ class TelegramChannel(Channel):
             if turn.users == 0:
                 self._turns.pop(chat_id, None)
 
-    async def _api(self, update_id: int | None, what: str, call: Callable[[], Awaitable[object]]) -> bool:
-        """One Bot API call; failures are logged with the update id, never raised (the core's work is saved)."""
+    async def _api(self, update_id: int | None, what: str, call: Callable[[], Awaitable[object]]) -> bool | None:
+        """One Bot API call: True if sent, False if it failed, None if it timed out (it may have arrived).
+
+        Failures are logged with the update id, never raised (the core's work is saved).
+        """
         for attempt in (1, 2):
             try:
                 await call()
                 return True
             except TimedOut as exc:  # it may have arrived: sending again could duplicate it
                 log.warning("update %s: %s timed out: %s", update_id, what, exc)
+                return None
             except RetryAfter as exc:
                 log.warning("update %s: %s still rate limited after retries: %s", update_id, what, exc)
             except (Forbidden, BadRequest, ChatMigrated, InvalidToken) as exc:
@@ -500,9 +505,9 @@ class TelegramChannel(Channel):
                     update.update_id, "answerCallbackQuery", lambda: self.bot.answer_callback_query(query.id)
                 )
                 await self._mark_choice(update.update_id, query)
-            for reply in outcome.replies:
+            for index, reply in enumerate(outcome.replies):
                 for text, markup in render_reply(reply):
-                    await self._api(
+                    sent = await self._api(
                         update.update_id,
                         "sendMessage",
                         lambda text=text, markup=markup: self.bot.send_message(  # type: ignore[misc]
@@ -513,6 +518,16 @@ class TelegramChannel(Channel):
                             link_preview_options=NO_PREVIEW,
                         ),
                     )
+                    if sent is False:  # Telegram is down: the rest waits in the outbox, nothing is lost
+                        await self._keep(update.update_id, str(chat.id), outcome, outcome.replies[index:])
+                        return
+
+    async def _keep(self, update_id: int, user_id: str, outcome: Outcome, replies: Sequence[Reply]) -> None:
+        try:
+            await queue_replies(self.core, CHANNEL, user_id, outcome.language, list(replies))
+            log.info("update %s: %d replies queued for the sender after a failed send", update_id, len(replies))
+        except Exception:
+            log.exception("update %s: replies could not be queued", update_id)
 
     async def _mark_choice(self, update_id: int, query: CallbackQuery) -> None:
         """Edit the pressed message: drop its keyboard (no stale presses) and show what was chosen."""
@@ -534,7 +549,7 @@ class TelegramChannel(Channel):
             ),
         )
 
-    async def send(self, user_id: str, text: str) -> Sent:
+    async def send(self, user_id: str, text: str, options: Sequence[Option] = ()) -> Sent:
         """A notification (e.g. a complaint's new status), as plain escaped text; long ones go in parts."""
         try:
             chat_id = int(user_id)
@@ -545,12 +560,13 @@ class TelegramChannel(Channel):
             raise SendError("empty message", retryable=False)
         first: Message | None = None
         async with self._turn(chat_id):
-            for part in parts:
+            for number, part in enumerate(parts, start=1):
                 try:
                     message = await self.bot.send_message(
                         chat_id,
                         html.escape(part, quote=False),
                         parse_mode=ParseMode.HTML,
+                        reply_markup=keyboard(options) if number == len(parts) else None,
                         link_preview_options=NO_PREVIEW,
                     )
                 except TelegramError as exc:

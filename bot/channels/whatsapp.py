@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -35,7 +35,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot.channels.base import Channel, SendError, Sent
 from bot.models import Notification, UserProfile, utcnow
 from bot.settings import Settings
-from handlers.messages import Incoming, Location, Media, Outcome, Reply
+from handlers.messages import Incoming, Location, Media, Option, Outcome, Reply
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -428,13 +428,13 @@ class WhatsAppChannel(Channel):
         variables = json.dumps({"1": template_variable(text)}, ensure_ascii=False)
         return {**fields, "content_sid": self.settings.twilio_template_content_sid, "content_variables": variables}
 
-    async def send(self, user_id: str, text: str) -> Sent:
+    async def send(self, user_id: str, text: str, options: Sequence[Option] = ()) -> Sent:
         """Send a notification; SendError(retryable=True) on a timeout, a network error, 429 or 5xx."""
         client = self.client
         if client is None:
             raise SendError("WhatsApp channel is not started", retryable=True)
         try:
-            fields = await self.message_fields(user_id, text)
+            fields = await self.message_fields(user_id, render_reply(Reply(text, tuple(options))))
         except DATABASE_OUTAGE as exc:
             raise SendError(f"database unavailable ({type(exc).__name__})", retryable=True) from exc
         seconds = self.settings.twilio_send_timeout_seconds
