@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import event, text
@@ -61,6 +61,13 @@ class Database:
         self.url = url
         self.engine = create_engine(url, echo=echo)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # SQLite has one writer at a time; queueing this process's writers here is fair and immediate, where
+        # SQLite's own busy handler sleeps and retries (tens of milliseconds per collision under load).
+        self._writer = asyncio.Lock() if url.startswith("sqlite") else None
+
+    def writer(self) -> AbstractAsyncContextManager[object]:
+        """Hold around a write transaction: a queue on SQLite, nothing on PostgreSQL (row locks suffice)."""
+        return self._writer if self._writer is not None else nullcontext()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -1,7 +1,7 @@
 """Optional parts of the web app, each a module (or package) offering:
 
-    routes(settings) -> list[BaseRoute]   mounted on the one ASGI app
-    add_cli(subparsers) -> None           optional: its own `sahulat` subcommands
+routes(settings) -> list[BaseRoute]   mounted on the one ASGI app
+add_cli(subparsers) -> None           optional: its own `sahulat` subcommands
 """
 
 from __future__ import annotations

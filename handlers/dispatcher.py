@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 
 from bot.db import Database
-from bot.models import UserProfile, utcnow
+from bot.models import utcnow
 from handlers.commands import COMMANDS, CommandWords, complaint_start
 from handlers.complaints import reopen_complaint, show_status
 from handlers.context import Context
@@ -21,7 +21,7 @@ from handlers.flows.base import menu_options
 from handlers.flows.parks import parks_at_location
 from handlers.messages import Incoming, Outcome, Reply
 from handlers.questions import answer_entry, answer_question
-from handlers.state import claim_message, load_conversation, load_profile
+from handlers.state import claim_message, load_state, save_state
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 from knowledge.normalize import normalize_chars, script_of
@@ -69,22 +69,24 @@ class Dispatcher:
     async def handle(self, msg: Incoming) -> Outcome:
         """Handle one message exactly once; a repeat of a handled message id returns `duplicate=True`."""
         now = utcnow()
-        async with self.db.session() as session, session.begin():
+        async with self.db.writer(), self.db.session() as session, session.begin():
             if not await claim_message(session, msg):
                 return Outcome(duplicate=True)
-            profile = await load_profile(session, msg)
-            allowed, notice = self._within_rate_limit(profile, now)
-            if not allowed:
-                session.add(profile)
+            limit, window = self.rate_limit
+            state = await load_state(session, msg, now, window)
+            profile = state.profile
+            if profile.rate_count > limit:  # one friendly notice per window, then silence
                 lang = self._reply_language(msg, profile.language)
+                notice = not profile.rate_notified
+                profile.rate_notified = True
+                await save_state(session, state)
                 replies = [Reply(self.kb.texts("rate_limited", lang))] if notice else []
                 return Outcome(replies=replies, intent="rate_limited", language=lang)
-            conversation = await load_conversation(session, msg, now)
             ctx = Context(
                 msg=msg,
                 session=session,
                 profile=profile,
-                conversation=conversation,
+                conversation=state.conversation,
                 kb=self.kb,
                 matcher=self.matcher,
                 lang=self._reply_language(msg, profile.language),
@@ -94,27 +96,10 @@ class Dispatcher:
                 log_days=self.log_days,
             )
             outcome = await self._route(ctx)
-            if ctx.extra.get("erased"):  # the profile and conversation rows are gone; do not write them back
-                session.expunge(profile)
-                session.expunge(conversation)
-            else:
-                conversation.options = [{"label": o.label, "payload": o.payload} for o in outcome.options]
-                conversation.updated_at = now
-                session.add(conversation)
-                session.add(profile)
+            if not ctx.extra.get("erased"):  # after an erasure the rows are gone, and stay gone
+                state.conversation.options = [{"label": o.label, "payload": o.payload} for o in outcome.options]
+                await save_state(session, state)
         return outcome
-
-    def _within_rate_limit(self, profile: UserProfile, now: dt.datetime) -> tuple[bool, bool]:
-        """(allowed, send the one notice): counts per citizen in a fixed window, stored on their profile."""
-        limit, window = self.rate_limit
-        if profile.rate_window_start is None or now - profile.rate_window_start >= window:
-            profile.rate_window_start, profile.rate_count, profile.rate_notified = now, 0, False
-        profile.rate_count += 1
-        if profile.rate_count <= limit:
-            return True, False
-        notice = not profile.rate_notified
-        profile.rate_notified = True
-        return False, notice
 
     def _reply_language(self, msg: Incoming, chosen: str | None) -> str:
         """Urdu script gets Urdu; otherwise the user's choice, the channel's hint, or English."""
