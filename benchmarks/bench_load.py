@@ -1,0 +1,370 @@
+"""Webhook load benchmark: signed WhatsApp and Telegram webhooks against a bare endpoint of the same app.
+
+Run: .venv/bin/python benchmarks/bench_load.py [--database sqlite|postgres] [--levels 1 10 50] [--seconds 5]
+(wrk from Debian's packages drives the closed-loop levels: `apt-get install wrk`; --no-wrk uses Python)
+
+One server process (uvicorn, like one web dyno) serves the real app plus a bare route that only parses the form
+and returns fixed TwiML: the baseline. Telegram replies go to a local stand-in for the Bot API. Traffic goes only
+to 127.0.0.1 and every level is bounded in time. Prints requests per second, p50/p99 latency, errors, the
+server's peak RSS and each webhook's throughput as a share of the baseline's at the same concurrency.
+Targets (issue 9): webhook throughput >= 25% of the bare endpoint (aim 40%), p99 < 100 ms at 50 concurrent
+connections, zero errors, RSS < 250 MB, with SQLite and with PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+import yaml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from twilio.request_validator import RequestValidator
+
+ROOT = Path(__file__).resolve().parent.parent
+PUBLIC_URL = "https://sahulat.example.org"
+AUTH_TOKEN = "bench-auth-token"
+SECRET = "bench_secret"
+TOKEN = "123456:BENCH-token"
+POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+SERVER = """
+import sys, uvicorn
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from bot.app import create_app
+
+TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Message>ok</Message></Response>'
+
+async def bare(request: Request) -> Response:
+    await request.form()
+    return Response(TWIML, media_type="application/xml")
+
+app = create_app()
+app.router.routes.append(Route("/_bare", bare, methods=["POST"]))
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def bot_api_stand_in(port: int) -> uvicorn.Server:
+    """Answers the Bot API calls the app makes (getMe, sendMessage, ...) like Telegram would, at once."""
+    message_ids = itertools.count(1)
+
+    async def api(request: Request) -> JSONResponse:
+        method = request.path_params["method"]
+        if method == "getMe":
+            return JSONResponse(
+                {"ok": True, "result": {"id": 1, "is_bot": True, "first_name": "Sahulat", "username": "b"}}
+            )
+        if method == "sendMessage":
+            form = (
+                dict(await request.form())
+                if "form" in request.headers.get("content-type", "")
+                else await request.json()
+            )
+            result = {
+                "message_id": next(message_ids),
+                "date": int(time.time()),
+                "chat": {"id": int(form.get("chat_id", 1)), "type": "private"},
+                "text": "x",
+            }
+            return JSONResponse({"ok": True, "result": result})
+        return JSONResponse({"ok": True, "result": True})
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=[Route("/bot{token}/{method}", api, methods=["GET", "POST"])]),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
+    asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    return server
+
+
+class Traffic:
+    """Builds one request of each kind, with fresh ids and realistic questions."""
+
+    def __init__(self, questions: list[str]) -> None:
+        self.questions = questions
+        self.validator = RequestValidator(AUTH_TOKEN)
+        self.update_ids = itertools.count(1)
+        self.random = random.Random(1)
+
+    def whatsapp(self, path: str = "/whatsapp/webhook") -> tuple[str, dict[str, object]]:
+        user = f"92300{self.random.randrange(10**7):07d}"
+        form = {
+            "MessageSid": f"SM{self.random.getrandbits(128):032x}",
+            "From": f"whatsapp:+{user}",
+            "WaId": user,
+            "Body": self.random.choice(self.questions),
+            "NumMedia": "0",
+            "ProfileName": "Load",
+        }
+        signature = self.validator.compute_signature(f"{PUBLIC_URL}{path}", form)
+        return path, {"data": form, "headers": {"X-Twilio-Signature": signature}}
+
+    def bare(self) -> tuple[str, dict[str, object]]:
+        path, request = self.whatsapp("/_bare")
+        return path, request
+
+    def telegram(self) -> tuple[str, dict[str, object]]:
+        update_id = next(self.update_ids)
+        chat = self.random.randrange(10**6, 10**7)
+        update = {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "date": int(time.time()),
+                "text": self.random.choice(self.questions),
+                "chat": {"id": chat, "type": "private"},
+                "from": {"id": chat, "is_bot": False, "first_name": "Load"},
+            },
+        }
+        return "/telegram/webhook", {
+            "content": json.dumps(update),
+            "headers": {"X-Telegram-Bot-Api-Secret-Token": SECRET, "content-type": "application/json"},
+        }
+
+
+WRK_SCRIPT = """
+local requests = dofile(os.getenv("BENCH_REQUESTS"))
+local i = 0
+request = function()
+  i = i + 1
+  local r = requests[(i - 1) % #requests + 1]
+  return wrk.format("POST", r[1], r[2], r[3])
+end
+"""
+
+
+def lua_string(text: str) -> str:
+    return "[==[" + text + "]==]"
+
+
+def write_requests(path: Path, make, count: int) -> None:  # type: ignore[no-untyped-def]
+    """Pre-build `count` signed requests (fresh ids each) as a Lua table for wrk to replay."""
+    lines = ["return {"]
+    for _ in range(count):
+        url, request = make()
+        body = request.get("content") or httpx.QueryParams(request["data"]).__str__()
+        headers = dict(request["headers"])
+        headers.setdefault("content-type", "application/x-www-form-urlencoded")
+        header_table = ", ".join(f"[ {lua_string(k)} ] = {lua_string(v)}" for k, v in headers.items())
+        lines.append(f"{{{lua_string(url)}, {{{header_table}}}, {lua_string(body)}}},")
+    lines.append("}")
+    path.write_text("\n".join(lines))
+
+
+async def wrk_level(base: str, requests_file: Path, script: Path, concurrency: int, seconds: float) -> dict[str, float]:
+    """One closed-loop level with wrk (one thread, `concurrency` connections): C, so the client is not the limit.
+
+    Run as a child process without blocking this event loop, which also serves the Bot API stand-in.
+    """
+    process = await asyncio.create_subprocess_exec(
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{seconds:g}s",
+        "--latency",
+        "-s",
+        str(script),
+        base,
+        env={**os.environ, "BENCH_REQUESTS": str(requests_file)},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    stdout, _ = await asyncio.wait_for(process.communicate(), timeout=seconds + 60)
+    out = stdout.decode()
+
+    def millis(label: str) -> float:
+        for line in out.splitlines():
+            parts = line.split()
+            if parts and parts[0] == label:
+                value = parts[1]
+                factor = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+                for unit in ("us", "ms", "s"):
+                    if value.endswith(unit):
+                        return float(value[: -len(unit)]) * factor[unit]
+        return float("nan")
+
+    rps = next((float(line.split()[1]) for line in out.splitlines() if line.startswith("Requests/sec")), 0.0)
+    errors = sum(int(line.split()[-1]) for line in out.splitlines() if "Non-2xx" in line)
+    errors += sum(
+        int(n)
+        for line in out.splitlines()
+        if line.strip().startswith("Socket errors")
+        for n in __import__("re").findall(r"\d+", line)
+    )
+    return {"rps": rps, "p50": millis("50%"), "p99": millis("99%"), "errors": errors, "n": 0}
+
+
+async def level(client: httpx.AsyncClient, make, concurrency: int, seconds: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+
+    async def worker() -> None:
+        nonlocal errors
+        while time.monotonic() < deadline:
+            path, request = make()
+            started = time.perf_counter()
+            try:
+                response = await client.post(path, **request)
+                ok = response.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            latencies.append((time.perf_counter() - started) * 1000)
+            errors += not ok
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.monotonic() - started
+    ordered = sorted(latencies)
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50": statistics.median(ordered),
+        "p99": ordered[min(len(ordered) - 1, int(0.99 * (len(ordered) - 1)))],
+        "errors": errors,
+        "n": len(latencies),
+    }
+
+
+async def run(args: argparse.Namespace) -> None:
+    questions = [q["q"] for q in yaml.safe_load((ROOT / "benchmarks" / "questions.yaml").read_text())["questions"]]
+    api_port, app_port = free_port(), free_port()
+    stand_in = await bot_api_stand_in(api_port)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/bench.db" if args.database == "sqlite" else args.postgres_url
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "PUBLIC_URL": PUBLIC_URL,
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{api_port}/bot",
+            "TELEGRAM_MODE": "webhook",
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
+            "OUTBOX_IN_WEB": "false",
+            "LOG_LEVEL": "WARNING",
+            "RATE_LIMIT_MESSAGES": "1000000",
+        }
+        subprocess.run(
+            [str(ROOT / ".venv/bin/sahulat"), "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True
+        )
+        if args.database == "postgres":  # start from empty tables, as the SQLite run does
+            subprocess.run(
+                [
+                    "psql",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    url.rsplit("/", 1)[1],
+                    "-qc",
+                    "TRUNCATE processed_message, user_profile, conversation, unanswered_question CASCADE",
+                ],
+                check=True,
+            )
+        server = subprocess.Popen([sys.executable, "-c", SERVER, str(app_port)], cwd=ROOT, env=env)
+        try:
+            limits = httpx.Limits(max_connections=max(args.levels), max_keepalive_connections=max(args.levels))
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{app_port}", limits=limits, timeout=30) as client:
+                for _ in range(300):
+                    try:
+                        if (await client.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.1)
+                traffic = Traffic(questions)
+                for make in (traffic.bare, traffic.whatsapp, traffic.telegram):  # warm-up
+                    await level(client, make, 4, 1.0)
+                print(
+                    f"database: {args.database}; one server process; {args.seconds:g} s per level; "
+                    f"client: {'wrk' if args.wrk else 'python'}"
+                )
+                print(f"{'endpoint':<20}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs bare':>9}")
+                kinds = (
+                    ("bare (form + TwiML)", traffic.bare),
+                    ("whatsapp webhook", traffic.whatsapp),
+                    ("telegram webhook", traffic.telegram),
+                )
+                with tempfile.TemporaryDirectory() as work:
+                    script = Path(work) / "replay.lua"
+                    script.write_text(WRK_SCRIPT)
+                    files = {}
+                    if args.wrk:
+                        for name, make in kinds:
+                            files[name] = Path(work) / f"{len(files)}.lua"
+                            write_requests(files[name], make, args.requests)
+                    # One endpoint at a time, Telegram last: its replies queue behind Telegram's own rate limit
+                    # (about 30 messages a second), and that backlog must not slow the other measurements.
+                    bare_rps: dict[int, float] = {}
+                    for name, make in kinds:
+                        for concurrency in args.levels:
+                            if args.wrk:
+                                r = await wrk_level(
+                                    str(client.base_url).rstrip("/"), files[name], script, concurrency, args.seconds
+                                )
+                            else:
+                                r = await level(client, make, concurrency, args.seconds)
+                            bare_rps.setdefault(concurrency, r["rps"])
+                            print(
+                                f"{name:<20}{concurrency:>5}{r['rps']:>9.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}"
+                                f"{r['errors']:>8.0f}{r['rps'] / bare_rps[concurrency]:>8.0%}"
+                            )
+            print(f"server peak RSS: {peak_rss_mb(server.pid):.0f} MB")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    stand_in.should_exit = True
+    await asyncio.sleep(0.2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--postgres-url", default=POSTGRES)
+    parser.add_argument("--levels", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--requests", type=int, default=20000, help="pre-signed requests per endpoint for wrk")
+    parser.add_argument("--no-wrk", dest="wrk", action="store_false", help="use the Python client instead of wrk")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
