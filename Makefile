@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)  ## the bot on SQLite, no accounts needed
 	$(BIN)/sahulat db upgrade
+	$(BIN)/sahulat staff bootstrap
 	$(BIN)/sahulat run
 
 chat: $(STAMP)  ## chat with the bot in this terminal

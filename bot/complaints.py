@@ -126,7 +126,9 @@ async def file_complaint(session: AsyncSession, draft: Draft, now: dt.datetime |
     session.add(complaint)
     await session.flush()
     assert complaint.id is not None
-    session.add(ComplaintEvent(complaint_id=complaint.id, kind="filed", to_status="received", actor="citizen"))
+    session.add(
+        ComplaintEvent(complaint_id=complaint.id, kind="filed", to_status="received", actor="citizen", created_at=now)
+    )
     return complaint
 
 

@@ -1,0 +1,237 @@
+"""Staff accounts, password hashing and the login throttle, shared by the dashboard and the `sahulat staff` CLI.
+
+Passwords are hashed with argon2id (argon2-cffi's defaults); the throttle counts failed attempts in the
+`login_attempt` table, so it holds across every web process that shares the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.models import LoginAttempt, StaffUser, utcnow
+
+ROLES = ("viewer", "agent", "admin")
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD_CHARS = 10
+MAX_PASSWORD_CHARS = 256
+BOOTSTRAP_USERNAME = "admin"
+
+THROTTLE_WINDOW = dt.timedelta(minutes=15)
+MAX_FAILURES_PER_USERNAME = 5
+MAX_FAILURES_PER_CLIENT = 20
+ATTEMPT_RETENTION = dt.timedelta(days=1)
+
+hasher = PasswordHasher()
+
+
+class AccountError(ValueError):
+    """A bad account change (unknown role, weak password, duplicate name); the message says what to fix."""
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown usernames, so their timing matches that of real accounts."""
+    return hasher.hash(secrets.token_hex(16))
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def check_username(username: str) -> str:
+    name = normalize_username(username)
+    if not USERNAME_PATTERN.match(name):
+        raise AccountError(
+            "a username is 2 to 64 characters: lower-case letters, digits, '.', '_' or '-', starting with a letter "
+            "or digit"
+        )
+    return name
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise AccountError(f"the password needs at least {MIN_PASSWORD_CHARS} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise AccountError(f"the password may have at most {MAX_PASSWORD_CHARS} characters")
+    return password
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+    return role
+
+
+def check_categories(categories: Iterable[str], known: Iterable[str]) -> list[str]:
+    wanted = sorted({c.strip() for c in categories if c.strip()})
+    unknown = sorted(set(wanted) - set(known))
+    if unknown:
+        raise AccountError(f"unknown categories: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    return wanted
+
+
+def has_role(user: StaffUser, role: str) -> bool:
+    return ROLE_RANK.get(user.role, -1) >= ROLE_RANK[role]
+
+
+def generate_password() -> str:
+    """A random password for a new or bootstrapped account, shown once."""
+    return secrets.token_urlsafe(15)
+
+
+async def get_staff(session: AsyncSession, username: str) -> StaffUser | None:
+    row = await session.exec(select(StaffUser).where(StaffUser.username == normalize_username(username)))
+    return row.first()
+
+
+async def list_staff(session: AsyncSession) -> list[StaffUser]:
+    return list(await session.exec(select(StaffUser).order_by(col(StaffUser.username))))
+
+
+async def count_staff(session: AsyncSession) -> int:
+    return int((await session.exec(select(func.count()).select_from(StaffUser))).one())
+
+
+async def create_staff(
+    session: AsyncSession,
+    username: str,
+    password: str,
+    role: str,
+    categories: Iterable[str] = (),
+    *,
+    now: dt.datetime | None = None,
+) -> StaffUser:
+    """A new active account; raises AccountError on a bad name, role or password, or a name already taken."""
+    name = check_username(username)
+    check_role(role)
+    check_password(password)
+    if await get_staff(session, name) is not None:
+        raise AccountError(f"the username {name!r} is taken")
+    password_hash = await asyncio.to_thread(hasher.hash, password)
+    user = StaffUser(
+        username=name,
+        password_hash=password_hash,
+        role=role,
+        categories=sorted(set(categories)),
+        created_at=now or utcnow(),
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def set_active(session: AsyncSession, user: StaffUser, active: bool) -> None:
+    """Disable (signing out every session at once by bumping the epoch) or re-enable an account."""
+    if not active and user.role == "admin" and user.active:
+        others = await session.exec(
+            select(func.count())
+            .select_from(StaffUser)
+            .where(StaffUser.role == "admin", col(StaffUser.active).is_(True), StaffUser.id != user.id)
+        )
+        if int(others.one()) == 0:
+            raise AccountError("this is the last active admin; add another admin first")
+    user.active = active
+    user.session_epoch += 1
+    session.add(user)
+    await session.flush()
+
+
+async def set_password(session: AsyncSession, user: StaffUser, password: str) -> None:
+    check_password(password)
+    user.password_hash = await asyncio.to_thread(hasher.hash, password)
+    user.session_epoch += 1
+    session.add(user)
+    await session.flush()
+
+
+async def set_categories(session: AsyncSession, user: StaffUser, categories: list[str]) -> None:
+    user.categories = sorted(set(categories))
+    session.add(user)
+    await session.flush()
+
+
+async def bootstrap_admin(session: AsyncSession) -> str | None:
+    """Create the first admin with a one-time password, only when no account exists; returns that password.
+
+    Two processes racing here both see no account; the unique username lets only one insert win.
+    """
+    if await count_staff(session) > 0:
+        return None
+    password = generate_password()
+    try:
+        await create_staff(session, BOOTSTRAP_USERNAME, password, "admin")
+        await session.commit()
+    except (IntegrityError, AccountError):
+        await session.rollback()
+        return None
+    return password
+
+
+# -- signing in ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoginResult:
+    """`user` on success; `throttled` when too many recent failures refused the attempt unchecked."""
+
+    user: StaffUser | None = None
+    throttled: bool = False
+
+
+async def is_throttled(session: AsyncSession, username: str, client: str, now: dt.datetime) -> bool:
+    since = now - THROTTLE_WINDOW
+    failed = col(LoginAttempt.succeeded).is_(False)
+    recent = col(LoginAttempt.created_at) >= since
+    by_name = await session.exec(
+        select(func.count()).select_from(LoginAttempt).where(LoginAttempt.username == username, failed, recent)
+    )
+    if int(by_name.one()) >= MAX_FAILURES_PER_USERNAME:
+        return True
+    by_client = await session.exec(
+        select(func.count()).select_from(LoginAttempt).where(LoginAttempt.client == client, failed, recent)
+    )
+    return int(by_client.one()) >= MAX_FAILURES_PER_CLIENT
+
+
+async def authenticate(
+    session: AsyncSession, username: str, password: str, client: str, now: dt.datetime | None = None
+) -> LoginResult:
+    """Check a sign-in, unless throttled; every checked attempt is recorded (and committed by the caller)."""
+    now = now or utcnow()
+    name = normalize_username(username)[:64]
+    client = client[:64]
+    if await is_throttled(session, name, client, now):
+        return LoginResult(throttled=True)
+    user = await get_staff(session, name) if name else None
+    ok = await asyncio.to_thread(_verify, user.password_hash if user else _dummy_hash(), password[:MAX_PASSWORD_CHARS])
+    ok = ok and user is not None and user.active
+    session.add(LoginAttempt(username=name, client=client, succeeded=ok, created_at=now))
+    if not ok or user is None:
+        return LoginResult()
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = await asyncio.to_thread(hasher.hash, password)
+    user.last_login_at = now
+    session.add(user)
+    await session.exec(delete(LoginAttempt).where(col(LoginAttempt.created_at) < now - ATTEMPT_RETENTION))
+    return LoginResult(user=user)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,413 @@
+"""`sahulat staff ...` (accounts) and `sahulat complaints ...` (the dashboard's list, detail and export in a terminal).
+
+Errors are one line on stderr with exit code 1 (2 for a bad command line, from argparse); never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TextIO
+
+from bot.settings import Settings
+
+EXIT_OK, EXIT_ERROR = 0, 1
+
+
+class CliError(Exception):
+    """A problem to report in one line (unknown account, bad date, unreachable database)."""
+
+
+def _fail(message: str) -> int:
+    print(f"sahulat: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _run(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
+    """Run `work(database)` on DATABASE_URL (a local SQLite file is brought up to date first)."""
+    from bot.cli import ensure_schema
+    from bot.db import Database
+
+    async def main() -> int:
+        database = Database(settings.database_url)
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    try:
+        ensure_schema(settings)
+        return asyncio.run(main())
+    except CliError as exc:
+        return _fail(str(exc))
+    except (OSError, ConnectionError) as exc:
+        return _fail(f"cannot reach the database: {exc}")
+    except Exception as exc:  # SQLAlchemy/driver errors: one line for the operator, not a traceback
+        return _fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+
+def _service_codes(settings: Settings) -> list[str]:
+    from knowledge.loader import load_knowledge
+
+    return list(load_knowledge(settings.knowledge_dir, settings.sources_dir).services)
+
+
+def _read_password(stdin: TextIO) -> str:
+    """Prompted twice on a terminal; otherwise the first line of standard input (for scripts)."""
+    if stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != first:
+            raise CliError("the passwords differ")
+        return first
+    line = stdin.readline()
+    return line.rstrip("\r\n")
+
+
+# -- staff ---------------------------------------------------------------------------------------------
+
+
+def cmd_staff_add(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.staff import accounts
+
+    try:
+        username = accounts.check_username(args.username)
+        categories = [c for c in (args.categories or "").split(",") if c.strip()]
+        if categories:
+            categories = accounts.check_categories(categories, _service_codes(settings))
+        password = _read_password(sys.stdin)
+        accounts.check_password(password)
+    except (accounts.AccountError, CliError) as exc:
+        return _fail(str(exc))
+
+    async def work(database: Any) -> int:
+        async with database.session() as session:
+            try:
+                user = await accounts.create_staff(session, username, password, args.role, categories)
+            except accounts.AccountError as exc:
+                raise CliError(str(exc)) from None
+            await session.commit()
+        limited = f", categories: {', '.join(user.categories)}" if user.categories else ""
+        print(f"added {user.username} ({user.role}{limited})")
+        return EXIT_OK
+
+    return _run(settings, work)
+
+
+def cmd_staff_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.staff import accounts
+    from bot.staff.queries import local_time
+
+    async def work(database: Any) -> int:
+        async with database.session() as session:
+            users = await accounts.list_staff(session)
+        if args.json:
+            for u in users:
+                record = {
+                    "username": u.username,
+                    "role": u.role,
+                    "active": u.active,
+                    "categories": u.categories,
+                    "created_at": u.created_at.isoformat(),
+                    "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None,
+                }
+                print(json.dumps(record))
+            return EXIT_OK
+        if not users:
+            print("no staff accounts (`sahulat staff add USERNAME --role admin` adds one)")
+            return EXIT_OK
+        print(f"{'USERNAME':<24} {'ROLE':<7} {'ACTIVE':<6} {'LAST SIGN-IN (PKT)':<18} CATEGORIES")
+        for u in users:
+            print(
+                f"{u.username:<24} {u.role:<7} {'yes' if u.active else 'no':<6} "
+                f"{local_time(u.last_login_at) or '-':<18} {', '.join(u.categories) or 'all'}"
+            )
+        return EXIT_OK
+
+    return _run(settings, work)
+
+
+def cmd_staff_disable(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.staff import accounts
+
+    async def work(database: Any) -> int:
+        async with database.session() as session:
+            user = await accounts.get_staff(session, args.username)
+            if user is None:
+                raise CliError(f"no staff account named {args.username!r}")
+            if not user.active:
+                print(f"{user.username} was already disabled")
+                return EXIT_OK
+            try:
+                await accounts.set_active(session, user, False)
+            except accounts.AccountError as exc:
+                raise CliError(str(exc)) from None
+            await session.commit()
+        print(f"disabled {user.username}; its sessions are signed out")
+        return EXIT_OK
+
+    return _run(settings, work)
+
+
+def cmd_staff_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.staff import accounts
+
+    async def work(database: Any) -> int:
+        async with database.session() as session:
+            password = await accounts.bootstrap_admin(session)
+        if password is not None:
+            print(
+                f"Created the staff account {accounts.BOOTSTRAP_USERNAME!r} (admin) with the one-time password:\n"
+                f"    {password}\n"
+                "Sign in at /staff, then add personal accounts and disable this one; it is not shown again.",
+                flush=True,
+            )
+        return EXIT_OK
+
+    return _run(settings, work)
+
+
+# -- complaints ----------------------------------------------------------------------------------------
+
+
+def _filters(args: argparse.Namespace) -> Any:
+    from bot.staff.queries import Filters
+
+    params = {
+        "status": args.status or "",
+        "category": args.category or "",
+        "district": args.district or "",
+        "channel": args.channel or "",
+        "since": args.since or "",
+        "until": args.until or "",
+        "q": args.search or "",
+        "sort": args.sort,
+    }
+    filters = Filters.parse(params)
+    if filters.errors:
+        raise CliError("; ".join(filters.errors))
+    return filters
+
+
+def cmd_complaints_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.staff import queries
+
+    try:
+        filters = _filters(args)
+    except CliError as exc:
+        return _fail(str(exc))
+
+    async def work(database: Any) -> int:
+        async with database.session() as session:
+            page = await queries.list_page(session, filters, None, size=args.limit)
+        if args.json:
+            for c in page.complaints:
+                record = {
+                    "reference": c.reference,
+                    "created_at": c.created_at.isoformat(),
+                    "status": c.status,
+                    "category": c.category,
+                    "district": c.district,
+                    "channel": c.channel,
+                    "assigned_to": c.assigned_to,
+                    "description": c.description,
+                }
+                print(json.dumps(record, ensure_ascii=False))
+            return EXIT_OK
+        print(f"{'REFERENCE':<16} {'FILED (PKT)':<16} {'STATUS':<9} {'CATEGORY':<18} {'DISTRICT':<14} DESCRIPTION")
+        for c in page.complaints:
+            text = " ".join(c.description.split())
+            text = text if len(text) <= 50 else text[:49] + "…"
+            print(
+                f"{c.reference:<16} {queries.local_time(c.created_at):<16} {c.status:<9} {c.category:<18} "
+                f"{c.district:<14} {text}"
+            )
+        shown = len(page.complaints)
+        print(f"{shown} of {page.total} complaint(s)" + (" (use --limit to see more)" if shown < page.total else ""))
+        return EXIT_OK
+
+    return _run(settings, work)
+
+
+def cmd_complaints_show(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.complaints import history
+    from bot.staff import queries
+
+    async def work(database: Any) -> int:
+        async with database.session() as session:
+            complaint = await queries.find(session, args.reference, None)
+            if complaint is None:
+                raise CliError(f"no complaint {args.reference!r}")
+            events = await history(session, complaint, public_only=False)
+        c = complaint
+        erased = c.erased_at is not None
+        lines = [
+            f"{c.reference}  {c.status}" + (f" ({c.status_reason})" if c.status_reason else ""),
+            f"filed:       {queries.local_time(c.created_at)} PKT via {c.channel} ({c.language})",
+            f"category:    {c.category}",
+            f"district:    {c.district}" + (f" ({c.district_text})" if c.district_text else ""),
+            f"citizen:     {'erased' if erased else (c.display_name or '-') + f' [{c.user_id}]'}",
+            f"may contact: {'yes' if c.contact_consent else 'no'}",
+            f"assigned to: {c.assigned_to or '-'}",
+        ]
+        if c.latitude is not None and c.longitude is not None and not erased:
+            lines.append(f"location:    {c.latitude}, {c.longitude}")
+        for key, value in c.answers.items():
+            lines.append(f"answer:      {key} = {value}")
+        for item in c.attachments:
+            lines.append(f"attachment:  {item.get('kind', '?')} {item.get('content_type', '')} {item.get('ref', '')}")
+        if c.rating is not None:
+            lines.append(f"rating:      {c.rating}/5")
+        lines += ["", c.description, "", "history:"]
+        for e in events:
+            change = f" {e.from_status or ''}->{e.to_status}" if e.to_status else ""
+            note = f": {e.note}" if e.note else ""
+            visibility = "public" if e.public else "internal"
+            lines.append(f"  {queries.local_time(e.created_at)} {e.actor} {e.kind}{change} [{visibility}]{note}")
+        print("\n".join(lines))
+        return EXIT_OK
+
+    return _run(settings, work)
+
+
+def cmd_complaints_export(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.staff import queries
+
+    try:
+        filters = _filters(args)
+    except CliError as exc:
+        return _fail(str(exc))
+
+    async def work(database: Any) -> int:
+        async with database.session() as session:
+            rows = await queries.all_filtered(session, filters, None)
+        lines = queries.csv_lines(rows, args.personal)
+        if args.output and args.output != "-":
+            await asyncio.to_thread(_write, args.output, lines)
+            print(f"wrote {len(rows)} complaint(s) to {args.output}", file=sys.stderr)
+        else:
+            sys.stdout.writelines(lines)
+        return EXIT_OK
+
+    return _run(settings, work)
+
+
+def _write(path: str, lines: Iterable[str]) -> None:
+    """UTF-8 with a byte-order mark, so spreadsheet programs read Urdu text correctly."""
+    try:
+        with open(path, "w", encoding="utf-8-sig", newline="") as handle:
+            handle.writelines(lines)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror}") from None
+
+
+# -- parsers -------------------------------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError("must be between 1 and 100000")
+    return value
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    from bot.complaints import STATUSES
+    from bot.staff.queries import SORTS
+
+    parser.add_argument("--status", choices=STATUSES, help="only this status")
+    parser.add_argument("--category", metavar="CODE", help="only this category (a service code, e.g. e_service)")
+    parser.add_argument("--district", metavar="ID", help="only this district (a place id, e.g. peshawar, or other)")
+    parser.add_argument("--channel", metavar="NAME", help="only this channel (telegram, whatsapp, console, ...)")
+    parser.add_argument("--since", metavar="YYYY-MM-DD", help="filed on or after this day (Pakistan time)")
+    parser.add_argument("--until", metavar="YYYY-MM-DD", help="filed on or before this day (Pakistan time)")
+    parser.add_argument("--search", metavar="TEXT", help="text in the description or reference (any case)")
+    parser.add_argument("--sort", choices=list(SORTS), default="newest", help="order (default: newest)")
+
+
+def add_cli(subparsers: argparse._SubParsersAction[Any]) -> None:
+    from bot.staff.accounts import ROLES
+
+    staff = subparsers.add_parser(
+        "staff", help="staff dashboard accounts", description="Accounts for the staff dashboard at /staff."
+    )
+    staff_sub = staff.add_subparsers(dest="staff_command", metavar="ACTION", required=True)
+
+    add = staff_sub.add_parser(
+        "add",
+        help="add an account",
+        description="Add a staff account. The password is prompted for (twice) on a terminal, or read from the "
+        "first line of standard input, e.g. `printf '%%s\\n' \"$PW\" | sahulat staff add ali --role agent`. "
+        "Passwords need at least 10 characters and are stored as argon2 hashes.",
+    )
+    add.add_argument("username", metavar="USERNAME", help="lower-case letters, digits, '.', '_' or '-'")
+    add.add_argument(
+        "--role",
+        choices=ROLES,
+        required=True,
+        help="viewer reads; agent also changes status, writes notes, assigns, exports without personal data; "
+        "admin also manages accounts and exports with personal data",
+    )
+    add.add_argument(
+        "--categories",
+        metavar="CODE,CODE",
+        help="limit a viewer or agent to these complaint categories (service codes); default: all",
+    )
+    add.set_defaults(func=cmd_staff_add)
+
+    listing = staff_sub.add_parser("list", help="list accounts", description="List the staff accounts.")
+    listing.add_argument("--json", action="store_true", help="one JSON object per account")
+    listing.set_defaults(func=cmd_staff_list)
+
+    disable = staff_sub.add_parser(
+        "disable",
+        help="disable an account",
+        description="Disable an account and sign out all its sessions at once. The last active admin cannot be "
+        "disabled.",
+    )
+    disable.add_argument("username", metavar="USERNAME")
+    disable.set_defaults(func=cmd_staff_disable)
+
+    bootstrap = staff_sub.add_parser(
+        "bootstrap",
+        help="create the first admin if there is no account",
+        description="When no staff account exists, create the admin account 'admin' with a random one-time "
+        "password and print it once. Otherwise print nothing. Exits 0 either way (`make run` calls it).",
+    )
+    bootstrap.set_defaults(func=cmd_staff_bootstrap)
+
+    complaints = subparsers.add_parser(
+        "complaints",
+        help="list, show and export complaints",
+        description="The staff dashboard's complaint views in the terminal (times in Pakistan time, PKT).",
+    )
+    c_sub = complaints.add_subparsers(dest="complaints_command", metavar="ACTION", required=True)
+
+    c_list = c_sub.add_parser("list", help="list complaints", description="List complaints, newest first.")
+    _add_filters(c_list)
+    c_list.add_argument("--limit", type=_positive, default=50, help="how many to show (default: 50)")
+    c_list.add_argument("--json", action="store_true", help="one JSON object per complaint")
+    c_list.set_defaults(func=cmd_complaints_list)
+
+    show = c_sub.add_parser(
+        "show", help="show one complaint", description="Everything filed with a complaint, and its whole history."
+    )
+    show.add_argument("reference", metavar="REFERENCE", help="e.g. CMP-2026-000123")
+    show.set_defaults(func=cmd_complaints_show)
+
+    export = c_sub.add_parser(
+        "export",
+        help="export complaints as CSV",
+        description="Write the filtered complaints as CSV (UTF-8). Personal data (name, channel user id, "
+        "location) is left out unless --personal is given.",
+    )
+    _add_filters(export)
+    export.add_argument("--output", "-o", metavar="FILE", help="write to FILE (default: standard output)")
+    export.add_argument("--personal", action="store_true", help="include personal data (name, user id, location)")
+    export.set_defaults(func=cmd_complaints_export)

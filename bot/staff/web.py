@@ -1,0 +1,648 @@
+"""The staff dashboard: a Starlette sub-app mounted at /staff, rendered on the server with Jinja2 (autoescaped).
+
+How the sub-app reaches the shared Core: bot/app.py's lifespan stores it on the *outer* app's `state.core`.
+A Starlette app sets `scope["app"]` to itself when called, so inside a mounted Starlette sub-app
+`request.app` is the sub-app, whose state is empty (Mount does not run a sub-app's lifespan). `StaffASGI`
+wraps the sub-app and runs first, while `scope["app"]` is still the outer app, and copies the Core into the
+scope under CORE_KEY; handlers read it with `core_of(request)`. The wrapper also adds the security headers.
+
+Every page needs a signed-in account (the login page and the stylesheet aside); each action checks its role;
+every POST carries the session's CSRF token; every change goes through bot/complaints.py (or `assign`) so it
+lands in the append-only event log with who and when, and the citizen's notification is queued with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import jinja2
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.applications import Starlette
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot.complaints import STATUSES, TRANSITIONS, ComplaintError, add_note, change_status, history, status_name
+from bot.models import Complaint, Notification, StaffUser, utcnow
+from bot.settings import Settings
+from bot.staff import accounts, charts, queries, unanswered
+from bot.staff.session import SessionData, Sessions
+
+if TYPE_CHECKING:
+    from bot.core import Core
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+CORE_KEY = "sahulat.core"
+MAX_BODY_BYTES = 128 * 1024  # forms only: notes, and the ids of a group of questions
+MAX_NOTE_CHARS = 2000
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        b"frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
+MESSAGES = {
+    "status": "Status changed; the citizen will be notified.",
+    "public_note": "Public note added; the citizen will be notified.",
+    "internal_note": "Internal note added (staff only).",
+    "assigned": "Assignment saved.",
+    "handled": "Marked as handled.",
+    "account_added": "Account added.",
+    "account_saved": "Account saved.",
+    "account_disabled": "Account disabled; its sessions are signed out.",
+    "account_enabled": "Account enabled.",
+}
+
+
+def core_of(request: Request) -> Core:
+    core = request.scope.get(CORE_KEY)
+    if core is None:
+        raise HTTPException(503, "The app is still starting.")
+    return core  # type: ignore[no-any-return]
+
+
+class StaffASGI:
+    """Runs before the sub-app: copies the outer app's Core into the scope, and adds security headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        outer_state = getattr(scope.get("app"), "state", None)
+        core = getattr(outer_state, "core", None)
+        if core is not None:
+            scope[CORE_KEY] = core
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in SECURITY_HEADERS if name not in names]
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+@dataclass
+class Ctx:
+    """One signed-in request: the account, its session and CSRF token, and a database session."""
+
+    request: Request
+    core: Core
+    db: AsyncSession
+    user: StaffUser
+    session: SessionData
+    csrf: str
+    form: FormData | None
+
+    @property
+    def actor(self) -> str:
+        return f"staff:{self.user.username}"
+
+    @property
+    def base(self) -> str:
+        return str(self.request.scope.get("root_path", "")).rstrip("/")
+
+    def field(self, name: str, limit: int = MAX_NOTE_CHARS + 1) -> str:
+        value = self.form.get(name, "") if self.form is not None else ""
+        return value[:limit] if isinstance(value, str) else ""
+
+
+Handler = Callable[[Ctx], Awaitable[Response]]
+
+
+def _base(request: Request) -> str:
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def _safe_next(value: str, base: str) -> str:
+    """Only a path inside the dashboard: never another site (an open redirect) or a scheme-relative URL."""
+    if value.startswith(base + "/") and "//" not in value and "\\" not in value and "\n" not in value:
+        return value
+    return base + "/"
+
+
+class StaffWeb:
+    """The handlers, with the settings, template environment and session signer they share."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sessions = Sessions(
+            settings.secret_key, secure=bool(settings.public_url and settings.public_url.startswith("https"))
+        )
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["local"] = queries.local_time
+        self.css = (HERE / "static" / "staff.css").read_bytes()
+
+    # -- plumbing ------------------------------------------------------------------------------------------
+
+    def render(
+        self, request: Request, template: str, *, ctx: Ctx | None = None, status: int = 200, **values: Any
+    ) -> HTMLResponse:
+        user = ctx.user if ctx else None
+        common = {
+            "base": _base(request),
+            "user": user,
+            "csrf": ctx.csrf if ctx else values.pop("csrf", ""),
+            "can_work": bool(user and accounts.has_role(user, "agent")),
+            "is_admin": bool(user and accounts.has_role(user, "admin")),
+            "nav": values.pop("nav", ""),
+            "message": MESSAGES.get(request.query_params.get("ok", ""), ""),
+            "error": values.pop("error", ""),
+        }
+        html = self.env.get_template(template).render(**common, **values)
+        return HTMLResponse(html, status_code=status)
+
+    def guard(self, role: str) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+        """Sign-in, role and (for POST) CSRF checks around a handler; anonymous GETs go to the login page."""
+
+        def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+            async def endpoint(request: Request) -> Response:
+                core = core_of(request)
+                data = self.sessions.read(request)
+                form = None
+                if request.method == "POST":
+                    form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_BODY_BYTES)
+                    if not self.sessions.csrf_ok(data, form.get("csrf")):
+                        raise HTTPException(403, "The form has expired or did not come from this site. Reload it.")
+                async with core.db.session() as db:
+                    user = await self.current_user(db, data)
+                    if user is None or data is None:
+                        if request.method == "GET":
+                            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                            login = f"{_base(request)}/login?{urlencode({'next': target})}"
+                            return RedirectResponse(login, status_code=303)
+                        raise HTTPException(403, "Sign in first.")
+                    if not accounts.has_role(user, role):
+                        raise HTTPException(403, f"This needs the {role} role; you are a {user.role}.")
+                    ctx = Ctx(request, core, db, user, data, self.sessions.csrf_token(data), form)
+                    return await handler(ctx)
+
+            endpoint.__name__ = handler.__name__
+            return endpoint
+
+        return decorate
+
+    @staticmethod
+    async def current_user(db: AsyncSession, data: SessionData | None) -> StaffUser | None:
+        if data is None or data.user_id is None:
+            return None
+        user = await db.get(StaffUser, data.user_id)
+        if user is None or not user.active or user.session_epoch != data.epoch:
+            return None
+        return user
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        response = self.render(request, "error.html", status=exc.status_code, code=exc.status_code, detail=exc.detail)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    async def stylesheet(self, request: Request) -> Response:
+        return Response(self.css, media_type="text/css", headers={"cache-control": "public, max-age=3600"})
+
+    # -- signing in and out --------------------------------------------------------------------------------
+
+    async def login(self, request: Request) -> Response:
+        base = _base(request)
+        data = self.sessions.read(request)
+        target = _safe_next(request.query_params.get("next", ""), base)
+        core = core_of(request)
+        if request.method == "GET":
+            async with core.db.session() as db:
+                if await self.current_user(db, data) is not None:
+                    return RedirectResponse(target, status_code=303)
+            fresh = data or self.sessions.new()
+            response = self.render(
+                request, "login.html", csrf=self.sessions.csrf_token(fresh), next=target, username=""
+            )
+            if data is None:
+                self.sessions.write(response, fresh, base or "/")
+            return response
+        form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
+        if not self.sessions.csrf_ok(data, form.get("csrf")):
+            raise HTTPException(403, "The sign-in form has expired. Reload the page and try again.")
+        assert data is not None
+        username = str(form.get("username", ""))[:64]
+        password = str(form.get("password", ""))
+        target = _safe_next(str(form.get("next", "")), base)
+        client = request.client.host if request.client else "unknown"
+        async with core.db.session() as db:
+            result = await accounts.authenticate(db, username, password, client)
+            await db.commit()
+        csrf = self.sessions.csrf_token(data)
+        if result.throttled:
+            log.warning("staff sign-in throttled for %r from %s", username, client)
+            response = self.render(
+                request,
+                "login.html",
+                status=429,
+                csrf=csrf,
+                next=target,
+                username=username,
+                error="Too many failed sign-ins. Wait 15 minutes, then try again (or ask an admin).",
+            )
+            response.headers["retry-after"] = str(int(accounts.THROTTLE_WINDOW.total_seconds()))
+            return response
+        if result.user is None:
+            return self.render(
+                request,
+                "login.html",
+                status=400,
+                csrf=csrf,
+                next=target,
+                username=username,
+                error="Wrong username or password.",
+            )
+        assert result.user.id is not None
+        log.info("staff %s signed in from %s", result.user.username, client)
+        response = RedirectResponse(target, status_code=303)
+        self.sessions.write(response, self.sessions.new(result.user.id, result.user.session_epoch), base or "/")
+        return response
+
+    async def logout(self, ctx: Ctx) -> Response:
+        """Signing out bumps the account's epoch: a signed cookie cannot be revoked alone, so a copy of it (a
+        shared computer, a stolen cookie) stops working too; the price is signing out the account's other devices."""
+        ctx.user.session_epoch += 1
+        ctx.db.add(ctx.user)
+        await ctx.db.commit()
+        response = RedirectResponse(f"{ctx.base}/login", status_code=303)
+        self.sessions.clear(response, ctx.base or "/")
+        return response
+
+    # -- complaints ----------------------------------------------------------------------------------------
+
+    def _choices(self, ctx: Ctx) -> dict[str, Any]:
+        kb = ctx.core.kb
+        categories = [(code, queries.category_name(kb, code)) for code in kb.services]
+        if ctx.user.role != "admin" and ctx.user.categories:
+            categories = [(code, name) for code, name in categories if code in ctx.user.categories]
+        districts = sorted(((pid, place.name.en) for pid, place in kb.places.items()), key=lambda item: item[1])
+        return {
+            "statuses": [(s, status_name(kb, s, "en")) for s in STATUSES],
+            "categories": categories,
+            "districts": [*districts, ("other", "Other")],
+            "channels": queries.CHANNELS,
+            "sorts": list(queries.SORT_LABELS.items()),
+        }
+
+    async def complaints(self, ctx: Ctx) -> Response:
+        filters = queries.Filters.parse(ctx.request.query_params)
+        page = await queries.list_page(ctx.db, filters, ctx.user)
+        counts = await queries.status_counts(ctx.db, filters, ctx.user)
+        kb = ctx.core.kb
+        rows = [
+            {
+                "c": c,
+                "category": queries.category_name(kb, c.category),
+                "district": queries.district_name(kb, c),
+                "status": status_name(kb, c.status, "en"),
+            }
+            for c in page.complaints
+        ]
+
+        def link(**changes: Any) -> str:
+            params = filters.query_params(**changes)
+            return f"{ctx.base}/" + (f"?{urlencode(params)}" if params else "")
+
+        status_links = [
+            (s, status_name(kb, s, "en"), counts[s], link(status="" if filters.status == s else s, page=1))
+            for s in STATUSES
+        ]
+        export = filters.query_params(page=1)
+        return self.render(
+            ctx.request,
+            "complaints.html",
+            ctx=ctx,
+            nav="complaints",
+            filters=filters,
+            page=page,
+            rows=rows,
+            status_links=status_links,
+            all_link=link(status="", page=1),
+            total_all=sum(counts.values()),
+            prev_link=link(page=page.page - 1) if page.page > 1 else "",
+            next_link=link(page=page.page + 1) if page.page < page.pages else "",
+            csv_link=f"{ctx.base}/complaints.csv" + (f"?{urlencode(export)}" if export else ""),
+            **self._choices(ctx),
+        )
+
+    async def export_csv(self, ctx: Ctx) -> Response:
+        filters = queries.Filters.parse(ctx.request.query_params)
+        rows = await queries.all_filtered(ctx.db, filters, ctx.user)
+        personal = ctx.user.role == "admin"
+        log.info("staff %s exported %d complaints (personal data: %s)", ctx.user.username, len(rows), personal)
+        stamp = utcnow().astimezone(queries.LOCAL_TZ).strftime("%Y%m%d-%H%M")
+
+        def body() -> Iterator[str]:
+            yield "\ufeff"  # so spreadsheet programs read the Urdu text as UTF-8
+            yield from queries.csv_lines(rows, personal)
+
+        return StreamingResponse(
+            body(),
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="complaints-{stamp}.csv"'},
+        )
+
+    async def _complaint(self, ctx: Ctx) -> Complaint:
+        complaint = await queries.find(ctx.db, str(ctx.request.path_params["reference"]), ctx.user)
+        if complaint is None:
+            raise HTTPException(404, "No such complaint (or not in your categories).")
+        return complaint
+
+    def _answers(self, ctx: Ctx, complaint: Complaint) -> list[tuple[str, str]]:
+        """The service's extra answers with their questions and option names, as the citizen saw them."""
+        service = ctx.core.kb.services.get(complaint.category)
+        questions = {q.key: q for q in service.questions} if service else {}
+        answers = []
+        for key, value in complaint.answers.items():
+            question = questions.get(key)
+            label = question.prompt.en if question else key
+            shown = str(value)
+            if question:
+                names = {v.key: v.name.en for v in question.values}
+                shown = names.get(str(value), shown)
+            answers.append((label, shown))
+        return answers
+
+    async def complaint(self, ctx: Ctx, *, error: str = "", status: int = 200) -> Response:
+        complaint = await self._complaint(ctx)
+        kb = ctx.core.kb
+        events = await history(ctx.db, complaint, public_only=False)
+        notifications = list(
+            await ctx.db.exec(
+                select(Notification)
+                .where(Notification.complaint_id == complaint.id)
+                .order_by(col(Notification.created_at), col(Notification.id))
+            )
+        )
+        personal_ok = accounts.has_role(ctx.user, "agent")
+        return self.render(
+            ctx.request,
+            "complaint.html",
+            ctx=ctx,
+            status=status,
+            nav="complaints",
+            error=error,
+            c=complaint,
+            category=queries.category_name(kb, complaint.category),
+            district=queries.district_name(kb, complaint),
+            status_label=status_name(kb, complaint.status, "en"),
+            status_names={s: status_name(kb, s, "en") for s in STATUSES},
+            transitions=sorted(TRANSITIONS[complaint.status], key=STATUSES.index),
+            answers=self._answers(ctx, complaint),
+            events=events,
+            notifications=notifications,
+            personal_ok=personal_ok,
+            erased=complaint.erased_at is not None,
+            assignable=await queries.assignable_staff(ctx.db, complaint.category) if personal_ok else [],
+        )
+
+    async def _locked(self, ctx: Ctx) -> Complaint:
+        found = await self._complaint(ctx)
+        assert found.id is not None
+        complaint = await queries.lock(ctx.db, found.id)
+        if complaint is None:
+            raise HTTPException(404, "No such complaint.")
+        return complaint
+
+    def _done(self, ctx: Ctx, complaint: Complaint, code: str) -> Response:
+        return RedirectResponse(f"{ctx.base}/complaints/{complaint.reference}?ok={code}", status_code=303)
+
+    # On a refused change the handlers re-render without rolling back: bot/complaints.py and accounts.py check
+    # before they change anything, a rollback would expire the loaded account mid-render, and the request's
+    # session is discarded uncommitted anyway.
+
+    async def set_status(self, ctx: Ctx) -> Response:
+        complaint = await self._locked(ctx)
+        expected, new = ctx.field("expected", 32), ctx.field("status", 32)
+        reason = ctx.field("reason")
+        if expected and expected != complaint.status:
+            return await self.complaint(
+                ctx, error="Someone changed this complaint meanwhile; check its history and try again.", status=409
+            )
+        if len(reason) > MAX_NOTE_CHARS:
+            return await self.complaint(
+                ctx, error=f"The reason may have at most {MAX_NOTE_CHARS} characters.", status=400
+            )
+        try:
+            await change_status(ctx.db, ctx.core.kb, complaint, new, actor=ctx.actor, reason=reason or None)
+        except ComplaintError as exc:
+            return await self.complaint(ctx, error=f"Not changed: {exc}.", status=400)
+        await ctx.db.commit()
+        return self._done(ctx, complaint, "status")
+
+    async def note(self, ctx: Ctx) -> Response:
+        complaint = await self._locked(ctx)
+        text, visibility = ctx.field("note"), ctx.field("visibility", 16)
+        if visibility not in ("public", "internal"):
+            return await self.complaint(ctx, error="Choose whether the note is public or internal.", status=400)
+        if len(text) > MAX_NOTE_CHARS:
+            return await self.complaint(ctx, error=f"A note may have at most {MAX_NOTE_CHARS} characters.", status=400)
+        try:
+            await add_note(ctx.db, ctx.core.kb, complaint, text, actor=ctx.actor, public=visibility == "public")
+        except ComplaintError as exc:
+            return await self.complaint(ctx, error=f"Not added: {exc}.", status=400)
+        await ctx.db.commit()
+        return self._done(ctx, complaint, f"{visibility}_note")
+
+    async def assign(self, ctx: Ctx) -> Response:
+        complaint = await self._locked(ctx)
+        assignee = ctx.field("assignee", 64) or None
+        if assignee is not None and assignee not in await queries.assignable_staff(ctx.db, complaint.category):
+            return await self.complaint(ctx, error="That account cannot work complaints in this category.", status=400)
+        try:
+            await queries.assign(ctx.db, complaint, assignee, actor=ctx.actor)
+        except ComplaintError as exc:
+            return await self.complaint(ctx, error=f"Not changed: {exc}.", status=400)
+        await ctx.db.commit()
+        return self._done(ctx, complaint, "assigned")
+
+    # -- overview ------------------------------------------------------------------------------------------
+
+    async def overview(self, ctx: Ctx) -> Response:
+        kb = ctx.core.kb
+        figures = await queries.overview(ctx.db, ctx.user)
+        districts = [(queries.district_name(kb, code), n) for code, n in figures.by_district]
+        if len(districts) > 12:
+            districts = [*districts[:11], ("All other districts", sum(n for _, n in districts[11:]))]
+        chart = {
+            "week": charts.column_chart(
+                "Complaints filed per week (last 12 weeks, weeks starting Monday)",
+                [(start.strftime("%d %b"), n) for start, n in figures.by_week],
+            ),
+            "status": charts.bar_chart(
+                "Complaints per status", [(status_name(kb, s, "en"), n) for s, n in figures.by_status], css="status"
+            ),
+            "category": charts.bar_chart(
+                "Complaints per category", [(queries.category_name(kb, c), n) for c, n in figures.by_category]
+            ),
+            "district": charts.bar_chart("Complaints per district", districts),
+            "resolution": charts.bar_chart(
+                "Median time to resolution per category",
+                [(queries.category_name(kb, c), h) for c, h in figures.median_hours_by_category],
+                value_text=queries.format_hours,
+                css="resolution",
+            ),
+        }
+        return self.render(
+            ctx.request,
+            "overview.html",
+            ctx=ctx,
+            nav="overview",
+            figures=figures,
+            median=queries.format_hours(figures.median_hours),
+            chart=chart,
+        )
+
+    # -- unanswered questions ------------------------------------------------------------------------------
+
+    async def unanswered(self, ctx: Ctx) -> Response:
+        groups = await unanswered.open_groups(ctx.db)
+        return self.render(
+            ctx.request,
+            "unanswered.html",
+            ctx=ctx,
+            nav="unanswered",
+            groups=groups[:MAX_GROUPS_SHOWN],
+            hidden=max(0, len(groups) - MAX_GROUPS_SHOWN),
+            questions=sum(g.count for g in groups),
+            entries=ctx.core.kb.entries,
+        )
+
+    async def mark_handled(self, ctx: Ctx) -> Response:
+        assert ctx.form is not None
+        ids = [int(v) for v in ctx.form.getlist("id") if isinstance(v, str) and v.isdigit()]
+        if not ids:
+            raise HTTPException(400, "No question was selected.")
+        await unanswered.mark_handled(ctx.db, ids, ctx.user.username)
+        await ctx.db.commit()
+        return RedirectResponse(f"{ctx.base}/unanswered?ok=handled", status_code=303)
+
+    # -- accounts (admin) ----------------------------------------------------------------------------------
+
+    async def accounts_page(self, ctx: Ctx, *, error: str = "", status: int = 200, **extra: Any) -> Response:
+        users = await accounts.list_staff(ctx.db)
+        services = [(code, queries.category_name(ctx.core.kb, code)) for code in ctx.core.kb.services]
+        return self.render(
+            ctx.request,
+            "accounts.html",
+            ctx=ctx,
+            status=status,
+            nav="accounts",
+            error=error,
+            users=users,
+            roles=accounts.ROLES,
+            services=services,
+            created=extra.get("created"),
+            form_values=extra.get("form_values", {}),
+        )
+
+    async def add_account(self, ctx: Ctx) -> Response:
+        assert ctx.form is not None
+        username, role = ctx.field("username", 100), ctx.field("role", 16)
+        password = ctx.field("password", accounts.MAX_PASSWORD_CHARS + 1)
+        generated = not password
+        password = password or accounts.generate_password()
+        categories = [str(v) for v in ctx.form.getlist("categories")]
+        try:
+            known = ctx.core.kb.services.keys()
+            user = await accounts.create_staff(
+                ctx.db, username, password, role, accounts.check_categories(categories, known)
+            )
+        except accounts.AccountError as exc:
+            values = {"username": username, "role": role}
+            return await self.accounts_page(ctx, error=f"Not added: {exc}.", status=400, form_values=values)
+        await ctx.db.commit()
+        log.info("staff %s added account %s (%s)", ctx.user.username, user.username, user.role)
+        if generated:  # shown once, on this response only (never stored in clear, never in a URL)
+            return await self.accounts_page(ctx, created={"username": user.username, "password": password})
+        return RedirectResponse(f"{ctx.base}/accounts?ok=account_added", status_code=303)
+
+    async def change_account(self, ctx: Ctx) -> Response:
+        assert ctx.form is not None
+        user = await accounts.get_staff(ctx.db, str(ctx.request.path_params["username"]))
+        if user is None:
+            raise HTTPException(404, "No such account.")
+        action = ctx.field("action", 16)
+        try:
+            if action in ("disable", "enable"):
+                if user.id == ctx.user.id:
+                    raise accounts.AccountError("you cannot disable your own account")
+                await accounts.set_active(ctx.db, user, action == "enable")
+                code = f"account_{action}d"
+            elif action == "save":
+                role = accounts.check_role(ctx.field("role", 16))
+                if user.id == ctx.user.id and role != "admin":
+                    raise accounts.AccountError("you cannot take the admin role from yourself")
+                categories = accounts.check_categories(
+                    [str(v) for v in ctx.form.getlist("categories")], ctx.core.kb.services.keys()
+                )
+                if role != user.role:
+                    user.role = role
+                    user.session_epoch += 1  # fewer rights apply at once, not at the next sign-in
+                await accounts.set_categories(ctx.db, user, categories)
+                code = "account_saved"
+            else:
+                raise HTTPException(400, "Unknown action.")
+        except accounts.AccountError as exc:
+            return await self.accounts_page(ctx, error=f"Not changed: {exc}.", status=400)
+        await ctx.db.commit()
+        log.info("staff %s: %s on account %s", ctx.user.username, action, user.username)
+        return RedirectResponse(f"{ctx.base}/accounts?ok={code}", status_code=303)
+
+    # -- the app -------------------------------------------------------------------------------------------
+
+    def app(self) -> ASGIApp:
+        g = self.guard
+        routes = [
+            Route("/", g("viewer")(self.complaints), methods=["GET"]),
+            Route("/login", self.login, methods=["GET", "POST"]),
+            Route("/logout", g("viewer")(self.logout), methods=["POST"]),
+            Route("/static/staff.css", self.stylesheet, methods=["GET"]),
+            Route("/complaints.csv", g("agent")(self.export_csv), methods=["GET"]),
+            Route("/complaints/{reference}", g("viewer")(self.complaint), methods=["GET"]),
+            Route("/complaints/{reference}/status", g("agent")(self.set_status), methods=["POST"]),
+            Route("/complaints/{reference}/note", g("agent")(self.note), methods=["POST"]),
+            Route("/complaints/{reference}/assign", g("agent")(self.assign), methods=["POST"]),
+            Route("/overview", g("viewer")(self.overview), methods=["GET"]),
+            Route("/unanswered", g("viewer")(self.unanswered), methods=["GET"]),
+            Route("/unanswered/handled", g("agent")(self.mark_handled), methods=["POST"]),
+            Route("/accounts", g("admin")(self.accounts_page), methods=["GET"]),
+            Route("/accounts", g("admin")(self.add_account), methods=["POST"]),
+            Route("/accounts/{username}", g("admin")(self.change_account), methods=["POST"]),
+        ]
+        inner = Starlette(routes=routes, exception_handlers={HTTPException: self.http_error})
+        return StaffASGI(inner)
+
+
+MAX_FIELDS = 200 + unanswered.MAX_IDS_PER_ACTION
+MAX_GROUPS_SHOWN = 200
