@@ -485,3 +485,32 @@ async def test_replies_wait_in_the_outbox_while_telegram_is_down(
         assert await deliver_due(tg_core, utcnow() + dt.timedelta(hours=1)) == 0
     delivered = [text for text in fake.sent_texts()[refused:] if "Swat" in text]
     assert len(delivered) == 1 and "Source" in delivered[0]
+
+
+async def test_complaint_flow_over_telegram(webhook: Harness) -> None:
+    """The whole intake by buttons, typing, a photo and a shared location; the reference comes after the commit."""
+    from sqlmodel import select
+
+    from bot.models import Complaint
+
+    fake = webhook.fake
+    [categories] = await webhook.exchange(fake.message_update(CHAT, "/complain"), "What is the complaint about")
+    [place] = await webhook.exchange(fake.press(CHAT, categories, "Something else"), "Which city or district")
+    assert place.get("reply_markup") is None
+    await webhook.exchange(fake.message_update(CHAT, "Mardan"), "Describe the problem")
+    [evidence] = await webhook.exchange(
+        fake.message_update(CHAT, "The facilitation centre turned me away three times"), "photo or document"
+    )
+    photo = [{"file_id": "evidence-1", "file_unique_id": "e", "width": 800, "height": 600}]
+    await webhook.exchange(fake.message_update(CHAT, photo=photo), "share the location")
+    [consent] = await webhook.exchange(
+        fake.message_update(CHAT, location={"latitude": 34.2, "longitude": 72.04}), "contact you"
+    )
+    [summary] = await webhook.exchange(fake.press(CHAT, consent, "No"), "Please check your complaint")
+    assert "Attachments: 1" in parse_html(summary["text"]) and "Location: shared" in parse_html(summary["text"])
+    [filed] = await webhook.exchange(fake.press(CHAT, summary, "Confirm and file"), "Reference: CMP-")
+    async with webhook.core.db.session() as session:
+        complaint = (await session.exec(select(Complaint))).one()
+    assert complaint.reference in parse_html(filed["text"])
+    assert (complaint.channel, complaint.user_id, complaint.district) == ("telegram", str(CHAT), "mardan")
+    assert complaint.attachments[0]["ref"] == "evidence-1" and complaint.latitude == 34.2
