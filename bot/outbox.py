@@ -23,7 +23,6 @@ from handlers.messages import Option, Reply
 
 log = logging.getLogger(__name__)
 
-LEASE = dt.timedelta(seconds=120)
 BACKOFF_SECONDS = (10, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600)
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
 # Channels with no way to message a user unprompted: their notifications are shown in `status` instead.
@@ -60,6 +59,7 @@ def backoff(attempts: int) -> dt.timedelta:
 
 async def _claim(core: Core, now: dt.datetime, limit: int) -> list[Notification]:
     """Take up to `limit` due rows for this process; each row goes to exactly one claimant."""
+    lease = dt.timedelta(seconds=core.settings.outbox_lease_seconds)
     async with core.db.session() as session:
         ids = list(
             await session.exec(
@@ -72,7 +72,7 @@ async def _claim(core: Core, now: dt.datetime, limit: int) -> list[Notification]
             result = await session.exec(  # type: ignore[call-overload]
                 update(Notification)
                 .where(col(Notification.id) == notification_id, _due(now))
-                .values(status="sending", locked_until=now + LEASE, attempts=Notification.attempts + 1)
+                .values(status="sending", locked_until=now + lease, attempts=Notification.attempts + 1)
             )
             if result.rowcount != 1:
                 continue  # another process took it

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     )
     outbox_in_web: bool = True  # run the notification sender inside `sahulat run` (off when a worker runs it)
     outbox_interval_seconds: float = Field(default=2.0, gt=0)
+    outbox_lease_seconds: float = Field(default=120.0, gt=0)  # a claimed row held longer is taken over
     rate_limit_messages: int = Field(default=30, ge=1)  # per citizen and channel identity, per window
     rate_limit_window_seconds: int = Field(default=60, ge=1)
     message_log_days: int = Field(default=30, ge=1)  # processed-message and unanswered-question logs kept this long

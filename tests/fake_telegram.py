@@ -80,6 +80,9 @@ class FakeTelegram:
         self.token = token
         self.calls: list[Call] = []
         self.failures: dict[str, tuple[int, str, dict[str, Any] | None]] = {}
+        # Methods that hang until their event is set; a caller that went away meanwhile gets nothing done.
+        self.hanging: dict[str, asyncio.Event] = {}
+        self.answered: list[Call] = []
         self.files: dict[str, bytes] = {}
         self._updates: list[dict[str, Any]] = []
         self._redeliveries: list[dict[str, Any]] = []
@@ -155,6 +158,10 @@ class FakeTelegram:
         method = request.path_params["method"]
         params = await self._params(request)
         self.calls.append(Call(method, params))
+        if method in self.hanging:
+            await self.hanging[method].wait()
+            if await request.is_disconnected():
+                return Response(status_code=499)
         if method in self.failures:
             status, description, parameters = self.failures[method]
             body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
@@ -168,6 +175,7 @@ class FakeTelegram:
             result = await handler(params)
         except ValueError as exc:
             return JSONResponse({"ok": False, "error_code": 400, "description": str(exc)}, status_code=400)
+        self.answered.append(Call(method, params))
         return JSONResponse({"ok": True, "result": result})
 
     async def _file(self, request: Request) -> Response:
