@@ -15,6 +15,7 @@ import logging
 from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 
+from bot.channels import network_channel_names
 from bot.channels.base import SendError
 from bot.core import Core
 from bot.models import Notification, utcnow
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 BACKOFF_SECONDS = (10, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600)
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
 # Channels with no way to message a user unprompted: their notifications are shown in `status` instead.
-NO_PUSH_CHANNELS = frozenset({"console", "cli", "open311"})
 PURGE_EVERY_SECONDS = 3600.0
 
 
@@ -96,7 +96,7 @@ async def deliver_due(core: Core, now: dt.datetime | None = None, limit: int = 5
     for notification in await _claim(core, now, limit):
         assert notification.id is not None
         channel = core.channels.get(notification.channel)
-        if notification.channel in NO_PUSH_CHANNELS:
+        if channel is None and notification.channel not in network_channel_names():
             await _finish(core, notification.id, status="failed", last_error="channel cannot message users first")
             continue
         try:

@@ -40,6 +40,7 @@ class Incoming:
     payload: str | None = None
     media: tuple[Media, ...] = ()
     location: Location | None = None
+    can_attach: bool = False  # the channel can carry photos, documents and a location (flows ask for them)
 
 
 @dataclass(frozen=True)

@@ -140,8 +140,18 @@ class LexiconFile(Strict):
     roman_markers: list[str] = []
     commands: dict[
         Literal[
-            "start", "menu", "cancel", "help", "language", "status", "fees", "parks", "programmes", "complain",
-            "mydata", "delete",
+            "start",
+            "menu",
+            "cancel",
+            "help",
+            "language",
+            "status",
+            "fees",
+            "parks",
+            "programmes",
+            "complain",
+            "mydata",
+            "delete",
         ],
         list[str],
     ]

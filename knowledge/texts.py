@@ -9,7 +9,7 @@ from knowledge.schema import LocalText, TextsFile
 # Keys the code uses; texts.yaml must define each one (checked at load, so a missing one is a clear error).
 REQUIRED_KEYS = frozenset(
     """source_line sources_line date_unknown welcome menu help menu_parks menu_fees menu_programmes
-    menu_language menu_help opt_menu opt_complaint cancelled nothing_to_cancel language_prompt language_en
+    menu_language opt_menu opt_complaint cancelled nothing_to_cancel language_prompt language_en
     language_ur language_set reask gave_up clarify out_of_scope no_info no_info_facet see_also
     no_park_in_place status_none empty_message too_long park_heading park_host park_area
     park_status_planned park_status_under_discussion park_status_mou_signed park_status_work_underway

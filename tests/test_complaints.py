@@ -33,7 +33,9 @@ class Citizen:
         self.dispatcher, self.user, self.channel = dispatcher, user, channel
 
     async def say(self, text: str = "", **kwargs: object) -> Outcome:
-        msg = Incoming(channel=self.channel, user_id=self.user, text=text, **kwargs)  # type: ignore[arg-type]
+        # Telegram and WhatsApp mark their messages as able to carry attachments; the console does not.
+        rich = self.channel in ("telegram", "whatsapp")
+        msg = Incoming(channel=self.channel, user_id=self.user, text=text, can_attach=rich, **kwargs)  # type: ignore[arg-type]
         return await self.dispatcher.handle(msg)
 
 

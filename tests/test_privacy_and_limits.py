@@ -18,7 +18,8 @@ from .conftest import make_dispatcher, scalar
 
 
 def say(dispatcher: Dispatcher, text: str, user: str = "p1", channel: str = "telegram", **kw: object):  # type: ignore[no-untyped-def]
-    return dispatcher.handle(Incoming(channel=channel, user_id=user, text=text, **kw))  # type: ignore[arg-type]
+    rich = channel in ("telegram", "whatsapp")  # as those channels mark their messages
+    return dispatcher.handle(Incoming(channel=channel, user_id=user, text=text, can_attach=rich, **kw))  # type: ignore[arg-type]
 
 
 async def test_rate_limit_notice_once_then_silence_then_recovers(db: Database, knowledge) -> None:  # type: ignore[no-untyped-def]

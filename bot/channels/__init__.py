@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 NETWORK_CHANNELS = ("bot.channels.telegram", "bot.channels.whatsapp")
 
 
+def network_channel_names() -> frozenset[str]:
+    """The channels that can message a user first (the console, scripts and Open311 clients cannot)."""
+    return frozenset(name.rsplit(".", 1)[1] for name in NETWORK_CHANNELS)
+
+
 def channel_modules() -> Iterator[ModuleType]:
     for name in NETWORK_CHANNELS:
         if importlib.util.find_spec(name) is not None:

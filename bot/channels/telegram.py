@@ -172,6 +172,7 @@ def to_incoming(update: Update) -> Incoming | None:
             display_name=user.full_name,
             language_hint=user.language_code,
             message_id=message_id,
+            can_attach=True,
         )
     message = update.message
     if message is None or message.chat.type != ChatType.PRIVATE:
@@ -192,6 +193,7 @@ def to_incoming(update: Update) -> Incoming | None:
         message_id=message_id,
         media=tuple(media),
         location=Location(latitude=location.latitude, longitude=location.longitude) if location else None,
+        can_attach=True,
     )
 
 

@@ -206,6 +206,7 @@ def parse_incoming(form: FormData) -> Incoming:
         payload=payload,
         media=parse_media(form),
         location=parse_location(form),
+        can_attach=True,
     )
 
 

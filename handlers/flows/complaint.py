@@ -15,8 +15,6 @@ from handlers.messages import Option, Outcome
 from knowledge.normalize import normalize_chars
 from knowledge.schema import Service, ServiceQuestion
 
-# Channels on which people can attach photos and documents and share a location.
-RICH_CHANNELS = frozenset({"telegram", "whatsapp"})
 MIN_DESCRIPTION_WORDS = 3
 MAX_DESCRIPTION_CHARS = 2000
 MAX_ANSWER_CHARS = 200
@@ -86,7 +84,7 @@ class ComplaintFlow(Flow):
                 "location": "field_location",
                 "consent": "field_contact",
             }
-            editable = [s for s in EDITABLE if s not in ("evidence", "location") or ctx.msg.channel in RICH_CHANNELS]
+            editable = [s for s in EDITABLE if s not in ("evidence", "location") or ctx.msg.can_attach]
             return ctx.t("cmp_edit_what"), [ctx.option(labels[s], f"edit:{s}") for s in editable]
         if step == "duplicate":
             return ctx.t("cmp_duplicate", reference=data["duplicate_of"]), [
@@ -108,7 +106,7 @@ class ComplaintFlow(Flow):
                     f"{question.prompt.get(ctx.lang).split('?')[0]}?: {self._answer_label(ctx, question, value)}"
                 )
         lines += [f"{ctx.t('field_district')}: {place}", f"{ctx.t('field_description')}: {data['description']}"]
-        if ctx.msg.channel in RICH_CHANNELS:
+        if ctx.msg.can_attach:
             lines.append(f"{ctx.t('field_attachments')}: {len(data['attachments']) or none}")
             lines.append(f"{ctx.t('field_location')}: {ctx.t('shared') if data.get('lat') is not None else none}")
         lines.append(f"{ctx.t('field_contact')}: {ctx.t('opt_yes' if data.get('consent') else 'opt_no')}")
@@ -139,7 +137,7 @@ class ComplaintFlow(Flow):
             return self._ask(ctx, "summary")
         order = list(STEPS)
         for step in order[order.index(after) + 1 :]:
-            if step in ("evidence", "location") and ctx.msg.channel not in RICH_CHANNELS:
+            if step in ("evidence", "location") and not ctx.msg.can_attach:
                 continue
             if step == "question" and not self._service(ctx).questions:
                 continue
