@@ -12,7 +12,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-SQLITE_BUSY_TIMEOUT_MS = 15_000
+from bot import sqlite_inline
+
+SQLITE_BUSY_SECONDS = 15.0
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -23,17 +25,15 @@ def _prepare_sqlite_file(url: str) -> None:
 
 
 def _install_sqlite_recipe(engine: AsyncEngine) -> None:
-    """WAL, a busy timeout and SQLAlchemy's documented BEGIN IMMEDIATE recipe for (aio)sqlite.
+    """WAL and SQLAlchemy's documented BEGIN IMMEDIATE recipe for SQLite.
 
-    With the driver's own deferred BEGIN, two writers that both read first deadlock into
-    "database is locked"; taking the write lock at BEGIN makes them queue instead.
+    With a deferred BEGIN, two writers that both read first deadlock into "database is locked"; taking the
+    write lock at BEGIN makes them queue instead (see `bot.sqlite_inline` for how a busy database is awaited).
     """
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-        dbapi_connection.isolation_level = None  # let us emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -48,7 +48,10 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine for `url`, with the SQLite recipe applied where it applies."""
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        database = make_url(url).database or ":memory:"
+        engine = create_async_engine(
+            url, echo=echo, async_creator=lambda: sqlite_inline.connect(database, patience=SQLITE_BUSY_SECONDS)
+        )
         _install_sqlite_recipe(engine)
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
