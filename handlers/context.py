@@ -8,9 +8,8 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.models import Conversation, UserProfile
 from handlers.messages import Incoming, Option, Outcome, Reply
-from handlers.state import clear_flow
+from handlers.state import ConversationState, Profile, clear_flow
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 
@@ -19,8 +18,8 @@ from knowledge.matcher import Matcher
 class Context:
     msg: Incoming
     session: AsyncSession
-    profile: UserProfile
-    conversation: Conversation
+    profile: Profile
+    conversation: ConversationState
     kb: KnowledgeBase
     matcher: Matcher
     lang: str

@@ -21,7 +21,7 @@ from handlers.flows.base import menu_options
 from handlers.flows.parks import parks_at_location
 from handlers.messages import Incoming, Outcome, Reply
 from handlers.questions import answer_entry, answer_question
-from handlers.state import claim_message, load_state, save_state
+from handlers.state import claim_and_load, save_state
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 from knowledge.normalize import normalize_chars, script_of
@@ -70,10 +70,10 @@ class Dispatcher:
         """Handle one message exactly once; a repeat of a handled message id returns `duplicate=True`."""
         now = utcnow()
         async with self.db.writer(), self.db.session() as session, session.begin():
-            if not await claim_message(session, msg):
-                return Outcome(duplicate=True)
             limit, window = self.rate_limit
-            state = await load_state(session, msg, now, window)
+            state = await claim_and_load(session, msg, now, window)
+            if state is None:
+                return Outcome(duplicate=True)
             profile = state.profile
             if profile.rate_count > limit:  # one friendly notice per window, then silence
                 lang = self._reply_language(msg, profile.language)

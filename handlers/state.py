@@ -1,190 +1,295 @@
-"""Per-user state in the database: profile, conversation and the processed-message record.
+"""Per-user state in the database: the processed-message claim, the profile and the conversation.
 
-Rows are created with INSERT ... ON CONFLICT DO NOTHING and then read back (locked FOR UPDATE on
-PostgreSQL), so two workers receiving messages from the same person at once neither fail nor interleave.
+Every message runs these statements, so they are written as SQL once and run on the driver inside the
+caller's transaction, skipping the ORM and SQLAlchemy's per-statement machinery (which cost several times the
+database's own work). Values go through the SQLAlchemy column types' own converters, so the rows are stored
+exactly as the ORM stores them and read back the same.
+
+The profile and conversation rows are created with INSERT ... ON CONFLICT DO UPDATE, which also locks them on
+PostgreSQL, so two workers receiving messages from the same person at once neither fail nor interleave. On
+PostgreSQL the claim and both upserts are one statement (one round trip); on SQLite statements run in-process.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
+import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, case, false, func, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import JSON, Boolean
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.models import Conversation, ProcessedMessage, UserProfile, UTCDateTime, utcnow
+from bot.models import UTCDateTime, utcnow
+from bot.sqlite_inline import InlineConnection
 from handlers.messages import Incoming
 
-PROFILE_FIELDS = ("display_name", "language", "rate_notified")
-CONVERSATION_FIELDS = ("flow", "step", "data", "options", "expires_at")
+
+@dataclass(slots=True)
+class Profile:
+    """What handlers read and change of the user's profile (the row has more: see bot.models.UserProfile)."""
+
+    channel: str
+    user_id: str
+    display_name: str | None
+    language: str | None
+    rate_count: int
+    rate_notified: bool
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind else "sqlite"
+@dataclass(slots=True)
+class ConversationState:
+    """Where the user is in a flow, what the flow has gathered, and the options last offered."""
+
+    channel: str
+    user_id: str
+    flow: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    options: list[dict[str, str]] = field(default_factory=list)
+    expires_at: dt.datetime | None = None
 
 
-def _insert(dialect: str) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL spell it the same)."""
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
-async def _execute(session: AsyncSession, statement: Any, parameters: dict[str, Any]) -> Any:
-    """Run a prepared Core statement on the session's connection (inside its transaction).
-
-    These statements run on every message, so they are built once (below) and skip the ORM's unit of work:
-    building and tracking cost more CPU than the database round trip itself.
-    """
-    connection = await session.connection()
-    return await connection.execute(statement, parameters)
-
-
-@cache
-def _claim_statement(dialect: str) -> Any:
-    return (
-        _insert(dialect)(ProcessedMessage)
-        .values(
-            channel=bindparam("channel"),
-            external_id=bindparam("external_id"),
-            user_id=bindparam("user_id"),
-            received_at=bindparam("received_at", type_=UTCDateTime()),
-            handled_at=bindparam("handled_at", type_=UTCDateTime()),
-        )
-        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
-        .returning(ProcessedMessage.id)
-    )
-
-
-@cache
-def _profile_statement(dialect: str) -> Any:
-    """Upsert the profile, counting the message against the rate-limit window, and return the row."""
-    profiles = UserProfile.__table__
-    now = bindparam("now", type_=UTCDateTime())
-    insert = _insert(dialect)(UserProfile).values(
-        channel=bindparam("channel"),
-        user_id=bindparam("user_id"),
-        display_name=bindparam("display_name"),
-        first_seen_at=now,
-        last_inbound_at=bindparam("received_at", type_=UTCDateTime()),
-        rate_window_start=now,
-        rate_count=1,
-        rate_notified=False,
-    )
-    new_window = or_(
-        profiles.c.rate_window_start.is_(None),
-        profiles.c.rate_window_start <= bindparam("window_opened_before", type_=UTCDateTime()),
-    )
-    return insert.on_conflict_do_update(
-        index_elements=["channel", "user_id"],
-        set_={
-            "last_inbound_at": insert.excluded.last_inbound_at,
-            "display_name": func.coalesce(insert.excluded.display_name, profiles.c.display_name),
-            "rate_count": case((new_window, 1), else_=profiles.c.rate_count + 1),
-            "rate_window_start": case((new_window, now), else_=profiles.c.rate_window_start),
-            "rate_notified": case((new_window, false()), else_=profiles.c.rate_notified),
-        },
-    ).returning(*profiles.c)
-
-
-@cache
-def _conversation_statement(dialect: str) -> Any:
-    """Create the conversation row or touch it (which locks it on PostgreSQL), and return it."""
-    insert = _insert(dialect)(Conversation).values(
-        channel=bindparam("channel"),
-        user_id=bindparam("user_id"),
-        data={},
-        options=[],
-        updated_at=bindparam("now", type_=UTCDateTime()),
-    )
-    return insert.on_conflict_do_update(
-        index_elements=["channel", "user_id"], set_={"updated_at": insert.excluded.updated_at}
-    ).returning(*Conversation.__table__.c)
-
-
-@cache
-def _update_statement(model: type[Any], fields: tuple[str, ...]) -> Any:
-    table = model.__table__
-    return (
-        update(table)
-        .where(table.c.channel == bindparam("key_channel"), table.c.user_id == bindparam("key_user_id"))
-        .values({name: bindparam(name, type_=table.c[name].type) for name in fields})
-    )
-
-
-async def claim_message(session: AsyncSession, msg: Incoming) -> bool:
-    """Record the message as handled; False when the same (channel, message id) was handled before.
-
-    One INSERT ... ON CONFLICT DO NOTHING RETURNING: on PostgreSQL a concurrent claim of the same message waits
-    for the first transaction and then sees the conflict. It runs inside the caller's transaction, so if handling
-    fails the claim rolls back with it and a redelivery is processed afresh.
-    """
-    parameters = {
-        "channel": msg.channel,
-        "external_id": msg.message_id[:128],
-        "user_id": msg.user_id[:128],
-        "received_at": msg.received_at,
-        "handled_at": utcnow(),
-    }
-    return (await _execute(session, _claim_statement(_dialect(session)), parameters)).first() is not None
-
-
-@dataclass
+@dataclass(slots=True)
 class State:
     """The user's profile and conversation as loaded, and what they were, so only changes are written."""
 
-    profile: UserProfile
-    conversation: Conversation
-    loaded: dict[str, Any] = field(default_factory=dict)
+    profile: Profile
+    conversation: ConversationState
+    loaded: tuple[Any, ...] = ()
 
 
-def _snapshot(profile: UserProfile, conversation: Conversation) -> dict[str, Any]:
-    values = {f"p.{name}": getattr(profile, name) for name in PROFILE_FIELDS}
-    values.update({f"c.{name}": getattr(conversation, name) for name in CONVERSATION_FIELDS})
-    return copy.deepcopy(values)
+PROFILE_COLUMNS = ("display_name", "language", "rate_count", "rate_notified")
+CONVERSATION_COLUMNS = ("flow", "step", "data", "options", "expires_at")
+SAVED_PROFILE = ("language", "rate_notified")
+JSON_COLUMNS = frozenset({"data", "options"})
+
+CLAIM = """
+INSERT INTO processed_message (channel, external_id, user_id, received_at, handled_at)
+VALUES (:channel, :external_id, :user_id, :received_at, :handled_at)
+ON CONFLICT (channel, external_id) DO NOTHING
+RETURNING id"""
+
+_NEW_WINDOW = "(user_profile.rate_window_start IS NULL OR user_profile.rate_window_start <= :window_opened_before)"
+PROFILE_UPSERT = f"""
+INSERT INTO user_profile (channel, user_id, display_name, language, first_seen_at, last_inbound_at,
+                          rate_window_start, rate_count, rate_notified)
+{{source}}
+ON CONFLICT (channel, user_id) DO UPDATE SET
+    last_inbound_at = excluded.last_inbound_at,
+    display_name = coalesce(excluded.display_name, user_profile.display_name),
+    rate_count = CASE WHEN {_NEW_WINDOW} THEN 1 ELSE user_profile.rate_count + 1 END,
+    rate_window_start = CASE WHEN {_NEW_WINDOW} THEN :now ELSE user_profile.rate_window_start END,
+    rate_notified = CASE WHEN {_NEW_WINDOW} THEN :false ELSE user_profile.rate_notified END
+RETURNING {", ".join(PROFILE_COLUMNS)}"""
+PROFILE_VALUES = ":channel, :user_id, :display_name, NULL, :now, :received_at, :now, 1, :false"
+
+CONVERSATION_UPSERT = f"""
+INSERT INTO conversation (channel, user_id, flow, step, data, options, expires_at, updated_at)
+{{source}}
+ON CONFLICT (channel, user_id) DO UPDATE SET updated_at = excluded.updated_at
+RETURNING {", ".join(CONVERSATION_COLUMNS)}"""
+CONVERSATION_VALUES = ":channel, :user_id, NULL, NULL, :empty_data, :empty_options, NULL, :now"
+
+SQLITE_PROFILE_UPSERT = PROFILE_UPSERT.format(source=f"VALUES ({PROFILE_VALUES})")
+SQLITE_CONVERSATION_UPSERT = CONVERSATION_UPSERT.format(source=f"VALUES ({CONVERSATION_VALUES})")
+
+# PostgreSQL: the claim gates both upserts, so a duplicate message returns no row and changes nothing. The casts
+# give the parameters their column types (a bare parameter in a SELECT list would be text).
+PG_PROFILE_VALUES = (
+    "CAST(:channel AS VARCHAR), CAST(:user_id AS VARCHAR), CAST(:display_name AS VARCHAR), "
+    "CAST(NULL AS VARCHAR), CAST(:now AS TIMESTAMPTZ), CAST(:received_at AS TIMESTAMPTZ), "
+    "CAST(:now AS TIMESTAMPTZ), 1, CAST(:false AS BOOLEAN)"
+)
+PG_CONVERSATION_VALUES = (
+    "CAST(:channel AS VARCHAR), CAST(:user_id AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), "
+    "CAST(:empty_data AS JSON), CAST(:empty_options AS JSON), CAST(NULL AS TIMESTAMPTZ), CAST(:now AS TIMESTAMPTZ)"
+)
+CLAIMED = "WHERE EXISTS (SELECT FROM claim)"
+CLAIM_AND_LOAD = f"""
+WITH claim AS ({CLAIM}),
+profile AS ({PROFILE_UPSERT.format(source=f"SELECT {PG_PROFILE_VALUES} {CLAIMED}")}),
+conversation AS ({CONVERSATION_UPSERT.format(source=f"SELECT {PG_CONVERSATION_VALUES} {CLAIMED}")})
+SELECT profile.*, conversation.* FROM profile CROSS JOIN conversation"""
 
 
-async def load_state(session: AsyncSession, msg: Incoming, now: dt.datetime, window: dt.timedelta) -> State:
-    """Create or refresh the profile and conversation rows, each in one upsert that also locks the row.
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`:name` placeholders as PostgreSQL's `$1, $2 ...`, and the names in that order."""
+    names: list[str] = []
 
-    The profile upsert also counts the message against the rate-limit window.
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return re.sub(r"(?<!:):([a-z_]+)", number, sql), tuple(names)
+
+
+@dataclass(frozen=True)
+class Codec:
+    """The dialect's own converters for the column types these statements bind and read."""
+
+    dialect: Dialect
+    time_in: Callable[[Any], Any]
+    time_out: Callable[[Any], Any]
+    json_in: Callable[[Any], Any]
+    json_out: Callable[[Any], Any]
+    boolean_in: Callable[[Any], Any]
+
+    @property
+    def false(self) -> Any:
+        return self.boolean_in(False)
+
+    @staticmethod
+    @cache
+    def of(dialect: Dialect) -> Codec:
+        def identity(value: Any) -> Any:
+            return value
+
+        def bind(type_: TypeEngine[Any]) -> Callable[[Any], Any]:
+            return type_.dialect_impl(dialect).bind_processor(dialect) or identity
+
+        def result(type_: TypeEngine[Any]) -> Callable[[Any], Any]:
+            return type_.dialect_impl(dialect).result_processor(dialect, None) or identity
+
+        return Codec(
+            dialect=dialect,
+            time_in=bind(UTCDateTime()),
+            time_out=result(UTCDateTime()),
+            json_in=bind(JSON()),
+            json_out=result(JSON()),
+            boolean_in=bind(Boolean()),
+        )
+
+
+async def claim_and_load(session: AsyncSession, msg: Incoming, now: dt.datetime, window: dt.timedelta) -> State | None:
+    """Record the message as handled and load (creating or refreshing) the user's profile and conversation.
+
+    Returns None when the same (channel, message id) was handled before: the claim is an INSERT ... ON CONFLICT
+    DO NOTHING, and on PostgreSQL a concurrent claim of the same message waits for the first transaction and
+    then sees the conflict. It runs inside the caller's transaction, so if handling fails the claim rolls back
+    with it and a redelivery is processed afresh. The profile upsert also counts the message against the
+    rate-limit window.
     """
-    dialect = _dialect(session)
-    key = {"channel": msg.channel, "user_id": msg.user_id[:128]}
-    row = await _execute(
-        session,
-        _profile_statement(dialect),
-        {
-            **key,
-            "display_name": msg.display_name[:256] if msg.display_name else None,
-            "now": now,
-            "received_at": msg.received_at,
-            "window_opened_before": now - window,
-        },
+    connection = await session.connection()
+    codec = Codec.of(connection.dialect)
+    values = {
+        "channel": msg.channel,
+        "external_id": msg.message_id[:128],
+        "user_id": msg.user_id[:128],
+        "display_name": msg.display_name[:256] if msg.display_name else None,
+        "received_at": codec.time_in(msg.received_at),
+        "handled_at": codec.time_in(utcnow()),
+        "now": codec.time_in(now),
+        "window_opened_before": codec.time_in(now - window),
+        "empty_data": codec.json_in({}),
+        "empty_options": codec.json_in([]),
+        "false": codec.false,
+    }
+    if connection.dialect.name == "sqlite":
+        sqlite = _sqlite(await connection.get_raw_connection())
+        if not sqlite.execute(CLAIM, values).fetchall():
+            return None
+        (profile_row,) = sqlite.execute(SQLITE_PROFILE_UPSERT, values).fetchall()
+        (conversation_row,) = sqlite.execute(SQLITE_CONVERSATION_UPSERT, values).fetchall()
+        row = (*profile_row, *conversation_row)
+    else:
+        sql, names = _numbered(CLAIM_AND_LOAD)
+        found = (await connection.exec_driver_sql(sql, tuple(values[name] for name in names))).first()
+        if found is None:
+            return None
+        row = tuple(found)
+    return _state(msg, codec, row, now)
+
+
+def _sqlite(raw: Any) -> Any:
+    driver = raw.driver_connection
+    if not isinstance(driver, InlineConnection):  # every SQLite engine is made by bot.db.create_engine
+        raise TypeError(f"expected bot.sqlite_inline's connection, got {type(driver).__name__}")
+    return driver.direct
+
+
+def _state(msg: Incoming, codec: Codec, row: tuple[Any, ...], now: dt.datetime) -> State:
+    display_name, language, rate_count, rate_notified, flow, step, data, options, expires_at = row
+    profile = Profile(msg.channel, msg.user_id[:128], display_name, language, int(rate_count), bool(rate_notified))
+    conversation = ConversationState(
+        msg.channel,
+        msg.user_id[:128],
+        flow,
+        step,
+        codec.json_out(data) or {},
+        codec.json_out(options) or [],
+        codec.time_out(expires_at),
     )
-    profile = UserProfile(**row.one()._mapping)
-    row = await _execute(session, _conversation_statement(dialect), {**key, "now": now})
-    conversation = Conversation(**row.one()._mapping)
-    state = State(profile, conversation, _snapshot(profile, conversation))
+    state = State(profile, conversation)
+    state.loaded = _snapshot(state)
     if conversation.flow and conversation.expires_at and conversation.expires_at <= now:
         clear_flow(conversation)
     return state
 
 
+def _snapshot(state: State) -> tuple[Any, ...]:
+    """The saved fields, JSON ones serialised (a cheap deep copy that compares by value)."""
+    profile, conversation = state.profile, state.conversation
+    return (
+        profile.language,
+        profile.rate_notified,
+        conversation.flow,
+        conversation.step,
+        json.dumps(conversation.data, sort_keys=True),
+        json.dumps(conversation.options, sort_keys=True),
+        conversation.expires_at,
+    )
+
+
+@cache
+def _update_sql(table: str, columns: tuple[str, ...], numbered: bool) -> tuple[str, tuple[str, ...]]:
+    assignments = ", ".join(f"{column} = :{column}" for column in columns)
+    sql = f"UPDATE {table} SET {assignments} WHERE channel = :key_channel AND user_id = :key_user_id"
+    return _numbered(sql) if numbered else (sql, ())
+
+
 async def save_state(session: AsyncSession, state: State) -> None:
     """Write back what the message changed (most messages change nothing beyond the upserts)."""
-    current = _snapshot(state.profile, state.conversation)
-    for prefix, model, row in (("p.", UserProfile, state.profile), ("c.", Conversation, state.conversation)):
-        changed = {k[2:]: v for k, v in current.items() if k.startswith(prefix) and v != state.loaded[k]}
-        if changed:
-            statement = _update_statement(model, tuple(sorted(changed)))
-            await _execute(session, statement, {"key_channel": row.channel, "key_user_id": row.user_id, **changed})
+    current = _snapshot(state)
+    if current == state.loaded:
+        return
+    connection = await session.connection()
+    codec = Codec.of(connection.dialect)
+    profile, conversation = state.profile, state.conversation
+    names = SAVED_PROFILE + CONVERSATION_COLUMNS
+    changed = {name for name, old, new in zip(names, state.loaded, current, strict=True) if old != new}
+    for table, columns, row in (
+        ("user_profile", tuple(c for c in SAVED_PROFILE if c in changed), profile),
+        ("conversation", tuple(c for c in CONVERSATION_COLUMNS if c in changed), conversation),
+    ):
+        if not columns:
+            continue
+        values: dict[str, Any] = {"key_channel": row.channel, "key_user_id": row.user_id}
+        for column in columns:
+            value = getattr(row, column)
+            if column in JSON_COLUMNS:
+                value = codec.json_in(value)
+            elif column == "expires_at":
+                value = codec.time_in(value)
+            elif column == "rate_notified":
+                value = codec.boolean_in(value)
+            values[column] = value
+        if connection.dialect.name == "sqlite":
+            sql, _ = _update_sql(table, columns, numbered=False)
+            _sqlite(await connection.get_raw_connection()).execute(sql, values)
+        else:
+            sql, names = _update_sql(table, columns, numbered=True)
+            await connection.exec_driver_sql(sql, tuple(values[name] for name in names))
     state.loaded = current
 
 
-def clear_flow(conversation: Conversation) -> None:
+def clear_flow(conversation: ConversationState) -> None:
     conversation.flow = None
     conversation.step = None
     conversation.data = {}
