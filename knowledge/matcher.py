@@ -17,7 +17,8 @@ from __future__ import annotations
 import heapq
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
@@ -39,6 +40,7 @@ LONG_MESSAGE_WORDS = 8  # content words beyond which a message is read as "long"
 LONG_MARGIN_RATIO = 0.9  # in a long message, the runner-up must be below this share of the best
 FACET_MAX_WORDS = 12  # "phone number" etc. decline only in a message that is about them
 MAX_TOKENS = 80
+MATCH_CACHE_SIZE = 8192  # distinct message texts whose reading is kept (a few MB)
 TYPO_MIN_LENGTH = 5
 TYPO_CUTOFF = 80.0
 TYPO_CUTOFF_SHORT = 85.0
@@ -67,14 +69,16 @@ class Analysis:
         return " ".join(self.tokens)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Match:
+    """What a message was taken to mean. Frozen: a cached match is shared by every message with the same text."""
+
     intent: str  # answer | clarify | out_of_scope | greeting | complaint_start
     language: str
     normalized: str
     entry_id: str | None = None
     score: float = 0.0
-    candidates: list[Candidate] = field(default_factory=list)
+    candidates: tuple[Candidate, ...] = ()
     facet: str | None = None
     missing_place: str | None = None
     near_domain: bool = False
@@ -146,6 +150,7 @@ class Matcher:
         }
         self.unknown_idf = math.log(1 + n / 0.5)
         self.known_tokens = set(df) | self.domain_words
+        self._match_cached = lru_cache(maxsize=MATCH_CACHE_SIZE)(self.read)
 
         self.postings: dict[str, list[int]] = defaultdict(list)
         for entry_id, content in raw_variants:
@@ -248,37 +253,33 @@ class Matcher:
         return sorted(best.values(), key=lambda c: c.score, reverse=True)[:limit]
 
     def match(self, text: str) -> Match:
+        """The best reading of `text`; the same text is read once (common questions arrive over and over)."""
+        return self._match_cached(text)
+
+    def read(self, text: str) -> Match:
+        """The reading itself, uncached (what `match` caches; benchmarks time this)."""
         analysis = self.analyse(text)
         tokens, content = analysis.tokens, analysis.content
         result = Match(intent="out_of_scope", language=analysis.language, normalized=analysis.normalized)
         meaningful = set(content)
 
         if COMPLAINT in meaningful:
-            result.intent = "complaint_start"
-            return result
+            return replace(result, intent="complaint_start")
         if GREETING in tokens and not (meaningful & self.known_tokens):
             # "hi", "salam", "good morning sahulat": a greeting and nothing the knowledge base knows.
-            result.intent = "greeting"
-            return result
+            return replace(result, intent="greeting")
 
         candidates = self.rank(content)
-        result.candidates = candidates
-        result.near_domain = bool(meaningful & self.known_tokens)
+        result = replace(result, candidates=tuple(candidates), near_domain=bool(meaningful & self.known_tokens))
         facets = [t[len(FACET_PREFIX) :] for t in tokens if t.startswith(FACET_PREFIX)]
         if facets and len(content) <= FACET_MAX_WORDS:
-            result.facet = facets[0]
-            result.near_domain = True
-            return result
+            return replace(result, facet=facets[0], near_domain=True)
 
         places = [t for t in content if t in self.places]
         with_parks = [p for p in places if p in self.places_with_parks]
         asks_parks = bool(meaningful & {"stp", "park"})
         if places and not with_parks and asks_parks and "parks_overview" in self.kb.entries:
-            result.intent = "answer"
-            result.entry_id = "parks_overview"
-            result.missing_place = places[0]
-            result.score = 1.0
-            return result
+            return replace(result, intent="answer", entry_id="parks_overview", missing_place=places[0], score=1.0)
         if not candidates:
             return result
 
@@ -287,11 +288,9 @@ class Matcher:
             # Only a place name is understood: "weather in Karachi" is not a question about its parks.
             if len(known) < len(meaningful):
                 return result
-            result.intent = "clarify"
-            result.score = candidates[0].score
-            result.candidates = [c for c in candidates if c.entry_id in {f"park_{p}" for p in places}][:3]
-            result.intent = "clarify" if result.candidates else "out_of_scope"
-            return result
+            in_places = tuple(c for c in candidates if c.entry_id in {f"park_{p}" for p in places})[:3]
+            intent = "clarify" if in_places else "out_of_scope"
+            return replace(result, intent=intent, score=candidates[0].score, candidates=in_places)
 
         top = candidates[0]
         narrowed = False
@@ -307,7 +306,7 @@ class Matcher:
                     top, narrowed = candidate, True
                     break
         runner_up = max((c.score for c in candidates if c.entry_id != top.entry_id), default=0.0)
-        result.score = top.score
+        result = replace(result, score=top.score)
         if len(meaningful) == 1 and not narrowed:
             # One word shared by several entries ("fee", "jobs") is ambiguous unless a variant is just that word.
             (word,) = meaningful
@@ -324,12 +323,11 @@ class Matcher:
             )
             clear = narrowed or top.score - runner_up >= ANSWER_MARGIN
         if clear and confident and not top.place_only:
-            result.intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"
-            result.entry_id = top.entry_id
-            return result
+            intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"
+            return replace(result, intent=intent, entry_id=top.entry_id)
         if top.score >= CLARIFY_THRESHOLD or (long_message and top.coverage >= FULL_COVERAGE):
-            result.intent = "clarify"
-            result.candidates = [c for c in candidates[:3] if c.score >= top.score - CLARIFY_WINDOW]
+            close = tuple(c for c in candidates[:3] if c.score >= top.score - CLARIFY_WINDOW)
+            return replace(result, intent="clarify", candidates=close)
         return result
 
     # -- checks for `sahulat kb check` -------------------------------------------------------------------
