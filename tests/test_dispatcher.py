@@ -195,3 +195,30 @@ async def test_urdu_script_gets_urdu_and_hint_is_used(dispatcher: Dispatcher) ->
     assert urdu.language == "ur" and urdu.entry_id == "park_swat"
     hinted = await dispatcher.handle(msg("stp in swat", user="u2", language_hint="ur-PK"))
     assert hinted.language == "ur"
+
+
+async def test_state_rows_read_the_same_through_the_orm(dispatcher: Dispatcher, db: Database) -> None:
+    """The per-message SQL stores rows exactly as the ORM does: same values, aware UTC times, JSON intact."""
+    before = dt.datetime.now(dt.UTC)
+    await dispatcher.handle(msg("language", display_name="Ayesha"))
+    await dispatcher.handle(msg("2"))  # Urdu
+    await dispatcher.handle(msg("menu"))
+    assert (await dispatcher.handle(msg("2"))).intent == "fees"
+    assert (await dispatcher.handle(msg("klingon"))).intent == "reask"  # the flow now holds data
+    stored_profile, stored = await profile(db), await conversation(db)
+    assert (stored_profile.language, stored_profile.display_name, stored_profile.rate_count) == ("ur", "Ayesha", 5)
+    assert stored_profile.rate_notified is False
+    assert before <= stored_profile.last_inbound_at <= dt.datetime.now(dt.UTC)
+    assert stored_profile.first_seen_at <= stored_profile.last_inbound_at
+    assert stored.flow == "fees" and stored.data == {"_retries": 1}
+    assert stored.expires_at is not None and stored.expires_at > before
+    assert stored.options and all(set(o) == {"label", "payload"} for o in stored.options)
+
+    # ...and a row the ORM writes is what the next message sees: here a flow that lapsed a minute ago.
+    async with db.session() as session, session.begin():
+        row = await session.get(Conversation, ("test", "u1"))
+        assert row is not None
+        row.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        session.add(row)
+    await dispatcher.handle(msg("hello"))
+    assert (await conversation(db)).flow is None

@@ -216,3 +216,12 @@ def test_normalized_variants_are_not_blank(matcher: Matcher, kb: KnowledgeBase) 
     for entry in kb.entries.values():
         for _, question in entry.questions.all():
             assert normalize_chars(question), (entry.id, question)
+
+
+def test_a_repeated_text_is_read_once_and_the_reading_cannot_be_changed(matcher: Matcher) -> None:
+    question = "what is the startup registration fee at pseb"
+    first = matcher.match(question)
+    assert matcher.match(question) is first  # the cached reading, not a second one
+    assert first == matcher.read(question)  # and the same as reading it afresh
+    with pytest.raises(AttributeError):
+        first.intent = "greeting"  # type: ignore[misc]  # shared by every message with this text
