@@ -227,7 +227,8 @@ async def wrk_level(base: str, requests_file: Path, script: Path, concurrency: i
         if line.strip().startswith("Socket errors")
         for n in __import__("re").findall(r"\d+", line)
     )
-    return {"rps": rps, "p50": millis("50%"), "p99": millis("99%"), "errors": errors, "n": 0}
+    total = next((int(line.split()[0]) for line in out.splitlines() if "requests in" in line), 0)
+    return {"rps": rps, "p50": millis("50%"), "p99": millis("99%"), "errors": errors, "n": total}
 
 
 async def level(client: httpx.AsyncClient, make, concurrency: int, seconds: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -326,26 +327,27 @@ async def run(args: argparse.Namespace) -> None:
                 with tempfile.TemporaryDirectory() as work:
                     script = Path(work) / "replay.lua"
                     script.write_text(WRK_SCRIPT)
-                    files = {}
-                    if args.wrk:
-                        for name, make in kinds:
-                            files[name] = Path(work) / f"{len(files)}.lua"
-                            write_requests(files[name], make, args.requests)
                     # One endpoint at a time, Telegram last: its replies queue behind Telegram's own rate limit
                     # (about 30 messages a second), and that backlog must not slow the other measurements.
                     bare_rps: dict[int, float] = {}
                     for name, make in kinds:
                         for concurrency in args.levels:
+                            replayed = ""
                             if args.wrk:
+                                # Fresh message ids for every level: a replayed id would be a cheap duplicate.
+                                requests_file = Path(work) / "requests.lua"
+                                write_requests(requests_file, make, args.requests)
                                 r = await wrk_level(
-                                    str(client.base_url).rstrip("/"), files[name], script, concurrency, args.seconds
+                                    str(client.base_url).rstrip("/"), requests_file, script, concurrency, args.seconds
                                 )
+                                if r["n"] > args.requests and make != traffic.bare:
+                                    replayed = f"  ({r['n'] - args.requests:.0f} ids replayed: raise --requests)"
                             else:
                                 r = await level(client, make, concurrency, args.seconds)
                             bare_rps.setdefault(concurrency, r["rps"])
                             print(
                                 f"{name:<20}{concurrency:>5}{r['rps']:>9.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}"
-                                f"{r['errors']:>8.0f}{r['rps'] / bare_rps[concurrency]:>8.0%}"
+                                f"{r['errors']:>8.0f}{r['rps'] / bare_rps[concurrency]:>8.0%}{replayed}"
                             )
             print(f"server peak RSS: {peak_rss_mb(server.pid):.0f} MB")
         finally:
