@@ -40,7 +40,7 @@ def build_core(
 ) -> Core:
     """Everything a process needs; pass `knowledge` when it was already loaded (checked) by the caller."""
     kb, matcher = knowledge or load_kb(settings)
-    db = Database(database_url or settings.database_url)
+    db = Database(database_url or settings.database_url, pool_size=settings.database_pool_size)
     dispatcher = Dispatcher(
         db,
         kb,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import event, text
@@ -44,8 +44,12 @@ def _install_sqlite_recipe(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine for `url`, with the SQLite recipe applied where it applies."""
+def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
+    """An async engine for `url`, with the SQLite recipe applied where it applies.
+
+    PostgreSQL: `pool_size` connections kept open, and as many again opened for bursts of other work (the
+    message path itself stays within `pool_size`: see `Database.writer`).
+    """
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
         database = make_url(url).database or ":memory:"
@@ -54,23 +58,24 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         )
         _install_sqlite_recipe(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
 
 
 class Database:
     """One engine and its session factory; the app, the CLI and the tests each hold one."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
         self.url = url
-        self.engine = create_engine(url, echo=echo)
+        self.engine = create_engine(url, echo=echo, pool_size=pool_size)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        # SQLite has one writer at a time; queueing this process's writers here is fair and immediate, where
-        # SQLite's own busy handler sleeps and retries (tens of milliseconds per collision under load).
-        self._writer = asyncio.Lock() if url.startswith("sqlite") else None
+        # SQLite has one writer at a time: this process's writers queue here, in order. On PostgreSQL, message
+        # transactions queue here for the pool's connections, in order: the pool's own wait lets a newcomer take
+        # a connection just returned ahead of those already waiting, which made p99 latency 4-6 times p50.
+        self._writer = asyncio.Semaphore(1 if url.startswith("sqlite") else pool_size)
 
     def writer(self) -> AbstractAsyncContextManager[object]:
-        """Hold around a write transaction: a queue on SQLite, nothing on PostgreSQL (row locks suffice)."""
-        return self._writer if self._writer is not None else nullcontext()
+        """Hold around a message's write transaction: first come, first served."""
+        return self._writer
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
