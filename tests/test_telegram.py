@@ -514,3 +514,33 @@ async def test_complaint_flow_over_telegram(webhook: Harness) -> None:
     assert complaint.reference in parse_html(filed["text"])
     assert (complaint.channel, complaint.user_id, complaint.district) == ("telegram", str(CHAT), "mardan")
     assert complaint.attachments[0]["ref"] == "evidence-1" and complaint.latitude == 34.2
+
+
+async def test_past_the_delivery_backlog_replies_wait_in_the_outbox(
+    fake: FakeTelegram, core: Core, settings: Settings
+) -> None:
+    """More replies due than Telegram's pace allows: they are kept in the database, not in memory, and go out."""
+    import datetime as dt
+
+    from sqlmodel import select
+
+    from bot.models import Notification, utcnow
+    from bot.outbox import deliver_due
+
+    app_settings = telegram_settings(settings, fake, "webhook").model_copy(update={"outbox_in_web": False})
+    tg_core = telegram_core(core, app_settings)
+    async with serve(create_app(app_settings, core=tg_core)) as url, httpx.AsyncClient(base_url=url) as http:
+        channel = tg_core.channels["telegram"]
+        assert isinstance(channel, telegram.TelegramChannel)
+        channel.max_pending_deliveries = 0  # the backlog is full
+        response = await http.post(
+            "/telegram/webhook", json=fake.message_update(CHAT, "stp in swat"), headers={telegram.SECRET_HEADER: SECRET}
+        )
+        assert response.status_code == 200
+        async with tg_core.db.session() as session:
+            [kept] = list(await session.exec(select(Notification).where(Notification.kind == "reply")))
+        assert kept.status == "pending" and "Swat" in kept.text and kept.user_id == str(CHAT)
+        assert not [text for text in fake.sent_texts() if "Swat" in text]  # nothing went out from memory
+        assert await deliver_due(tg_core, utcnow() + dt.timedelta(seconds=1)) == 1
+    delivered = [text for text in fake.sent_texts() if "Swat" in text]
+    assert len(delivered) == 1 and "Source" in delivered[0]

@@ -74,6 +74,10 @@ MAX_CALLBACK_BYTES = 64
 SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts as a webhook secret_token
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # source lines may hold links; previews would bury the answer
 STOP_GRACE_SECONDS = 10.0  # how long stop() lets in-flight replies finish before cancelling them
+# Telegram takes about 30 messages a second from a bot. Past this many deliveries waiting in this process (some
+# ten seconds of Telegram's pace), further replies wait in the outbox, in the database, for the sender: memory stays
+# bounded, nothing is lost if the process dies, and thousands of rate-limited waiters do not eat the CPU.
+MAX_PENDING_DELIVERIES = 300
 POLLING_DB_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # polling cannot ask Telegram to redeliver, so it waits instead
 # A database that cannot be reached, or a transaction that failed: the update was not claimed, so retry it.
 DATABASE_UNAVAILABLE = (DBAPIError, OSError, TimeoutError)
@@ -295,6 +299,7 @@ class TelegramChannel(Channel):
         self.application = build_application(self.settings, polling=mode == "polling")
         self.bot: Bot = self.application.bot
         self._tasks: set[asyncio.Task[None]] = set()
+        self.max_pending_deliveries = MAX_PENDING_DELIVERIES
         self._turns: dict[int, _Turn] = {}
         self._secret = (self.settings.telegram_webhook_secret or "").encode()
         self._starter: asyncio.Task[None] | None = None
@@ -412,8 +417,12 @@ class TelegramChannel(Channel):
             # A bug, not an outage: redelivering would fail the same way and hold up the bot's later updates.
             log.exception("update %s: handling failed; update dropped", update.update_id)
             return Response(status_code=200)
-        if not outcome.duplicate:
+        if outcome.duplicate or update.effective_chat is None:
+            return Response(status_code=200)
+        if len(self._tasks) < self.max_pending_deliveries:
             self._spawn(self._deliver(update, outcome), f"telegram-deliver-{update.update_id}")
+        else:
+            await self._keep(update.update_id, str(update.effective_chat.id), outcome, outcome.replies)
         return Response(status_code=200)
 
     # inbound: polling
@@ -527,7 +536,7 @@ class TelegramChannel(Channel):
     async def _keep(self, update_id: int, user_id: str, outcome: Outcome, replies: Sequence[Reply]) -> None:
         try:
             await queue_replies(self.core, CHANNEL, user_id, outcome.language, list(replies))
-            log.info("update %s: %d replies queued for the sender after a failed send", update_id, len(replies))
+            log.info("update %s: %d replies queued for the sender", update_id, len(replies))
         except Exception:
             log.exception("update %s: replies could not be queued", update_id)
 
