@@ -130,6 +130,9 @@ def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
     return re.sub(r"(?<!:):([a-z_]+)", number, sql), tuple(names)
 
 
+PG_CLAIM_AND_LOAD, PG_CLAIM_AND_LOAD_NAMES = _numbered(CLAIM_AND_LOAD)
+
+
 @dataclass(frozen=True)
 class Codec:
     """The dialect's own converters for the column types these statements bind and read."""
@@ -199,8 +202,8 @@ async def claim_and_load(session: AsyncSession, msg: Incoming, now: dt.datetime,
         (conversation_row,) = sqlite.execute(SQLITE_CONVERSATION_UPSERT, values).fetchall()
         row = (*profile_row, *conversation_row)
     else:
-        sql, names = _numbered(CLAIM_AND_LOAD)
-        found = (await connection.exec_driver_sql(sql, tuple(values[name] for name in names))).first()
+        parameters = tuple(values[name] for name in PG_CLAIM_AND_LOAD_NAMES)
+        found = (await connection.exec_driver_sql(PG_CLAIM_AND_LOAD, parameters)).first()
         if found is None:
             return None
         row = tuple(found)
