@@ -1,12 +1,18 @@
-"""The database wrapper: message transactions take turns in order of arrival, within the pool's size."""
+"""The database wrapper: turns for message transactions, the pool's size, and recovery from dropped connections."""
 
 from __future__ import annotations
 
 import asyncio
 
+import asyncpg
+
+from bot.channels import telegram, whatsapp
 from bot.core import build_core
 from bot.db import Database
 from bot.settings import Settings
+from handlers.messages import Incoming
+
+from .conftest import _postgres_url, make_dispatcher, reset_schema, scalar
 
 
 async def test_message_transactions_take_turns_in_order_of_arrival(database_url: str) -> None:
@@ -33,3 +39,35 @@ async def test_pool_size_comes_from_the_settings(knowledge) -> None:  # type: ig
     core = build_core(settings, knowledge=knowledge)
     assert core.db.engine.pool.size() == 3  # type: ignore[attr-defined]
     await core.close()
+
+
+async def test_after_postgres_drops_every_connection_a_message_fails_once_then_is_processed_once(
+    knowledge,  # type: ignore[no-untyped-def]
+) -> None:
+    """A restart or a proxy dropping idle connections: at most the first message fails, as an outage the
+    webhooks answer 503 to; its redelivery is processed, once, and later messages go straight through."""
+    url = _postgres_url()
+    await reset_schema(url)
+    db = Database(url, pool_size=2)
+    dispatcher = make_dispatcher(db, knowledge)
+    await dispatcher.handle(Incoming(channel="test", user_id="u1", text="hello", message_id="m-1"))
+
+    killer = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    await killer.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    await killer.close()
+
+    message = Incoming(channel="test", user_id="u1", text="startup registration fee", message_id="m-2")
+    try:
+        outcome = await dispatcher.handle(message)
+    except Exception as failed:
+        assert isinstance(failed, whatsapp.DATABASE_OUTAGE) and isinstance(failed, telegram.DATABASE_UNAVAILABLE)
+        outcome = await dispatcher.handle(message)  # the redelivery
+    assert outcome.entry_id == "fee_startup_registration"
+    assert (await dispatcher.handle(message)).duplicate
+    later = await dispatcher.handle(Incoming(channel="test", user_id="u2", text="hello", message_id="m-3"))
+    assert later.intent == "greeting"
+    assert await scalar(db, "SELECT count(*) FROM processed_message WHERE external_id = 'm-2'") == 1
+    await db.dispose()
