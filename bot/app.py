@@ -7,9 +7,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.channels import build_channels
@@ -35,6 +37,19 @@ async def healthz(request: Request) -> JSONResponse:
         log.warning("health check: database unreachable: %s", type(exc).__name__)
         body.update(status="unavailable", database=f"unreachable ({type(exc).__name__})")
         return JSONResponse(body, status_code=503)
+
+
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """A page or API call that met a database failure: 503 and a plain sentence, not a bare 500.
+
+    After PostgreSQL restarts, the first request on each dropped pooled connection fails this way; the next works.
+    """
+    log.warning("%s %s: database unavailable (%s)", request.method, request.url.path, type(exc).__name__)
+    return PlainTextResponse(
+        "The database is unavailable just now. Please try again in a moment.",
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 def create_app(
@@ -79,4 +94,6 @@ def create_app(
             if own:
                 await active.close()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    # A database error, a refused or dropped connection to it, or no pooled connection free in time.
+    outages = {error: database_unavailable for error in (DBAPIError, ConnectionError, PoolTimeout)}
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=outages)

@@ -26,3 +26,12 @@ def test_healthz_503_when_database_unreachable(settings: Settings, knowledge) ->
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
     assert "unreachable" in response.json()["database"]
+
+
+def test_a_page_that_meets_a_database_failure_gets_503_and_a_sentence(settings: Settings, knowledge) -> None:  # type: ignore[no-untyped-def]
+    down = settings.model_copy(update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/nothing"})
+    with TestClient(create_app(down, knowledge=knowledge), raise_server_exceptions=False) as client:
+        response = client.get("/open311/v2/requests.json")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.text == "The database is unavailable just now. Please try again in a moment."
