@@ -7,8 +7,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -16,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.channels import build_channels
 from bot.core import Core, build_core
+from bot.db import DATABASE_OUTAGE
 from bot.features import feature_modules
 from bot.outbox import run_sender
 from bot.settings import Settings, get_settings
@@ -94,6 +93,5 @@ def create_app(
             if own:
                 await active.close()
 
-    # A database error, a refused or dropped connection to it, or no pooled connection free in time.
-    outages = {error: database_unavailable for error in (DBAPIError, ConnectionError, PoolTimeout)}
+    outages = {error: database_unavailable for error in DATABASE_OUTAGE}
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=outages)

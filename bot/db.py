@@ -9,12 +9,17 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import sqlite_inline
 
 SQLITE_BUSY_SECONDS = 15.0
+# What "the database is unavailable" looks like: a database error, a refused or dropped connection, a timeout, or
+# no pooled connection free in time. Webhooks answer these with 503 (the sender delivers again); pages too.
+DATABASE_OUTAGE: tuple[type[BaseException], ...] = (DBAPIError, PoolTimeout, OSError, TimeoutError)
 
 
 def _prepare_sqlite_file(url: str) -> None:

@@ -27,7 +27,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -55,6 +54,7 @@ from telegram.error import (
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.channels.base import Channel, SendError, Sent
+from bot.db import DATABASE_OUTAGE
 from bot.outbox import queue_replies
 from bot.settings import Settings
 from handlers.messages import Incoming, Location, Media, Option, Outcome, Reply
@@ -79,8 +79,6 @@ STOP_GRACE_SECONDS = 10.0  # how long stop() lets in-flight replies finish befor
 # bounded, nothing is lost if the process dies, and thousands of rate-limited waiters do not eat the CPU.
 MAX_PENDING_DELIVERIES = 300
 POLLING_DB_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # polling cannot ask Telegram to redeliver, so it waits instead
-# A database that cannot be reached, or a transaction that failed: the update was not claimed, so retry it.
-DATABASE_UNAVAILABLE = (DBAPIError, OSError, TimeoutError)
 
 # The client's command menu; descriptions are the texts `command_<name>` (English, and Urdu for Urdu clients).
 # The dispatcher understands each one typed as text.
@@ -410,7 +408,7 @@ class TelegramChannel(Channel):
             return Response(status_code=200)
         try:
             outcome = await self.core.dispatcher.handle(incoming)
-        except DATABASE_UNAVAILABLE as exc:
+        except DATABASE_OUTAGE as exc:
             log.warning("update %s: database unavailable (%s); Telegram will redeliver", update.update_id, exc)
             return PlainTextResponse("database unavailable", status_code=503)
         except Exception:
@@ -439,7 +437,7 @@ class TelegramChannel(Channel):
             try:
                 outcome = await self.core.dispatcher.handle(incoming)
                 break
-            except DATABASE_UNAVAILABLE as exc:
+            except DATABASE_OUTAGE as exc:
                 if delay is None:
                     log.error("update %s: database unavailable (%s); update dropped", update.update_id, exc)
                     return

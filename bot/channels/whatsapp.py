@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from aiohttp import ClientError
-from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 from starlette.datastructures import FormData
 from starlette.requests import ClientDisconnect, Request
@@ -33,6 +32,7 @@ from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.channels.base import Channel, SendError, Sent
+from bot.db import DATABASE_OUTAGE
 from bot.models import Notification, UserProfile, utcnow
 from bot.settings import Settings
 from handlers.messages import Incoming, Location, Media, Option, Outcome, Reply
@@ -58,9 +58,6 @@ WINDOW_MARGIN = dt.timedelta(minutes=5)
 # Delivery statuses in the order Twilio reports them; a callback may only move a message forward.
 DELIVERY_RANK = {"queued": 1, "sending": 2, "sent": 3, "delivered": 4, "read": 5}
 DELIVERY_FAILURES = frozenset({"failed", "undelivered"})
-
-# A database that is down or overloaded: answer 503 so Twilio tries again later.
-DATABASE_OUTAGE: tuple[type[BaseException], ...] = (DBAPIError, OSError, TimeoutError)
 
 # Characters XML 1.0 cannot carry; TwiML with them would be refused by Twilio.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
