@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -67,7 +68,6 @@ class State:
 PROFILE_COLUMNS = ("display_name", "language", "rate_count", "rate_notified")
 CONVERSATION_COLUMNS = ("flow", "step", "data", "options", "expires_at")
 SAVED_PROFILE = ("language", "rate_notified")
-JSON_COLUMNS = frozenset({"data", "options"})
 
 CLAIM = """
 INSERT INTO processed_message (channel, external_id, user_id, received_at, handled_at)
@@ -118,8 +118,9 @@ conversation AS ({CONVERSATION_UPSERT.format(source=f"SELECT {PG_CONVERSATION_VA
 SELECT profile.*, conversation.* FROM profile CROSS JOIN conversation"""
 
 
+@cache
 def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
-    """`:name` placeholders as PostgreSQL's `$1, $2 ...`, and the names in that order."""
+    """`:name` placeholders as PostgreSQL's `$1, $2 ...`, and the names in that order (worked out once per SQL)."""
     names: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -130,14 +131,26 @@ def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
     return re.sub(r"(?<!:):([a-z_]+)", number, sql), tuple(names)
 
 
-PG_CLAIM_AND_LOAD, PG_CLAIM_AND_LOAD_NAMES = _numbered(CLAIM_AND_LOAD)
+async def _rows(connection: AsyncConnection, sql: str, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run `sql` (with `:name` placeholders) inside the connection's open transaction, on the driver.
+
+    SQLite: straight on sqlite3 (the transaction holds the write lock, so nothing waits). PostgreSQL: as driver
+    SQL, which also starts asyncpg's transaction when this is the first statement.
+    """
+    if connection.dialect.name == "sqlite":
+        driver = (await connection.get_raw_connection()).driver_connection
+        if not isinstance(driver, InlineConnection):  # every SQLite engine is made by bot.db.create_engine
+            raise TypeError(f"expected bot.sqlite_inline's connection, got {type(driver).__name__}")
+        return driver.direct.execute(sql, values).fetchall()
+    numbered, names = _numbered(sql)
+    result = await connection.exec_driver_sql(numbered, tuple(values[name] for name in names))
+    return [tuple(row) for row in result.all()] if result.returns_rows else []
 
 
 @dataclass(frozen=True)
 class Codec:
     """The dialect's own converters for the column types these statements bind and read."""
 
-    dialect: Dialect
     time_in: Callable[[Any], Any]
     time_out: Callable[[Any], Any]
     json_in: Callable[[Any], Any]
@@ -161,7 +174,6 @@ class Codec:
             return type_.dialect_impl(dialect).result_processor(dialect, None) or identity
 
         return Codec(
-            dialect=dialect,
             time_in=bind(UTCDateTime()),
             time_out=result(UTCDateTime()),
             json_in=bind(JSON()),
@@ -194,27 +206,14 @@ async def claim_and_load(session: AsyncSession, msg: Incoming, now: dt.datetime,
         "empty_options": codec.json_in([]),
         "false": codec.false,
     }
-    if connection.dialect.name == "sqlite":
-        sqlite = _sqlite(await connection.get_raw_connection())
-        if not sqlite.execute(CLAIM, values).fetchall():
-            return None
-        (profile_row,) = sqlite.execute(SQLITE_PROFILE_UPSERT, values).fetchall()
-        (conversation_row,) = sqlite.execute(SQLITE_CONVERSATION_UPSERT, values).fetchall()
-        row = (*profile_row, *conversation_row)
-    else:
-        parameters = tuple(values[name] for name in PG_CLAIM_AND_LOAD_NAMES)
-        found = (await connection.exec_driver_sql(PG_CLAIM_AND_LOAD, parameters)).first()
-        if found is None:
-            return None
-        row = tuple(found)
-    return _state(msg, codec, row, now)
-
-
-def _sqlite(raw: Any) -> Any:
-    driver = raw.driver_connection
-    if not isinstance(driver, InlineConnection):  # every SQLite engine is made by bot.db.create_engine
-        raise TypeError(f"expected bot.sqlite_inline's connection, got {type(driver).__name__}")
-    return driver.direct
+    if connection.dialect.name != "sqlite":
+        found = await _rows(connection, CLAIM_AND_LOAD, values)
+        return _state(msg, codec, found[0], now) if found else None
+    if not await _rows(connection, CLAIM, values):
+        return None
+    (profile_row,) = await _rows(connection, SQLITE_PROFILE_UPSERT, values)
+    (conversation_row,) = await _rows(connection, SQLITE_CONVERSATION_UPSERT, values)
+    return _state(msg, codec, (*profile_row, *conversation_row), now)
 
 
 def _state(msg: Incoming, codec: Codec, row: tuple[Any, ...], now: dt.datetime) -> State:
@@ -251,10 +250,9 @@ def _snapshot(state: State) -> tuple[Any, ...]:
 
 
 @cache
-def _update_sql(table: str, columns: tuple[str, ...], numbered: bool) -> tuple[str, tuple[str, ...]]:
+def _update_sql(table: str, columns: tuple[str, ...]) -> str:
     assignments = ", ".join(f"{column} = :{column}" for column in columns)
-    sql = f"UPDATE {table} SET {assignments} WHERE channel = :key_channel AND user_id = :key_user_id"
-    return _numbered(sql) if numbered else (sql, ())
+    return f"UPDATE {table} SET {assignments} WHERE channel = :key_channel AND user_id = :key_user_id"
 
 
 async def save_state(session: AsyncSession, state: State) -> None:
@@ -264,6 +262,12 @@ async def save_state(session: AsyncSession, state: State) -> None:
         return
     connection = await session.connection()
     codec = Codec.of(connection.dialect)
+    convert = {
+        "data": codec.json_in,
+        "options": codec.json_in,
+        "expires_at": codec.time_in,
+        "rate_notified": codec.boolean_in,
+    }
     profile, conversation = state.profile, state.conversation
     names = SAVED_PROFILE + CONVERSATION_COLUMNS
     changed = {name for name, old, new in zip(names, state.loaded, current, strict=True) if old != new}
@@ -276,19 +280,8 @@ async def save_state(session: AsyncSession, state: State) -> None:
         values: dict[str, Any] = {"key_channel": row.channel, "key_user_id": row.user_id}
         for column in columns:
             value = getattr(row, column)
-            if column in JSON_COLUMNS:
-                value = codec.json_in(value)
-            elif column == "expires_at":
-                value = codec.time_in(value)
-            elif column == "rate_notified":
-                value = codec.boolean_in(value)
-            values[column] = value
-        if connection.dialect.name == "sqlite":
-            sql, _ = _update_sql(table, columns, numbered=False)
-            _sqlite(await connection.get_raw_connection()).execute(sql, values)
-        else:
-            sql, names = _update_sql(table, columns, numbered=True)
-            await connection.exec_driver_sql(sql, tuple(values[name] for name in names))
+            values[column] = convert[column](value) if column in convert else value
+        await _rows(connection, _update_sql(table, columns), values)
     state.loaded = current
 
 
