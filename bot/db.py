@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import event, text
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import sqlite_inline
+from bot.transactions import GroupCommit, MessageTransactions, OneByOne
 
 SQLITE_BUSY_SECONDS = 15.0
 # What "the database is unavailable" looks like: a database error, a refused or dropped connection, a timeout, or
@@ -53,7 +54,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
     """An async engine for `url`, with the SQLite recipe applied where it applies.
 
     PostgreSQL: `pool_size` connections kept open, and as many again opened for bursts of other work (the
-    message path itself stays within `pool_size`: see `Database.writer`). No ping before each use: with asyncpg
+    message path stays within `pool_size`: see `bot.transactions.OneByOne`). No ping before each use: with asyncpg
     it costs three round trips (BEGIN, ping, ROLLBACK), 14% of a message's CPU. A connection the server dropped
     fails the one request that meets it (a webhook answers 503 and is delivered again); SQLAlchemy then retires
     every pooled connection older than the failure.
@@ -76,14 +77,10 @@ class Database:
         self.url = url
         self.engine = create_engine(url, echo=echo, pool_size=pool_size)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        # SQLite has one writer at a time: this process's writers queue here, in order. On PostgreSQL, message
-        # transactions queue here for the pool's connections, in order: the pool's own wait lets a newcomer take
-        # a connection just returned ahead of those already waiting, which made p99 latency 4-6 times p50.
-        self._writer = asyncio.Semaphore(1 if url.startswith("sqlite") else pool_size)
-
-    def writer(self) -> AbstractAsyncContextManager[object]:
-        """Hold around a message's write transaction: first come, first served."""
-        return self._writer
+        # How each message's transaction runs: grouped on SQLite, one by one and in order of arrival on PostgreSQL.
+        self.messages: MessageTransactions = (
+            GroupCommit(self.engine) if url.startswith("sqlite") else OneByOne(self.engine, pool_size)
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.transactions import Unit
 from handlers.messages import Incoming, Option, Outcome, Reply
 from handlers.state import ConversationState, Profile, clear_flow
 from knowledge.loader import KnowledgeBase
@@ -17,7 +18,7 @@ from knowledge.matcher import Matcher
 @dataclass
 class Context:
     msg: Incoming
-    session: AsyncSession
+    unit: Unit
     profile: Profile
     conversation: ConversationState
     kb: KnowledgeBase
@@ -29,6 +30,11 @@ class Context:
     payload: str | None = None
     log_days: int = 30
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def session(self) -> AsyncSession:
+        """The ORM session for flows that need one, in the message's transaction (opened on first use)."""
+        return self.unit.session
 
     def t(self, key: str, **values: object) -> str:
         """A user-facing sentence in the reply language."""

@@ -13,6 +13,7 @@ import logging
 
 from bot.db import Database
 from bot.models import utcnow
+from bot.transactions import Unit
 from handlers.commands import COMMANDS, CommandWords, complaint_start
 from handlers.complaints import reopen_complaint, show_status
 from handlers.context import Context
@@ -67,38 +68,43 @@ class Dispatcher:
         self.commands = CommandWords(kb.lexicon.commands)
 
     async def handle(self, msg: Incoming) -> Outcome:
-        """Handle one message exactly once; a repeat of a handled message id returns `duplicate=True`."""
+        """Handle one message exactly once; a repeat of a handled message id returns `duplicate=True`.
+
+        The outcome is returned only once the message's transaction has committed.
+        """
         now = utcnow()
-        async with self.db.writer(), self.db.session() as session, session.begin():
-            limit, window = self.rate_limit
-            state = await claim_and_load(session, msg, now, window)
-            if state is None:
-                return Outcome(duplicate=True)
-            profile = state.profile
-            if profile.rate_count > limit:  # one friendly notice per window, then silence
-                lang = self._reply_language(msg, profile.language)
-                notice = not profile.rate_notified
-                profile.rate_notified = True
-                await save_state(session, state)
-                replies = [Reply(self.kb.texts("rate_limited", lang))] if notice else []
-                return Outcome(replies=replies, intent="rate_limited", language=lang)
-            ctx = Context(
-                msg=msg,
-                session=session,
-                profile=profile,
-                conversation=state.conversation,
-                kb=self.kb,
-                matcher=self.matcher,
-                lang=self._reply_language(msg, profile.language),
-                now=now,
-                flow_timeout=self.flow_timeout,
-                text=msg.text.strip(),
-                log_days=self.log_days,
-            )
-            outcome = await self._route(ctx)
-            if not ctx.extra.get("erased"):  # after an erasure the rows are gone, and stay gone
-                state.conversation.options = [{"label": o.label, "payload": o.payload} for o in outcome.options]
-                await save_state(session, state)
+        return await self.db.messages.run(lambda unit: self._handle(unit, msg, now))
+
+    async def _handle(self, unit: Unit, msg: Incoming, now: dt.datetime) -> Outcome:
+        limit, window = self.rate_limit
+        state = await claim_and_load(unit, msg, now, window)
+        if state is None:
+            return Outcome(duplicate=True)
+        profile = state.profile
+        if profile.rate_count > limit:  # one friendly notice per window, then silence
+            lang = self._reply_language(msg, profile.language)
+            notice = not profile.rate_notified
+            profile.rate_notified = True
+            await save_state(unit, state)
+            replies = [Reply(self.kb.texts("rate_limited", lang))] if notice else []
+            return Outcome(replies=replies, intent="rate_limited", language=lang)
+        ctx = Context(
+            msg=msg,
+            unit=unit,
+            profile=profile,
+            conversation=state.conversation,
+            kb=self.kb,
+            matcher=self.matcher,
+            lang=self._reply_language(msg, profile.language),
+            now=now,
+            flow_timeout=self.flow_timeout,
+            text=msg.text.strip(),
+            log_days=self.log_days,
+        )
+        outcome = await self._route(ctx)
+        if not ctx.extra.get("erased"):  # after an erasure the rows are gone, and stay gone
+            state.conversation.options = [{"label": o.label, "payload": o.payload} for o in outcome.options]
+            await save_state(unit, state)
         return outcome
 
     def _reply_language(self, msg: Incoming, chosen: str | None) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.models import UnansweredQuestion
 from handlers.commands import complaint_start, entry_label, welcome
 from handlers.context import Context
 from handlers.flows.base import menu_options
@@ -40,17 +39,26 @@ def _declined(ctx: Context, match: Match) -> Outcome:
     return ctx.outcome(text, options, intent="out_of_scope", score=match.score)
 
 
+LOG_UNANSWERED = """
+INSERT INTO unanswered_question (channel, text, normalized, language, intent, candidates, created_at, handled)
+VALUES (:channel, :text, :normalized, :language, :intent, :candidates, :created_at, :false)"""
+
+
 async def log_unanswered(ctx: Context, match: Match, intent: str) -> None:
-    ctx.session.add(
-        UnansweredQuestion(
-            channel=ctx.msg.channel,
-            text=ctx.text[:4000],
-            normalized=match.normalized[:4000],
-            language=match.language,
-            intent=intent,
-            candidates=[{"entry_id": c.entry_id, "score": c.score} for c in match.candidates[:3]],
-        )
-    )
+    """Keep the question for staff (bot.models.UnansweredQuestion), as plain SQL in the message's transaction."""
+    codec = ctx.unit.codec
+    candidates = [{"entry_id": c.entry_id, "score": c.score} for c in match.candidates[:3]]
+    values = {
+        "channel": ctx.msg.channel,
+        "text": ctx.text[:4000],
+        "normalized": match.normalized[:4000],
+        "language": match.language,
+        "intent": intent,
+        "candidates": codec.json_in(candidates),
+        "created_at": codec.time_in(ctx.now),
+        "false": codec.false,
+    }
+    await ctx.unit.rows(LOG_UNANSWERED, values)
 
 
 async def answer_question(ctx: Context) -> Outcome:

@@ -1,9 +1,8 @@
 """Per-user state in the database: the processed-message claim, the profile and the conversation.
 
 Every message runs these statements, so they are written as SQL once and run on the driver inside the
-caller's transaction, skipping the ORM and SQLAlchemy's per-statement machinery (which cost several times the
-database's own work). Values go through the SQLAlchemy column types' own converters, so the rows are stored
-exactly as the ORM stores them and read back the same.
+message's transaction (`bot.transactions.Unit`), skipping the ORM and SQLAlchemy's per-statement machinery
+(which cost several times the database's own work).
 
 The profile and conversation rows are created with INSERT ... ON CONFLICT DO UPDATE, which also locks them on
 PostgreSQL, so two workers receiving messages from the same person at once neither fail nor interleave. On
@@ -14,20 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, Boolean
-from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import TypeEngine
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from bot.models import UTCDateTime, utcnow
-from bot.sqlite_inline import InlineConnection
+from bot.models import utcnow
+from bot.transactions import Codec, Unit
 from handlers.messages import Incoming
 
 
@@ -118,71 +109,7 @@ conversation AS ({CONVERSATION_UPSERT.format(source=f"SELECT {PG_CONVERSATION_VA
 SELECT profile.*, conversation.* FROM profile CROSS JOIN conversation"""
 
 
-@cache
-def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
-    """`:name` placeholders as PostgreSQL's `$1, $2 ...`, and the names in that order (worked out once per SQL)."""
-    names: list[str] = []
-
-    def number(match: re.Match[str]) -> str:
-        if match.group(1) not in names:
-            names.append(match.group(1))
-        return f"${names.index(match.group(1)) + 1}"
-
-    return re.sub(r"(?<!:):([a-z_]+)", number, sql), tuple(names)
-
-
-async def _rows(connection: AsyncConnection, sql: str, values: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Run `sql` (with `:name` placeholders) inside the connection's open transaction, on the driver.
-
-    SQLite: straight on sqlite3 (the transaction holds the write lock, so nothing waits). PostgreSQL: as driver
-    SQL, which also starts asyncpg's transaction when this is the first statement.
-    """
-    if connection.dialect.name == "sqlite":
-        driver = (await connection.get_raw_connection()).driver_connection
-        if not isinstance(driver, InlineConnection):  # every SQLite engine is made by bot.db.create_engine
-            raise TypeError(f"expected bot.sqlite_inline's connection, got {type(driver).__name__}")
-        return driver.direct.execute(sql, values).fetchall()
-    numbered, names = _numbered(sql)
-    result = await connection.exec_driver_sql(numbered, tuple(values[name] for name in names))
-    return [tuple(row) for row in result.all()] if result.returns_rows else []
-
-
-@dataclass(frozen=True)
-class Codec:
-    """The dialect's own converters for the column types these statements bind and read."""
-
-    time_in: Callable[[Any], Any]
-    time_out: Callable[[Any], Any]
-    json_in: Callable[[Any], Any]
-    json_out: Callable[[Any], Any]
-    boolean_in: Callable[[Any], Any]
-
-    @property
-    def false(self) -> Any:
-        return self.boolean_in(False)
-
-    @staticmethod
-    @cache
-    def of(dialect: Dialect) -> Codec:
-        def identity(value: Any) -> Any:
-            return value
-
-        def bind(type_: TypeEngine[Any]) -> Callable[[Any], Any]:
-            return type_.dialect_impl(dialect).bind_processor(dialect) or identity
-
-        def result(type_: TypeEngine[Any]) -> Callable[[Any], Any]:
-            return type_.dialect_impl(dialect).result_processor(dialect, None) or identity
-
-        return Codec(
-            time_in=bind(UTCDateTime()),
-            time_out=result(UTCDateTime()),
-            json_in=bind(JSON()),
-            json_out=result(JSON()),
-            boolean_in=bind(Boolean()),
-        )
-
-
-async def claim_and_load(session: AsyncSession, msg: Incoming, now: dt.datetime, window: dt.timedelta) -> State | None:
+async def claim_and_load(unit: Unit, msg: Incoming, now: dt.datetime, window: dt.timedelta) -> State | None:
     """Record the message as handled and load (creating or refreshing) the user's profile and conversation.
 
     Returns None when the same (channel, message id) was handled before: the claim is an INSERT ... ON CONFLICT
@@ -191,8 +118,7 @@ async def claim_and_load(session: AsyncSession, msg: Incoming, now: dt.datetime,
     with it and a redelivery is processed afresh. The profile upsert also counts the message against the
     rate-limit window.
     """
-    connection = await session.connection()
-    codec = Codec.of(connection.dialect)
+    codec = unit.codec
     values = {
         "channel": msg.channel,
         "external_id": msg.message_id[:128],
@@ -206,13 +132,13 @@ async def claim_and_load(session: AsyncSession, msg: Incoming, now: dt.datetime,
         "empty_options": codec.json_in([]),
         "false": codec.false,
     }
-    if connection.dialect.name != "sqlite":
-        found = await _rows(connection, CLAIM_AND_LOAD, values)
+    if unit.connection.dialect.name != "sqlite":
+        found = await unit.rows(CLAIM_AND_LOAD, values)
         return _state(msg, codec, found[0], now) if found else None
-    if not await _rows(connection, CLAIM, values):
+    if not await unit.rows(CLAIM, values):
         return None
-    (profile_row,) = await _rows(connection, SQLITE_PROFILE_UPSERT, values)
-    (conversation_row,) = await _rows(connection, SQLITE_CONVERSATION_UPSERT, values)
+    (profile_row,) = await unit.rows(SQLITE_PROFILE_UPSERT, values)
+    (conversation_row,) = await unit.rows(SQLITE_CONVERSATION_UPSERT, values)
     return _state(msg, codec, (*profile_row, *conversation_row), now)
 
 
@@ -255,13 +181,12 @@ def _update_sql(table: str, columns: tuple[str, ...]) -> str:
     return f"UPDATE {table} SET {assignments} WHERE channel = :key_channel AND user_id = :key_user_id"
 
 
-async def save_state(session: AsyncSession, state: State) -> None:
+async def save_state(unit: Unit, state: State) -> None:
     """Write back what the message changed (most messages change nothing beyond the upserts)."""
     current = _snapshot(state)
     if current == state.loaded:
         return
-    connection = await session.connection()
-    codec = Codec.of(connection.dialect)
+    codec = unit.codec
     convert = {
         "data": codec.json_in,
         "options": codec.json_in,
@@ -281,7 +206,7 @@ async def save_state(session: AsyncSession, state: State) -> None:
         for column in columns:
             value = getattr(row, column)
             values[column] = convert[column](value) if column in convert else value
-        await _rows(connection, _update_sql(table, columns), values)
+        await unit.rows(_update_sql(table, columns), values)
     state.loaded = current
 
 

@@ -9,27 +9,35 @@ import asyncpg
 from bot.core import build_core
 from bot.db import DATABASE_OUTAGE, Database
 from bot.settings import Settings
+from bot.transactions import Unit
 from handlers.messages import Incoming
 
 from .conftest import _postgres_url, make_dispatcher, reset_schema, scalar
 
 
-async def test_message_transactions_take_turns_in_order_of_arrival(database_url: str) -> None:
+async def test_message_transactions_run_in_order_of_arrival(database_url: str) -> None:
     db = Database(database_url, pool_size=1)
     order: list[str] = []
+    release = asyncio.Event()
 
-    async def waiting() -> None:
-        async with db.writer():
-            order.append("waiting")
+    def body(name: str, wait: bool = False):  # type: ignore[no-untyped-def]
+        async def run(unit: Unit) -> str:
+            if wait:
+                await release.wait()
+            order.append(name)
+            return name
 
-    async with db.writer():
-        task = asyncio.create_task(waiting())
-        await asyncio.sleep(0.01)
-        assert order == []  # one at a time: it waits for us
-    async with db.writer():  # straight after letting go, without yielding: a newcomer must not overtake it
-        order.append("newcomer")
-    await task
-    assert order == ["waiting", "newcomer"]
+        return run
+
+    first = asyncio.create_task(db.messages.run(body("first", wait=True)))
+    await asyncio.sleep(0.01)
+    waiting = asyncio.create_task(db.messages.run(body("waiting")))
+    await asyncio.sleep(0.01)
+    assert order == []  # one at a time: it waits for the first
+    release.set()
+    newcomer = asyncio.create_task(db.messages.run(body("newcomer")))  # must not overtake the one waiting
+    assert await asyncio.gather(first, waiting, newcomer) == ["first", "waiting", "newcomer"]
+    assert order == ["first", "waiting", "newcomer"]
     await db.dispose()
 
 
