@@ -21,6 +21,7 @@ from handlers.flows import FLOWS
 from handlers.flows.base import menu_options
 from handlers.flows.parks import parks_at_location
 from handlers.messages import Incoming, Outcome, Reply
+from handlers.outbox import keep_replies
 from handlers.questions import answer_entry, answer_question
 from handlers.state import claim_and_load, save_state
 from knowledge.loader import KnowledgeBase
@@ -87,7 +88,10 @@ class Dispatcher:
             profile.rate_notified = True
             await save_state(unit, state)
             replies = [Reply(self.kb.texts("rate_limited", lang))] if notice else []
-            return Outcome(replies=replies, intent="rate_limited", language=lang)
+            outcome = Outcome(replies=replies, intent="rate_limited", language=lang)
+            if msg.reply_later:
+                await keep_replies(unit, msg, outcome, now)
+            return outcome
         ctx = Context(
             msg=msg,
             unit=unit,
@@ -105,6 +109,8 @@ class Dispatcher:
         if not ctx.extra.get("erased"):  # after an erasure the rows are gone, and stay gone
             state.conversation.options = [{"label": o.label, "payload": o.payload} for o in outcome.options]
             await save_state(unit, state)
+            if msg.reply_later:
+                await keep_replies(unit, msg, outcome, now)
         return outcome
 
     def _reply_language(self, msg: Incoming, chosen: str | None) -> str:

@@ -41,6 +41,8 @@ class Incoming:
     media: tuple[Media, ...] = ()
     location: Location | None = None
     can_attach: bool = False  # the channel can carry photos, documents and a location (flows ask for them)
+    # The channel cannot deliver replies now (a backlog): they go to the outbox with the message's own commit.
+    reply_later: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Outcome:
     language: str = "en"
     detected_language: str | None = None
     duplicate: bool = False
+    kept: bool = False  # the replies wait in the outbox (the message asked for `reply_later`)
 
     @property
     def options(self) -> tuple[Option, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 # Arabic-script letters that Urdu writes differently; keyboards and copied text mix them freely.
 _URDU_LETTERS = str.maketrans(
@@ -43,8 +44,20 @@ _ARABIC_SCRIPT = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufe
 _LATIN = re.compile("[a-z]")
 
 
+CACHED_CHARS = 200  # short texts (a message, an option label, a keyword) are normalised once, then remembered
+
+
 def normalize_chars(text: str) -> str:
-    """Case, Unicode forms, Urdu letters, diacritics, digits and punctuation; words separated by one space."""
+    """Case, Unicode forms, Urdu letters, diacritics, digits and punctuation; words separated by one space.
+
+    A message's text is looked at several times (options, commands, flows, the matcher), and option labels and
+    keywords every time they are compared, so short texts are remembered (a bounded cache: 4,096 texts of at
+    most CACHED_CHARS characters).
+    """
+    return _normalize_short(text) if len(text) <= CACHED_CHARS else _normalize(text)
+
+
+def _normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     text = text.translate(_URDU_LETTERS).translate(_EASTERN_DIGITS)
     text = _DIACRITICS.sub("", text)
@@ -53,6 +66,9 @@ def normalize_chars(text: str) -> str:
     if not text.isprintable():
         text = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
     return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+_normalize_short = lru_cache(maxsize=4096)(_normalize)
 
 
 def script_of(text: str) -> str:

@@ -24,7 +24,7 @@ import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -75,8 +75,9 @@ SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # source lines may hold links; previews would bury the answer
 STOP_GRACE_SECONDS = 10.0  # how long stop() lets in-flight replies finish before cancelling them
 # Telegram takes about 30 messages a second from a bot. Past this many deliveries waiting in this process (some
-# ten seconds of Telegram's pace), further replies wait in the outbox, in the database, for the sender: memory stays
-# bounded, nothing is lost if the process dies, and thousands of rate-limited waiters do not eat the CPU.
+# ten seconds of Telegram's pace), further replies are stored in the outbox by the message's own commit, for the
+# sender: memory stays bounded, nothing is lost if the process dies, and thousands of rate-limited waiters do not
+# eat the CPU.
 MAX_PENDING_DELIVERIES = 300
 POLLING_DB_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # polling cannot ask Telegram to redeliver, so it waits instead
 
@@ -406,6 +407,8 @@ class TelegramChannel(Channel):
         if incoming is None:
             log.debug("update %s: kind not handled; ignored", update.update_id)
             return Response(status_code=200)
+        if len(self._tasks) >= self.max_pending_deliveries:  # a backlog: the replies wait in the outbox instead
+            incoming = replace(incoming, reply_later=True)
         try:
             outcome = await self.core.dispatcher.handle(incoming)
         except DATABASE_OUTAGE as exc:
@@ -415,12 +418,9 @@ class TelegramChannel(Channel):
             # A bug, not an outage: redelivering would fail the same way and hold up the bot's later updates.
             log.exception("update %s: handling failed; update dropped", update.update_id)
             return Response(status_code=200)
-        if outcome.duplicate or update.effective_chat is None:
+        if outcome.duplicate or incoming.reply_later or update.effective_chat is None:
             return Response(status_code=200)
-        if len(self._tasks) < self.max_pending_deliveries:
-            self._spawn(self._deliver(update, outcome), f"telegram-deliver-{update.update_id}")
-        else:
-            await self._keep(update.update_id, str(update.effective_chat.id), outcome, outcome.replies)
+        self._spawn(self._deliver(update, outcome), f"telegram-deliver-{update.update_id}")
         return Response(status_code=200)
 
     # inbound: polling
