@@ -208,24 +208,31 @@ class GroupCommit:
                 if not isinstance(driver, InlineConnection):  # every SQLite engine is made by bot.db.create_engine
                     raise TypeError(f"expected bot.sqlite_inline's connection, got {type(driver).__name__}")
                 sqlite = driver.direct
-                while self._queue and len(taken) < self._max_group:
-                    job = self._queue.popleft()
-                    if job.done.done():  # its caller stopped waiting before its turn
-                        continue
-                    taken.append(job)
-                    sqlite.execute("SAVEPOINT message")
-                    try:
-                        result = await _run_unit(connection, sqlite, job.body)
-                    except Exception as exc:
-                        sqlite.execute("ROLLBACK TO message")
-                        sqlite.execute("RELEASE message")
-                        _settle(job, exc)
-                    else:
-                        sqlite.execute("RELEASE message")
-                        results.append((job, result))
-                    if not self._queue:
-                        await asyncio.sleep(0)  # messages already received and ready to run join this commit
-                await connection.commit()
+                try:
+                    while self._queue and len(taken) < self._max_group:
+                        job = self._queue.popleft()
+                        if job.done.done():  # its caller stopped waiting before its turn
+                            continue
+                        taken.append(job)
+                        sqlite.execute("SAVEPOINT message")
+                        try:
+                            result = await _run_unit(connection, sqlite, job.body)
+                        except Exception as exc:
+                            sqlite.execute("ROLLBACK TO message")
+                            sqlite.execute("RELEASE message")
+                            _settle(job, exc)
+                        else:
+                            sqlite.execute("RELEASE message")
+                            results.append((job, result))
+                        if not self._queue:
+                            await asyncio.sleep(0)  # messages already received and ready to run join this commit
+                    await connection.commit()
+                except BaseException:
+                    # SQLAlchemy counts a failed commit as the end of the transaction and returns the connection
+                    # to the pool without a rollback; SQLite's transaction (and its write lock) would stay open.
+                    if sqlite.in_transaction:
+                        sqlite.rollback()
+                    raise
         except BaseException as exc:  # BEGIN or COMMIT failed, or the worker is being stopped: none of it stands
             if not taken:  # it failed before any message ran: those waiting would meet the same failure
                 taken.extend(self._queue)

@@ -222,3 +222,33 @@ async def test_state_rows_read_the_same_through_the_orm(dispatcher: Dispatcher, 
         session.add(row)
     await dispatcher.handle(msg("hello"))
     assert (await conversation(db)).flow is None
+
+
+async def test_replies_the_channel_cannot_deliver_now_are_stored_with_the_message(
+    dispatcher: Dispatcher, db: Database
+) -> None:
+    """`reply_later`: the replies go to the outbox in the message's own transaction, as the ORM reads them."""
+    from bot.models import Notification
+
+    message = Incoming(channel="test", user_id="u-later", text="hello", message_id="later-1", reply_later=True)
+    outcome = await dispatcher.handle(message)
+    assert outcome.kept and outcome.replies
+    async with db.session() as session:
+        kept = list(await session.exec(select(Notification).order_by(Notification.id)))
+    assert [(n.kind, n.status, n.user_id, n.text) for n in kept] == [
+        ("reply", "pending", "u-later", reply.text) for reply in outcome.replies
+    ]
+    assert kept[-1].options == [{"label": o.label, "payload": o.payload} for o in outcome.replies[-1].options]
+    assert kept[0].next_attempt_at.tzinfo is not None
+    assert (await dispatcher.handle(message)).duplicate  # a redelivery keeps nothing more
+    assert await scalar(db, "SELECT count(*) FROM notification") == len(kept)
+
+
+async def test_a_question_that_goes_unanswered_is_logged_for_staff(dispatcher: Dispatcher, db: Database) -> None:
+    outcome = await dispatcher.handle(Incoming(channel="test", user_id="u-q", text="what is the weather on mars"))
+    assert outcome.intent == "out_of_scope"
+    async with db.session() as session:
+        [logged] = list(await session.exec(select(UnansweredQuestion)))
+    assert (logged.channel, logged.intent, logged.handled) == ("test", "out_of_scope", False)
+    assert logged.text == "what is the weather on mars" and isinstance(logged.candidates, list)
+    assert logged.created_at.tzinfo is not None

@@ -225,3 +225,16 @@ def test_a_repeated_text_is_read_once_and_the_reading_cannot_be_changed(matcher:
     assert first == matcher.read(question)  # and the same as reading it afresh
     with pytest.raises(AttributeError):
         first.intent = "greeting"  # type: ignore[misc]  # shared by every message with this text
+
+
+def test_only_short_texts_are_remembered_by_the_normaliser() -> None:
+    """A message is normalised several times, so short texts are cached; long ones (up to 100 KB) are not kept."""
+    from knowledge import normalize
+
+    before = normalize._normalize_short.cache_info().currsize
+    long_text = "STP Peshawar " * 10_000
+    assert normalize_chars(long_text) == " ".join(["stp peshawar"] * 10_000)
+    assert normalize._normalize_short.cache_info().currsize == before
+    assert normalize_chars("Ｆｅｅ ٹیکس") == normalize_chars("fee ٹیکس") == "fee ٹیکس"
+    assert normalize._normalize_short.cache_info().currsize > before
+    assert normalize._normalize_short.cache_info().maxsize == 4096

@@ -520,3 +520,44 @@ async def test_status_callbacks_never_move_backwards(bot: Bot, fake: FakeTwilio)
     responses = await asyncio.gather(*(bot.post(STATUS_PATH, status_update(racing_sid, s)) for s in statuses))
     assert all(response.status_code == 200 for response in responses)
     assert await delivery(db, racing) == ("read", None)
+
+
+# --- the hot path's own renderings agree with twilio's ---
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from starlette.datastructures import FormData  # noqa: E402
+from twilio.twiml.messaging_response import MessagingResponse  # noqa: E402
+
+
+@given(st.lists(st.text(), max_size=4))
+def test_twiml_is_written_as_twilios_messaging_response_writes_it(bodies: list[str]) -> None:
+    safe = [whatsapp.xml_safe(body) for body in bodies]
+    expected = MessagingResponse()
+    for body in safe:
+        expected.message(body)
+    assert whatsapp.twiml_text(safe) == str(expected)
+
+
+FORM_FIELDS = st.dictionaries(st.sampled_from(["Body", "From", "MessageSid", "WaId"]), st.text(), max_size=4)
+SIGNED_URLS = st.sampled_from(
+    [
+        "https://sahulat.example.org/whatsapp/webhook",
+        "https://sahulat.example.org:443/whatsapp/webhook",
+        "http://bot.example.pk:8080/whatsapp/status?x=1",
+    ]
+)
+
+
+@given(SIGNED_URLS, SIGNED_URLS, FORM_FIELDS, st.booleans())
+def test_signature_check_agrees_with_twilios_validator(
+    signed: str, checked: str, fields: dict[str, str], forged: bool
+) -> None:
+    """Signed for the URL with or without its port: accepted exactly when twilio's own validate accepts it."""
+    validator = RequestValidator("token")
+    signature = validator.compute_signature(signed, fields)
+    if forged:
+        signature = RequestValidator("another token").compute_signature(signed, fields)
+    form = FormData(list(fields.items()))
+    ours = whatsapp.SignatureCheck("token").valid(checked, form, signature)
+    assert ours == validator.validate(checked, form, signature)

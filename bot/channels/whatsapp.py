@@ -266,7 +266,7 @@ TWIML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
 def twiml_text(messages: Iterable[str]) -> str:
     """TwiML replying with `messages`, written as twilio's MessagingResponse writes it, without building a tree
     (that cost a tenth of a webhook's CPU)."""
-    bodies = "".join(f"<Message>{escape(body)}</Message>" for body in messages)
+    bodies = "".join(f"<Message>{escape(body)}</Message>" if body else "<Message />" for body in messages)
     return f"{TWIML_HEAD}<Response>{bodies}</Response>" if bodies else f"{TWIML_HEAD}<Response />"
 
 
