@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import sqlite_inline
-from bot.transactions import GroupCommit, MessageTransactions, OneByOne
+from bot.transactions import GroupCommit
 
 SQLITE_BUSY_SECONDS = 15.0
 # What "the database is unavailable" looks like: a database error, a refused or dropped connection, a timeout, or
@@ -54,7 +54,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
     """An async engine for `url`, with the SQLite recipe applied where it applies.
 
     PostgreSQL: `pool_size` connections kept open, and as many again opened for bursts of other work (the
-    message path stays within `pool_size`: see `bot.transactions.OneByOne`). No ping before each use: with asyncpg
+    message path uses one at a time: see `bot.transactions.GroupCommit`). No ping before each use: with asyncpg
     it costs three round trips (BEGIN, ping, ROLLBACK), 14% of a message's CPU. A connection the server dropped
     fails the one request that meets it (a webhook answers 503 and is delivered again); SQLAlchemy then retires
     every pooled connection older than the failure.
@@ -77,10 +77,8 @@ class Database:
         self.url = url
         self.engine = create_engine(url, echo=echo, pool_size=pool_size)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        # How each message's transaction runs: grouped on SQLite, one by one and in order of arrival on PostgreSQL.
-        self.messages: MessageTransactions = (
-            GroupCommit(self.engine) if url.startswith("sqlite") else OneByOne(self.engine, pool_size)
-        )
+        # Message transactions: in order of arrival, those waiting together committed together.
+        self.messages = GroupCommit(self.engine)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

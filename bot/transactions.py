@@ -6,14 +6,17 @@ handler writes). Two things made that cost several times the database's own work
 - SQLAlchemy's ORM session and transaction machinery, paid per message. A message's statements now run as plain
   SQL on the driver (`Unit.rows`); the ORM session a flow needs (filing a complaint, say) is opened only when a
   handler first asks for it, inside the message's transaction, in a savepoint of its own.
-- On SQLite, BEGIN, COMMIT and the connection checkout per message. SQLite has one writer at a time, so message
-  transactions queue anyway: `GroupCommit` runs the queue on one connection in one transaction, each message in
-  a savepoint, and commits once for the messages that were waiting (group commit). A caller gets its result only
-  after the commit that holds its work; a message that fails rolls back its own savepoint and nothing else.
-  With nobody waiting the group is a single message, so a quiet bot answers as soon as before.
+- BEGIN, COMMIT and a connection checkout per message (on PostgreSQL, round trips; on SQLite, one writer at a
+  time anyway). `GroupCommit` runs the messages waiting in a process one after another on one connection, in
+  one transaction, and commits once for all of them (group commit). A caller gets its result only after the
+  commit that holds its work. With nobody waiting the group is a single message, so a quiet bot answers as soon
+  as before.
 
-PostgreSQL runs one transaction per message (`OneByOne`): rows of different users locked in different orders by
-groups in two processes would deadlock. Its statements go through asyncpg, one round trip each.
+A message that fails takes only its own work with it. On SQLite each message runs in a savepoint (in-process, so
+nearly free) and a failure rolls back that savepoint. On PostgreSQL a savepoint would cost two more round trips
+per message, so a failure rolls the group back and each of its messages runs again in a transaction of its own;
+the same happens when groups in two processes deadlock on the same users' rows (PostgreSQL breaks the deadlock
+by failing one statement), so the messages involved are still handled once.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import JSON, Boolean
 from sqlalchemy.engine import Dialect
@@ -138,12 +141,6 @@ class Unit:
 Body = Callable[[Unit], Awaitable[T]]
 
 
-class MessageTransactions(Protocol):
-    async def run(self, body: Body[T]) -> T:
-        """Run `body` in a transaction and return its result once its work is committed."""
-        ...
-
-
 async def _run_unit(connection: AsyncConnection, sqlite: sqlite3.Connection | None, body: Body[T]) -> T:
     unit = Unit(connection, sqlite)
     try:
@@ -154,23 +151,6 @@ async def _run_unit(connection: AsyncConnection, sqlite: sqlite3.Connection | No
         await unit.close()
 
 
-class OneByOne:
-    """A transaction per message, taking turns for the pool's connections in order of arrival.
-
-    The pool's own wait lets a newcomer take a connection just returned ahead of those already waiting, which
-    made p99 latency 4-6 times p50; the semaphore is fair.
-    """
-
-    def __init__(self, engine: AsyncEngine, pool_size: int) -> None:
-        self._engine = engine
-        self._turns = asyncio.Semaphore(pool_size)
-
-    async def run(self, body: Body[T]) -> T:
-        async with self._turns, self._engine.connect() as connection:
-            async with connection.begin():
-                return await _run_unit(connection, None, body)
-
-
 @dataclass(eq=False)
 class _Job(Generic[T]):
     body: Body[T]
@@ -178,7 +158,7 @@ class _Job(Generic[T]):
 
 
 class GroupCommit:
-    """SQLite's message transactions, run in arrival order on one connection and committed in groups."""
+    """A process's message transactions, run in arrival order on one connection and committed in groups."""
 
     def __init__(self, engine: AsyncEngine, max_group: int = MAX_GROUP) -> None:
         self._engine = engine
@@ -198,40 +178,39 @@ class GroupCommit:
             await self._group()
 
     async def _group(self) -> None:
-        """One transaction: the waiting messages, a savepoint each, then one commit."""
+        """One transaction: the waiting messages one after another, then one commit."""
         taken: list[_Job[Any]] = []
         results: list[tuple[_Job[Any], Any]] = []
+        failed = False
         try:
             async with self._engine.connect() as connection:
                 await connection.begin()
-                driver = (await connection.get_raw_connection()).driver_connection
-                if not isinstance(driver, InlineConnection):  # every SQLite engine is made by bot.db.create_engine
-                    raise TypeError(f"expected bot.sqlite_inline's connection, got {type(driver).__name__}")
-                sqlite = driver.direct
+                sqlite = await _sqlite_of(connection)
                 try:
                     while self._queue and len(taken) < self._max_group:
                         job = self._queue.popleft()
                         if job.done.done():  # its caller stopped waiting before its turn
                             continue
                         taken.append(job)
-                        sqlite.execute("SAVEPOINT message")
-                        try:
-                            result = await _run_unit(connection, sqlite, job.body)
-                        except Exception as exc:
-                            sqlite.execute("ROLLBACK TO message")
-                            sqlite.execute("RELEASE message")
-                            _settle(job, exc)
+                        if sqlite is not None:
+                            self._run_in_savepoint(sqlite, job, results, await self._attempt(connection, sqlite, job))
                         else:
-                            sqlite.execute("RELEASE message")
-                            results.append((job, result))
+                            outcome = await self._attempt(connection, None, job)
+                            if isinstance(outcome, _Failed):
+                                failed = True
+                                break
+                            results.append((job, outcome))
                         if not self._queue:
                             await asyncio.sleep(0)  # messages already received and ready to run join this commit
-                    await connection.commit()
+                    if failed:
+                        await connection.rollback()
+                    else:
+                        await connection.commit()
                 except BaseException:
-                    # SQLAlchemy counts a failed commit as the end of the transaction and returns the connection
-                    # to the pool without a rollback; SQLite's transaction (and its write lock) would stay open.
-                    if sqlite.in_transaction:
-                        sqlite.rollback()
+                    # SQLAlchemy counts a failed commit as the end of the transaction and would return the
+                    # connection to the pool without a rollback, its transaction (SQLite's write lock, or work the
+                    # next group would commit) still open. Closing it discards whatever it holds.
+                    await connection.invalidate()
                     raise
         except BaseException as exc:  # BEGIN or COMMIT failed, or the worker is being stopped: none of it stands
             if not taken:  # it failed before any message ran: those waiting would meet the same failure
@@ -243,8 +222,61 @@ class GroupCommit:
                 raise
             log.warning("message transaction failed (%s); %d messages not stored", type(exc).__name__, len(taken))
             return
+        if failed:  # PostgreSQL: the group was rolled back; each of its messages runs again on its own
+            for job in taken:
+                await self._alone(job)
+            return
         for job, result in results:
             _settle(job, None, result)
+
+    @staticmethod
+    async def _attempt(connection: AsyncConnection, sqlite: sqlite3.Connection | None, job: _Job[Any]) -> Any:
+        if sqlite is not None:
+            sqlite.execute("SAVEPOINT message")
+        try:
+            return await _run_unit(connection, sqlite, job.body)
+        except Exception as exc:
+            return _Failed(exc)
+
+    @staticmethod
+    def _run_in_savepoint(
+        sqlite: sqlite3.Connection, job: _Job[Any], results: list[tuple[_Job[Any], Any]], outcome: Any
+    ) -> None:
+        """SQLite: a message that failed rolls back its own savepoint; the others stay in the group."""
+        if isinstance(outcome, _Failed):
+            sqlite.execute("ROLLBACK TO message")
+            sqlite.execute("RELEASE message")
+            _settle(job, outcome.error)
+        else:
+            sqlite.execute("RELEASE message")
+            results.append((job, outcome))
+
+    async def _alone(self, job: _Job[Any]) -> None:
+        """A message in a transaction of its own (after its group failed on PostgreSQL)."""
+        if job.done.done():
+            return
+        try:
+            async with self._engine.connect() as connection, connection.begin():
+                result = await _run_unit(connection, None, job.body)
+        except Exception as exc:
+            _settle(job, exc)
+        else:
+            _settle(job, None, result)
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: Exception
+
+
+async def _sqlite_of(connection: AsyncConnection) -> sqlite3.Connection | None:
+    """The sqlite3 connection under an SQLite connection (None on PostgreSQL)."""
+    if connection.dialect.name != "sqlite":
+        return None
+    driver = (await connection.get_raw_connection()).driver_connection
+    if not isinstance(driver, InlineConnection):  # every SQLite engine is made by bot.db.create_engine
+        raise TypeError(f"expected bot.sqlite_inline's connection, got {type(driver).__name__}")
+    return driver.direct
 
 
 def _settle(job: _Job[Any], error: BaseException | None, result: Any = None) -> None:

@@ -1,4 +1,4 @@
-"""Message transactions: group commit on SQLite, the lazy ORM session, and what a failure takes with it."""
+"""Message transactions: group commit, the lazy ORM session, and what a failure takes with it (both databases)."""
 
 from __future__ import annotations
 
@@ -58,12 +58,12 @@ def count_commits(db: Database) -> list[int]:
     return commits
 
 
-async def test_messages_waiting_together_share_one_commit(sqlite_db: Database) -> None:
-    commits = count_commits(sqlite_db)
+async def test_messages_waiting_together_share_one_commit(db: Database) -> None:
+    commits = count_commits(db)
     names = [f"m{i:02}" for i in range(20)]
-    results = await asyncio.gather(*(sqlite_db.messages.run(remember(name)) for name in names))
+    results = await asyncio.gather(*(db.messages.run(remember(name)) for name in names))
     assert results == names  # each caller gets its own result
-    assert await stored(sqlite_db) == names
+    assert await stored(db) == names
     assert len(commits) < len(names) // 2  # without grouping: one commit per message
 
 
@@ -82,33 +82,46 @@ async def test_a_caller_hears_back_only_after_the_commit_that_holds_its_work(sql
     outside.close()
 
 
-async def test_a_failing_message_takes_only_its_own_work_with_it(sqlite_db: Database) -> None:
+async def test_a_failing_message_takes_only_its_own_work_with_it(db: Database) -> None:
+    """SQLite rolls back the failing message's savepoint; PostgreSQL runs the group's messages again one by one."""
+    runs: list[str] = []
+
+    def counted(name: str, fail: bool = False):  # type: ignore[no-untyped-def]
+        async def body(unit: Unit) -> str:
+            runs.append(name)
+            return await remember(name, fail=fail)(unit)  # type: ignore[no-any-return]
+
+        return body
+
     results = await asyncio.gather(
-        sqlite_db.messages.run(remember("a")),
-        sqlite_db.messages.run(remember("b", fail=True)),
-        sqlite_db.messages.run(remember("c")),
+        db.messages.run(counted("a")),
+        db.messages.run(counted("b", fail=True)),
+        db.messages.run(counted("c")),
         return_exceptions=True,
     )
     assert results[0] == "a" and results[2] == "c"
     assert isinstance(results[1], ValueError)
-    assert await stored(sqlite_db) == ["a", "c"]
+    assert await stored(db) == ["a", "c"]
+    assert await db.messages.run(remember("d")) == "d"  # the connection was left clean
+    assert await stored(db) == ["a", "c", "d"]
 
 
-async def test_a_failed_commit_fails_every_message_in_the_group_and_keeps_none(sqlite_db: Database) -> None:
+async def test_a_failed_commit_fails_every_message_in_the_group_and_keeps_none(db: Database) -> None:
+    """And leaves nothing open behind it: the next group must not commit the failed group's work."""
     failures = iter([True])
 
     def refuse(_connection) -> None:  # type: ignore[no-untyped-def]
         if next(failures, False):
-            raise sqlite3.OperationalError("disk I/O error")
+            raise OSError("disk I/O error")
 
-    event.listen(sqlite_db.engine.sync_engine, "commit", refuse)
+    event.listen(db.engine.sync_engine, "commit", refuse)
     results = await asyncio.gather(
-        *(sqlite_db.messages.run(remember(name)) for name in ("a", "b", "c")), return_exceptions=True
+        *(db.messages.run(remember(name)) for name in ("a", "b", "c")), return_exceptions=True
     )
-    assert all(isinstance(result, sqlite3.OperationalError) for result in results)
-    assert await stored(sqlite_db) == []
-    assert await sqlite_db.messages.run(remember("d")) == "d"  # the next group works
-    assert await stored(sqlite_db) == ["d"]
+    assert all(isinstance(result, OSError) for result in results)
+    assert await stored(db) == []
+    assert await db.messages.run(remember("d")) == "d"  # the next group works
+    assert await stored(db) == ["d"]
 
 
 async def test_a_caller_that_stops_waiting_before_its_turn_is_skipped(sqlite_db: Database) -> None:
@@ -149,3 +162,26 @@ async def test_orm_work_joins_the_message_and_rolls_back_with_it(database_url: s
     assert await stored(db) == ["kept"]
     assert await scalar(db, "SELECT count(*) FROM unanswered_question") == 1
     await db.dispose()
+
+
+async def test_a_group_rolled_back_on_postgres_runs_each_message_again_once(db: Database) -> None:
+    """On PostgreSQL the others in a failed group run again; each still stores its work exactly once."""
+    runs: list[str] = []
+
+    def counted(name: str, fail: bool = False):  # type: ignore[no-untyped-def]
+        async def body(unit: Unit) -> str:
+            runs.append(name)
+            return await remember(name, fail=fail)(unit)  # type: ignore[no-any-return]
+
+        return body
+
+    names = ["a", "b", "c", "d"]
+    results = await asyncio.gather(
+        *(db.messages.run(counted(name, fail=name == "b")) for name in names), return_exceptions=True
+    )
+    assert [r if isinstance(r, str) else "failed" for r in results] == ["a", "failed", "c", "d"]
+    assert await stored(db) == ["a", "c", "d"]
+    if db.engine.dialect.name == "postgresql":
+        assert runs.count("a") == 2 and runs.count("c") == 1  # a ran in the group and again alone; c only alone
+    else:
+        assert runs == names  # SQLite: a savepoint each, nothing runs twice
