@@ -8,6 +8,7 @@ and PostgreSQL through the `core` fixture.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -320,7 +321,7 @@ async def test_button_data_over_64_bytes_falls_back_to_the_number(webhook: Harne
     [sent] = await webhook.exchange(webhook.fake.message_update(CHAT, "options please"), "Pick one")
     data = [b["callback_data"] for row in sent["reply_markup"]["inline_keyboard"] for b in row]
     assert data == ["cmd:menu", "2"]
-    pressed = telegram.to_incoming(telegram.Update.de_json(webhook.fake.press(CHAT, sent, "Long"), None))
+    pressed = telegram.to_incoming(webhook.fake.press(CHAT, sent, "Long"))
     assert pressed is not None and pressed.text == "2" and pressed.payload is None  # the dispatcher maps "2"
 
 
@@ -334,13 +335,13 @@ async def test_photos_and_documents_reach_the_core_and_can_be_fetched(webhook: H
             {"file_id": "large", "file_unique_id": "l", "width": 1280, "height": 960},
         ],
     )
-    incoming = telegram.to_incoming(telegram.Update.de_json(photo, None))
+    incoming = telegram.to_incoming(photo)
     assert incoming is not None and incoming.text == "evidence"
     assert [(m.kind, m.ref) for m in incoming.media] == [("photo", "large")]
     document = fake.message_update(
         CHAT, document={"file_id": "doc1", "file_unique_id": "d", "mime_type": "application/pdf", "file_name": "a.pdf"}
     )
-    incoming = telegram.to_incoming(telegram.Update.de_json(document, None))
+    incoming = telegram.to_incoming(document)
     assert incoming is not None and [(m.kind, m.ref, m.content_type) for m in incoming.media] == [
         ("document", "doc1", "application/pdf")
     ]
@@ -544,3 +545,74 @@ async def test_past_the_delivery_backlog_replies_wait_in_the_outbox(
         assert await deliver_due(tg_core, utcnow() + dt.timedelta(seconds=1)) == 1
     delivered = [text for text in fake.sent_texts() if "Swat" in text]
     assert len(delivered) == 1 and "Source" in delivered[0]
+
+
+def _same_incoming(update: dict[str, object]) -> tuple[telegram.Incoming | None, telegram.Incoming | None]:
+    """The webhook's reading of the JSON, and the polling path's (through PTB's own Update and back)."""
+    direct = telegram.to_incoming(update)
+    through_ptb = telegram.to_incoming(telegram.Update.de_json(update, None).to_dict())
+    if direct is not None and through_ptb is not None:
+        through_ptb = dataclasses.replace(through_ptb, received_at=direct.received_at)
+    return direct, through_ptb
+
+
+async def test_updates_read_from_json_as_ptb_reads_them(fake: FakeTelegram) -> None:
+    photo = [{"file_id": "small", "file_unique_id": "s", "width": 9, "height": 9}]
+    updates = [
+        fake.message_update(CHAT, "fee for startups?"),
+        fake.message_update(CHAT, caption="evidence", photo=photo),
+        fake.message_update(CHAT, document={"file_id": "d1", "file_unique_id": "d", "mime_type": "application/pdf"}),
+        fake.message_update(CHAT, location={"latitude": 34.0151, "longitude": 71.5249}),
+        fake.callback_update(CHAT, "cmd:menu"),
+        fake.callback_update(CHAT, "2"),
+    ]
+    no_last_name = fake.message_update(CHAT, "hi")
+    del no_last_name["message"]["from"]["last_name"]  # type: ignore[index]
+    inline = fake.callback_update(CHAT, "cmd:menu")
+    del inline["callback_query"]["message"]  # type: ignore[attr-defined]
+    group = fake.message_update(CHAT, "hi")
+    group["message"]["chat"]["type"] = "group"  # type: ignore[index]
+    for update in [*updates, no_last_name, inline, group]:
+        direct, through_ptb = _same_incoming(update)
+        assert direct == through_ptb, update
+    first = telegram.to_incoming(updates[0])
+    assert first == telegram.Incoming(
+        channel="telegram",
+        user_id=str(CHAT),
+        text="fee for startups?",
+        display_name="Ayesha Khan",
+        language_hint="en",
+        message_id=f"u{updates[0]['update_id']}",
+        received_at=first.received_at,  # type: ignore[union-attr]
+        can_attach=True,
+    )
+    assert telegram.to_incoming(inline).user_id == str(CHAT)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda u: u["message"]["chat"].update(id="12345"),
+        lambda u: u["message"].pop("chat"),
+        lambda u: u["message"].update(text=["not", "text"]),
+        lambda u: u["message"].update(photo="large"),
+        lambda u: u["message"].update(photo=["large"]),
+        lambda u: u["message"].update(document={"mime_type": "application/pdf"}),
+        lambda u: u["message"].update(location={"latitude": "north", "longitude": 71.5}),
+        lambda u: u["message"]["from"].update(first_name=7),
+        lambda u: u["message"]["chat"].update(id=True),
+    ],
+)
+async def test_an_update_with_fields_of_the_wrong_kind_is_refused(webhook: Harness, spoil) -> None:  # type: ignore[no-untyped-def]
+    update = webhook.fake.message_update(CHAT, "hi")
+    spoil(update)
+    response = await webhook.http.post("/telegram/webhook", json=update, headers={telegram.SECRET_HEADER: SECRET})
+    assert response.status_code == 400 and response.text == "malformed update"
+    assert await scalar(webhook.core.db, "SELECT count(*) FROM processed_message") == 0
+
+
+async def test_a_pressed_button_without_a_sender_is_refused(webhook: Harness) -> None:
+    update = webhook.fake.callback_update(CHAT, "cmd:menu")
+    del update["callback_query"]["from"]  # type: ignore[attr-defined]
+    response = await webhook.http.post("/telegram/webhook", json=update, headers={telegram.SECRET_HEADER: SECRET})
+    assert response.status_code == 400

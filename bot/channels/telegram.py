@@ -22,10 +22,10 @@ import json
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -155,47 +155,105 @@ def build_application(settings: Settings, *, polling: bool) -> Application:  # t
 # --- translating updates and replies -----------------------------------------------------------------------------
 
 
-def to_incoming(update: Update) -> Incoming | None:
-    """The core's view of an update, or None for kinds the bot does not handle (groups, edits, polls, ...)."""
-    message_id = f"u{update.update_id}"
-    query = update.callback_query
+T = TypeVar("T")
+
+
+class MalformedUpdate(ValueError):
+    """An update whose fields are missing or of the wrong type."""
+
+
+def _field(data: Mapping[str, Any], key: str, kind: type[T], *, required: bool = False) -> T | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise MalformedUpdate(f"{key} is missing")
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MalformedUpdate(f"{key} is not {kind.__name__}")
+    return value
+
+
+def _user(data: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+    """(display name, language code) of a Bot API User object, as PTB's User.full_name has it."""
+    if data is None:
+        return None, None
+    first = _field(data, "first_name", str) or ""
+    last = _field(data, "last_name", str)
+    return (f"{first} {last}" if last else first) or None, _field(data, "language_code", str)
+
+
+def _chat(message: Mapping[str, Any]) -> tuple[int, str]:
+    chat = _field(message, "chat", dict, required=True)
+    assert chat is not None
+    return _field(chat, "id", int, required=True), _field(chat, "type", str, required=True)  # type: ignore[return-value]
+
+
+def to_incoming(update: Mapping[str, Any]) -> Incoming | None:
+    """The core's view of an update (the Bot API's JSON), or None for kinds the bot does not handle (groups,
+    edits, polls, ...); MalformedUpdate when a field it reads is missing or of the wrong type.
+
+    Read from the JSON rather than from PTB's Update: building an Update (every Message attribute set through a
+    checked __setattr__) was a third of a webhook's CPU, and the core needs a dozen fields. Polling passes
+    `Update.to_dict()`.
+    """
+    update_id = _field(update, "update_id", int, required=True)
+    message_id = f"u{update_id}"
+    query = _field(update, "callback_query", dict)
     if query is not None:
-        user = query.from_user
-        chat = query.message.chat if query.message is not None else None
-        if (chat is not None and chat.type != ChatType.PRIVATE) or not query.data:
+        sender = _field(query, "from", dict, required=True)
+        assert sender is not None
+        name, language = _user(sender)
+        pressed = _field(query, "message", dict)
+        chat_id, chat_type = _chat(pressed) if pressed is not None else (_field(sender, "id", int, required=True), None)
+        data = _field(query, "data", str)
+        if (chat_type is not None and chat_type != ChatType.PRIVATE) or not data:
             return None
-        data = query.data
         # A bare number stands for an option whose payload was too long for callback data (see keyboard()).
         text, payload = (data, None) if data.isascii() and data.isdigit() else ("", data)
         return Incoming(
             channel=CHANNEL,
-            user_id=str(chat.id if chat is not None else user.id),
+            user_id=str(chat_id),
             text=text,
             payload=payload,
-            display_name=user.full_name,
-            language_hint=user.language_code,
+            display_name=name,
+            language_hint=language,
             message_id=message_id,
             can_attach=True,
         )
-    message = update.message
-    if message is None or message.chat.type != ChatType.PRIVATE:
+    message = _field(update, "message", dict)
+    if message is None:
         return None
-    user = message.from_user
+    chat_id, chat_type = _chat(message)
+    if chat_type != ChatType.PRIVATE:
+        return None
+    name, language = _user(_field(message, "from", dict))
     media: list[Media] = []
-    if message.photo:
-        media.append(Media(kind="photo", ref=message.photo[-1].file_id, content_type="image/jpeg"))
-    if message.document:
-        media.append(Media(kind="document", ref=message.document.file_id, content_type=message.document.mime_type))
-    location = message.location
+    photos = _field(message, "photo", list)
+    if photos:
+        largest = photos[-1]
+        if not isinstance(largest, dict):
+            raise MalformedUpdate("photo is not a list of PhotoSize")
+        media.append(Media(kind="photo", ref=_field(largest, "file_id", str, required=True), content_type="image/jpeg"))  # type: ignore[arg-type]
+    document = _field(message, "document", dict)
+    if document is not None:
+        ref = _field(document, "file_id", str, required=True)
+        media.append(Media(kind="document", ref=ref, content_type=_field(document, "mime_type", str)))  # type: ignore[arg-type]
+    location = _field(message, "location", dict)
+    place = None
+    if location is not None:
+        latitude, longitude = location.get("latitude"), location.get("longitude")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (latitude, longitude)):
+            raise MalformedUpdate("location needs latitude and longitude")
+        place = Location(latitude=float(latitude), longitude=float(longitude))  # type: ignore[arg-type]
     return Incoming(
         channel=CHANNEL,
-        user_id=str(message.chat.id),
-        text=message.text or message.caption or "",
-        display_name=user.full_name if user else None,
-        language_hint=user.language_code if user else None,
+        user_id=str(chat_id),
+        text=_field(message, "text", str) or _field(message, "caption", str) or "",
+        display_name=name,
+        language_hint=language,
         message_id=message_id,
         media=tuple(media),
-        location=Location(latitude=location.latitude, longitude=location.longitude) if location else None,
+        location=place,
         can_attach=True,
     )
 
@@ -399,28 +457,30 @@ class TelegramChannel(Channel):
             data = json.loads(body)
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 raise ValueError("not an update")
-            update = Update.de_json(data, self.bot)
+            update_id: int = data["update_id"]
+            incoming = to_incoming(data)
+            # PTB's CallbackQuery is needed to answer a pressed button and mark the choice; messages need no more.
+            query = Update.de_json(data, self.bot).callback_query if incoming and "callback_query" in data else None
         except Exception as exc:  # malformed input is the sender's problem: say so, no traceback
             log.warning("Telegram webhook: malformed update (%s)", type(exc).__name__)
             return PlainTextResponse("malformed update", status_code=400)
-        incoming = to_incoming(update)
         if incoming is None:
-            log.debug("update %s: kind not handled; ignored", update.update_id)
+            log.debug("update %s: kind not handled; ignored", update_id)
             return Response(status_code=200)
         if len(self._tasks) >= self.max_pending_deliveries:  # a backlog: the replies wait in the outbox instead
             incoming = replace(incoming, reply_later=True)
         try:
             outcome = await self.core.dispatcher.handle(incoming)
         except DATABASE_OUTAGE as exc:
-            log.warning("update %s: database unavailable (%s); Telegram will redeliver", update.update_id, exc)
+            log.warning("update %s: database unavailable (%s); Telegram will redeliver", update_id, exc)
             return PlainTextResponse("database unavailable", status_code=503)
         except Exception:
             # A bug, not an outage: redelivering would fail the same way and hold up the bot's later updates.
-            log.exception("update %s: handling failed; update dropped", update.update_id)
+            log.exception("update %s: handling failed; update dropped", update_id)
             return Response(status_code=200)
-        if outcome.duplicate or incoming.reply_later or update.effective_chat is None:
+        if outcome.duplicate or incoming.reply_later:
             return Response(status_code=200)
-        self._spawn(self._deliver(update, outcome), f"telegram-deliver-{update.update_id}")
+        self._spawn(self._deliver(update_id, int(incoming.user_id), query, outcome), f"telegram-deliver-{update_id}")
         return Response(status_code=200)
 
     # inbound: polling
@@ -429,7 +489,11 @@ class TelegramChannel(Channel):
         """Polling cannot ask for a redelivery, so a database outage is waited out (bounded) here."""
         if not isinstance(update, Update):
             return
-        incoming = to_incoming(update)
+        try:
+            incoming = to_incoming(update.to_dict())
+        except MalformedUpdate as exc:
+            log.warning("update %s: malformed (%s); ignored", update.update_id, exc)
+            return
         if incoming is None:
             return
         outcome: Outcome | None = None
@@ -447,7 +511,7 @@ class TelegramChannel(Channel):
                 log.exception("update %s: handling failed; update dropped", update.update_id)
                 return
         if outcome is not None and not outcome.duplicate:
-            await self._deliver(update, outcome)
+            await self._deliver(update.update_id, int(incoming.user_id), update.callback_query, outcome)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
@@ -502,25 +566,19 @@ class TelegramChannel(Channel):
             return False
         return False
 
-    async def _deliver(self, update: Update, outcome: Outcome) -> None:
+    async def _deliver(self, update_id: int, chat_id: int, query: CallbackQuery | None, outcome: Outcome) -> None:
         """Answer the pressed button, mark the choice on its message, then send the replies in order."""
-        chat = update.effective_chat
-        if chat is None:
-            return
-        async with self._turn(chat.id):
-            query = update.callback_query
+        async with self._turn(chat_id):
             if query is not None:
-                await self._api(
-                    update.update_id, "answerCallbackQuery", lambda: self.bot.answer_callback_query(query.id)
-                )
-                await self._mark_choice(update.update_id, query)
+                await self._api(update_id, "answerCallbackQuery", lambda: self.bot.answer_callback_query(query.id))
+                await self._mark_choice(update_id, query)
             for index, reply in enumerate(outcome.replies):
                 for text, markup in render_reply(reply):
                     sent = await self._api(
-                        update.update_id,
+                        update_id,
                         "sendMessage",
                         lambda text=text, markup=markup: self.bot.send_message(  # type: ignore[misc]
-                            chat.id,
+                            chat_id,
                             text,
                             parse_mode=ParseMode.HTML,
                             reply_markup=markup,
@@ -528,7 +586,7 @@ class TelegramChannel(Channel):
                         ),
                     )
                     if sent is False:  # Telegram is down: the rest waits in the outbox, nothing is lost
-                        await self._keep(update.update_id, str(chat.id), outcome, outcome.replies[index:])
+                        await self._keep(update_id, str(chat_id), outcome, outcome.replies[index:])
                         return
 
     async def _keep(self, update_id: int, user_id: str, outcome: Outcome, replies: Sequence[Reply]) -> None:
