@@ -160,7 +160,15 @@ class Traffic:
 
 
 WRK_SCRIPT = """
-local requests = dofile(os.getenv("BENCH_REQUESTS"))
+-- One request per line: path, body, then header names and values, separated by tabs.
+local requests = {}
+for line in io.lines(os.getenv("BENCH_REQUESTS")) do
+  local fields = {}
+  for field in (line .. "\\t"):gmatch("(.-)\\t") do fields[#fields + 1] = field end
+  local headers = {}
+  for k = 3, #fields, 2 do headers[fields[k]] = fields[k + 1] end
+  requests[#requests + 1] = {fields[1], headers, fields[2]}
+end
 local i = 0
 request = function()
   i = i + 1
@@ -170,22 +178,20 @@ end
 """
 
 
-def lua_string(text: str) -> str:
-    return "[==[" + text + "]==]"
-
-
 def write_requests(path: Path, make, count: int) -> None:  # type: ignore[no-untyped-def]
-    """Pre-build `count` signed requests (fresh ids each) as a Lua table for wrk to replay."""
-    lines = ["return {"]
+    """Pre-build `count` signed requests (fresh ids each) for wrk to replay, one per line (a data file: a Lua
+    table literal this long exceeds Lua's limit on constants)."""
+    lines = []
     for _ in range(count):
         url, request = make()
         body = request.get("content") or httpx.QueryParams(request["data"]).__str__()
         headers = dict(request["headers"])
         headers.setdefault("content-type", "application/x-www-form-urlencoded")
-        header_table = ", ".join(f"[ {lua_string(k)} ] = {lua_string(v)}" for k, v in headers.items())
-        lines.append(f"{{{lua_string(url)}, {{{header_table}}}, {lua_string(body)}}},")
-    lines.append("}")
-    path.write_text("\n".join(lines))
+        fields = [url, body, *(item for pair in headers.items() for item in pair)]
+        if any("\t" in field or "\n" in field for field in fields):
+            raise ValueError("a request field holds a tab or a new line")
+        lines.append("\t".join(fields))
+    path.write_text("\n".join(lines) + "\n")
 
 
 async def wrk_level(base: str, requests_file: Path, script: Path, concurrency: int, seconds: float) -> dict[str, float]:
@@ -335,7 +341,7 @@ async def run(args: argparse.Namespace) -> None:
                             replayed = ""
                             if args.wrk:
                                 # Fresh message ids for every level: a replayed id would be a cheap duplicate.
-                                requests_file = Path(work) / "requests.lua"
+                                requests_file = Path(work) / "requests.tsv"
                                 write_requests(requests_file, make, args.requests)
                                 r = await wrk_level(
                                     str(client.base_url).rstrip("/"), requests_file, script, concurrency, args.seconds
@@ -363,7 +369,7 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=POSTGRES)
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--requests", type=int, default=20000, help="pre-signed requests per endpoint for wrk")
+    parser.add_argument("--requests", type=int, default=80000, help="pre-signed requests per endpoint for wrk")
     parser.add_argument("--no-wrk", dest="wrk", action="store_false", help="use the Python client instead of wrk")
     asyncio.run(run(parser.parse_args()))
 

@@ -35,3 +35,21 @@ def test_a_page_that_meets_a_database_failure_gets_503_and_a_sentence(settings: 
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.text == "The database is unavailable just now. Please try again in a moment."
+
+
+def test_what_start_up_loaded_is_kept_out_of_the_garbage_collectors_scans(
+    database_url: str,
+    settings: Settings,
+    knowledge,  # type: ignore[no-untyped-def]
+) -> None:
+    import gc
+
+    kb, matcher = knowledge
+    core = build_core(settings, database_url=database_url, knowledge=knowledge)
+    assert gc.get_freeze_count() == 0
+    with TestClient(create_app(settings, knowledge=knowledge, core=core)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > 0
+        tracked = {id(obj) for obj in gc.get_objects()}  # the generations the collector scans
+        assert id(kb.entries) not in tracked and id(matcher) not in tracked
+    assert gc.get_freeze_count() == 0  # let go at shutdown
