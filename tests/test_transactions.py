@@ -21,10 +21,14 @@ INSERT INTO processed_message (channel, external_id, user_id, received_at, handl
 VALUES ('test', :name, 'u', :now, :now)"""
 
 
-def remember(name: str, *, then: Callable[[], Awaitable[None]] | None = None, fail: bool = False):  # type: ignore[no-untyped-def]
-    """A message body that stores a row named `name`, then optionally waits or fails."""
+def remember(  # type: ignore[no-untyped-def]
+    name: str, *, then: Callable[[], Awaitable[None]] | None = None, fail: bool = False, runs: list[str] | None = None
+):
+    """A message body that stores a row named `name`, then optionally waits or fails; `runs` counts its runs."""
 
     async def body(unit: Unit) -> str:
+        if runs is not None:
+            runs.append(name)
         await unit.rows(REMEMBER, {"name": name, "now": unit.codec.time_in(utcnow())})
         if then is not None:
             await then()
@@ -84,19 +88,10 @@ async def test_a_caller_hears_back_only_after_the_commit_that_holds_its_work(sql
 
 async def test_a_failing_message_takes_only_its_own_work_with_it(db: Database) -> None:
     """SQLite rolls back the failing message's savepoint; PostgreSQL runs the group's messages again one by one."""
-    runs: list[str] = []
-
-    def counted(name: str, fail: bool = False):  # type: ignore[no-untyped-def]
-        async def body(unit: Unit) -> str:
-            runs.append(name)
-            return await remember(name, fail=fail)(unit)  # type: ignore[no-any-return]
-
-        return body
-
     results = await asyncio.gather(
-        db.messages.run(counted("a")),
-        db.messages.run(counted("b", fail=True)),
-        db.messages.run(counted("c")),
+        db.messages.run(remember("a")),
+        db.messages.run(remember("b", fail=True)),
+        db.messages.run(remember("c")),
         return_exceptions=True,
     )
     assert results[0] == "a" and results[2] == "c"
@@ -167,17 +162,9 @@ async def test_orm_work_joins_the_message_and_rolls_back_with_it(database_url: s
 async def test_a_group_rolled_back_on_postgres_runs_each_message_again_once(db: Database) -> None:
     """On PostgreSQL the others in a failed group run again; each still stores its work exactly once."""
     runs: list[str] = []
-
-    def counted(name: str, fail: bool = False):  # type: ignore[no-untyped-def]
-        async def body(unit: Unit) -> str:
-            runs.append(name)
-            return await remember(name, fail=fail)(unit)  # type: ignore[no-any-return]
-
-        return body
-
     names = ["a", "b", "c", "d"]
     results = await asyncio.gather(
-        *(db.messages.run(counted(name, fail=name == "b")) for name in names), return_exceptions=True
+        *(db.messages.run(remember(name, fail=name == "b", runs=runs)) for name in names), return_exceptions=True
     )
     assert [r if isinstance(r, str) else "failed" for r in results] == ["a", "failed", "c", "d"]
     assert await stored(db) == ["a", "c", "d"]
