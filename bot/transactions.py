@@ -193,7 +193,7 @@ class GroupCommit:
                             continue
                         taken.append(job)
                         if sqlite is not None:
-                            self._run_in_savepoint(sqlite, job, results, await self._attempt(connection, sqlite, job))
+                            self._close_savepoint(sqlite, job, results, await self._attempt(connection, sqlite, job))
                         else:
                             outcome = await self._attempt(connection, None, job)
                             if isinstance(outcome, _Failed):
@@ -239,7 +239,7 @@ class GroupCommit:
             return _Failed(exc)
 
     @staticmethod
-    def _run_in_savepoint(
+    def _close_savepoint(
         sqlite: sqlite3.Connection, job: _Job[Any], results: list[tuple[_Job[Any], Any]], outcome: Any
     ) -> None:
         """SQLite: a message that failed rolls back its own savepoint; the others stay in the group."""
