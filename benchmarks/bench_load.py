@@ -303,7 +303,7 @@ async def run(args: argparse.Namespace) -> None:
                     "-d",
                     url.rsplit("/", 1)[1],
                     "-qc",
-                    "TRUNCATE processed_message, user_profile, conversation, unanswered_question CASCADE",
+                    "TRUNCATE processed_message, user_profile, conversation, unanswered_question, notification CASCADE",
                 ],
                 check=True,
             )
