@@ -1,4 +1,5 @@
-"""Shared fixtures: the real knowledge base, and databases on SQLite and (when configured) PostgreSQL.
+"""Shared fixtures: the real knowledge base, databases on SQLite and (when configured) PostgreSQL, and the fake
+Telegram Bot API.
 
 Storage tests take the `database_url` fixture, which runs them once per backend. PostgreSQL runs when
 TEST_DATABASE_URL is set; under CI (CI=true) a missing or unreachable PostgreSQL fails the run instead of
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import socket
 import sys
 import threading
 import time
@@ -31,6 +31,8 @@ from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
 from knowledge.loader import KnowledgeBase, load_knowledge
 from knowledge.matcher import Matcher
+
+from .fake_telegram import FakeTelegram, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -120,10 +122,13 @@ def core(
     yield Core(settings=settings, db=db, kb=kb, matcher=matcher, dispatcher=dispatcher)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    """A stand-in for the Telegram Bot API on 127.0.0.1 (PTB talks real HTTP to it through `base_url`)."""
+    server = FakeTelegram()
+    await server.start()
+    yield server
+    await server.stop()
 
 
 @contextmanager

@@ -87,14 +87,6 @@ async def servers(url: str, fake: FakeTelegram, count: int = 2) -> AsyncIterator
             await asyncio.wait_for(process.wait(), timeout=30)
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def whatsapp(client: httpx.AsyncClient, wa_id: str, text: str, sid: str | None = None) -> str:
     """POST one signed WhatsApp message; the TwiML reply's text."""
     form = {

@@ -118,14 +118,6 @@ class Harness:
         return self.fake.called("sendMessage")[before:]
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    server = FakeTelegram()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 @pytest.fixture(params=["polling", "webhook"])
 async def harness(
     request: pytest.FixtureRequest, fake: FakeTelegram, core: Core, settings: Settings
