@@ -178,40 +178,11 @@ class GroupCommit:
             await self._group()
 
     async def _group(self) -> None:
-        """One transaction: the waiting messages one after another, then one commit."""
+        """One transaction for the messages waiting now; each caller is told how its message ended."""
         taken: list[_Job[Any]] = []
         results: list[tuple[_Job[Any], Any]] = []
-        failed = False
         try:
-            async with self._engine.connect() as connection:
-                await connection.begin()
-                sqlite = await _sqlite_of(connection)
-                try:
-                    while self._queue and len(taken) < self._max_group:
-                        job = self._queue.popleft()
-                        if job.done.done():  # its caller stopped waiting before its turn
-                            continue
-                        taken.append(job)
-                        if sqlite is not None:
-                            self._close_savepoint(sqlite, job, results, await self._attempt(connection, sqlite, job))
-                        else:
-                            outcome = await self._attempt(connection, None, job)
-                            if isinstance(outcome, _Failed):
-                                failed = True
-                                break
-                            results.append((job, outcome))
-                        if not self._queue:
-                            await asyncio.sleep(0)  # messages already received and ready to run join this commit
-                    if failed:
-                        await connection.rollback()
-                    else:
-                        await connection.commit()
-                except BaseException:
-                    # SQLAlchemy counts a failed commit as the end of the transaction and would return the
-                    # connection to the pool without a rollback, its transaction (SQLite's write lock, or work the
-                    # next group would commit) still open. Closing it discards whatever it holds.
-                    await connection.invalidate()
-                    raise
+            rolled_back = await self._transaction(taken, results)
         except BaseException as exc:  # BEGIN or COMMIT failed, or the worker is being stopped: none of it stands
             if not taken:  # it failed before any message ran: those waiting would meet the same failure
                 taken.extend(self._queue)
@@ -222,34 +193,63 @@ class GroupCommit:
                 raise
             log.warning("message transaction failed (%s); %d messages not stored", type(exc).__name__, len(taken))
             return
-        if failed:  # PostgreSQL: the group was rolled back; each of its messages runs again on its own
+        if rolled_back:  # PostgreSQL: each of the group's messages runs again on its own
             for job in taken:
                 await self._alone(job)
             return
         for job, result in results:
             _settle(job, None, result)
 
+    async def _transaction(self, taken: list[_Job[Any]], results: list[tuple[_Job[Any], Any]]) -> bool:
+        """Run waiting messages one after another, then commit; True when the group was rolled back instead."""
+        async with self._engine.connect() as connection:
+            try:
+                await connection.begin()
+                sqlite = await _sqlite_of(connection)
+                while self._queue and len(taken) < self._max_group:
+                    job = self._queue.popleft()
+                    if job.done.done():  # its caller stopped waiting before its turn
+                        continue
+                    taken.append(job)
+                    if not await self._step(connection, sqlite, job, results):
+                        await connection.rollback()
+                        return True
+                    if not self._queue:
+                        await asyncio.sleep(0)  # messages already received and ready to run join this commit
+                await connection.commit()
+                return False
+            except BaseException:
+                # SQLAlchemy counts a failed commit as the end of the transaction and would return the connection
+                # to the pool without a rollback, its transaction (SQLite's write lock, or work the next group
+                # would commit) still open. Closing it discards whatever it holds.
+                await connection.invalidate()
+                raise
+
     @staticmethod
-    async def _attempt(connection: AsyncConnection, sqlite: sqlite3.Connection | None, job: _Job[Any]) -> Any:
+    async def _step(
+        connection: AsyncConnection,
+        sqlite: sqlite3.Connection | None,
+        job: _Job[Any],
+        results: list[tuple[_Job[Any], Any]],
+    ) -> bool:
+        """Run one message; False when it failed on PostgreSQL, where the whole group must be rolled back.
+
+        On SQLite the message has a savepoint: a failure rolls back its own work and its caller gets the error.
+        """
         if sqlite is not None:
             sqlite.execute("SAVEPOINT message")
         try:
-            return await _run_unit(connection, sqlite, job.body)
+            result = await _run_unit(connection, sqlite, job.body)
         except Exception as exc:
-            return _Failed(exc)
-
-    @staticmethod
-    def _close_savepoint(
-        sqlite: sqlite3.Connection, job: _Job[Any], results: list[tuple[_Job[Any], Any]], outcome: Any
-    ) -> None:
-        """SQLite: a message that failed rolls back its own savepoint; the others stay in the group."""
-        if isinstance(outcome, _Failed):
+            if sqlite is None:
+                return False
             sqlite.execute("ROLLBACK TO message")
-            sqlite.execute("RELEASE message")
-            _settle(job, outcome.error)
+            _settle(job, exc)
         else:
+            results.append((job, result))
+        if sqlite is not None:
             sqlite.execute("RELEASE message")
-            results.append((job, outcome))
+        return True
 
     async def _alone(self, job: _Job[Any]) -> None:
         """A message in a transaction of its own (after its group failed on PostgreSQL)."""
@@ -262,11 +262,6 @@ class GroupCommit:
             _settle(job, exc)
         else:
             _settle(job, None, result)
-
-
-@dataclass(frozen=True)
-class _Failed:
-    error: Exception
 
 
 async def _sqlite_of(connection: AsyncConnection) -> sqlite3.Connection | None:

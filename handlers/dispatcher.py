@@ -84,33 +84,30 @@ class Dispatcher:
         profile = state.profile
         if profile.rate_count > limit:  # one friendly notice per window, then silence
             lang = self._reply_language(msg, profile.language)
-            notice = not profile.rate_notified
+            replies = [] if profile.rate_notified else [Reply(self.kb.texts("rate_limited", lang))]
             profile.rate_notified = True
-            await save_state(unit, state)
-            replies = [Reply(self.kb.texts("rate_limited", lang))] if notice else []
             outcome = Outcome(replies=replies, intent="rate_limited", language=lang)
-            if msg.reply_later:
-                await keep_replies(unit, msg, outcome, now)
-            return outcome
-        ctx = Context(
-            msg=msg,
-            unit=unit,
-            profile=profile,
-            conversation=state.conversation,
-            kb=self.kb,
-            matcher=self.matcher,
-            lang=self._reply_language(msg, profile.language),
-            now=now,
-            flow_timeout=self.flow_timeout,
-            text=msg.text.strip(),
-            log_days=self.log_days,
-        )
-        outcome = await self._route(ctx)
-        if not ctx.extra.get("erased"):  # after an erasure the rows are gone, and stay gone
+        else:
+            ctx = Context(
+                msg=msg,
+                unit=unit,
+                profile=profile,
+                conversation=state.conversation,
+                kb=self.kb,
+                matcher=self.matcher,
+                lang=self._reply_language(msg, profile.language),
+                now=now,
+                flow_timeout=self.flow_timeout,
+                text=msg.text.strip(),
+                log_days=self.log_days,
+            )
+            outcome = await self._route(ctx)
+            if ctx.extra.get("erased"):  # after an erasure the rows are gone, and stay gone
+                return outcome
             state.conversation.options = [{"label": o.label, "payload": o.payload} for o in outcome.options]
-            await save_state(unit, state)
-            if msg.reply_later:
-                await keep_replies(unit, msg, outcome, now)
+        await save_state(unit, state)
+        if msg.reply_later:
+            await keep_replies(unit, msg, outcome, now)
         return outcome
 
     def _reply_language(self, msg: Incoming, chosen: str | None) -> str:

@@ -162,14 +162,21 @@ class MalformedUpdate(ValueError):
     """An update whose fields are missing or of the wrong type."""
 
 
-def _field(data: Mapping[str, Any], key: str, kind: type[T], *, required: bool = False) -> T | None:
+def _field(data: Mapping[str, Any], key: str, kind: type[T]) -> T | None:
+    """An optional field of the Bot API's JSON: None when absent, MalformedUpdate when of another type."""
     value = data.get(key)
     if value is None:
-        if required:
-            raise MalformedUpdate(f"{key} is missing")
         return None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise MalformedUpdate(f"{key} is not {kind.__name__}")
+    return value
+
+
+def _need(data: Mapping[str, Any], key: str, kind: type[T]) -> T:
+    """A field the Bot API always sends."""
+    value = _field(data, key, kind)
+    if value is None:
+        raise MalformedUpdate(f"{key} is missing")
     return value
 
 
@@ -183,9 +190,8 @@ def _user(data: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
 
 
 def _chat(message: Mapping[str, Any]) -> tuple[int, str]:
-    chat = _field(message, "chat", dict, required=True)
-    assert chat is not None
-    return _field(chat, "id", int, required=True), _field(chat, "type", str, required=True)  # type: ignore[return-value]
+    chat = _need(message, "chat", dict)
+    return _need(chat, "id", int), _need(chat, "type", str)
 
 
 def to_incoming(update: Mapping[str, Any]) -> Incoming | None:
@@ -196,15 +202,14 @@ def to_incoming(update: Mapping[str, Any]) -> Incoming | None:
     checked __setattr__) was a third of a webhook's CPU, and the core needs a dozen fields. Polling passes
     `Update.to_dict()`.
     """
-    update_id = _field(update, "update_id", int, required=True)
+    update_id = _need(update, "update_id", int)
     message_id = f"u{update_id}"
     query = _field(update, "callback_query", dict)
     if query is not None:
-        sender = _field(query, "from", dict, required=True)
-        assert sender is not None
+        sender = _need(query, "from", dict)
         name, language = _user(sender)
         pressed = _field(query, "message", dict)
-        chat_id, chat_type = _chat(pressed) if pressed is not None else (_field(sender, "id", int, required=True), None)
+        chat_id, chat_type = _chat(pressed) if pressed is not None else (_need(sender, "id", int), None)
         data = _field(query, "data", str)
         if (chat_type is not None and chat_type != ChatType.PRIVATE) or not data:
             return None
@@ -233,11 +238,11 @@ def to_incoming(update: Mapping[str, Any]) -> Incoming | None:
         largest = photos[-1]
         if not isinstance(largest, dict):
             raise MalformedUpdate("photo is not a list of PhotoSize")
-        media.append(Media(kind="photo", ref=_field(largest, "file_id", str, required=True), content_type="image/jpeg"))  # type: ignore[arg-type]
+        media.append(Media(kind="photo", ref=_need(largest, "file_id", str), content_type="image/jpeg"))
     document = _field(message, "document", dict)
     if document is not None:
-        ref = _field(document, "file_id", str, required=True)
-        media.append(Media(kind="document", ref=ref, content_type=_field(document, "mime_type", str)))  # type: ignore[arg-type]
+        ref = _need(document, "file_id", str)
+        media.append(Media(kind="document", ref=ref, content_type=_field(document, "mime_type", str)))
     location = _field(message, "location", dict)
     place = None
     if location is not None:
