@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import sqlite_inline
-from bot.transactions import GroupCommit
+from bot.transactions import Lanes
 
 SQLITE_BUSY_SECONDS = 15.0
 # What "the database is unavailable" looks like: a database error, a refused or dropped connection, a timeout, or
@@ -53,9 +53,9 @@ def _install_sqlite_recipe(engine: AsyncEngine) -> None:
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
     """An async engine for `url`, with the SQLite recipe applied where it applies.
 
-    PostgreSQL: `pool_size` connections kept open, and as many again opened for bursts of other work (the
-    message path uses one at a time: see `bot.transactions.GroupCommit`). No ping before each use: with asyncpg
-    it costs three round trips (BEGIN, ping, ROLLBACK), 14% of a message's CPU. A connection the server dropped
+    PostgreSQL: `pool_size` connections kept open, and as many again opened for bursts of other work (message
+    transactions use up to half of them: see `message_lanes`). No ping before each use: with asyncpg it costs
+    three round trips (BEGIN, ping, ROLLBACK), 14% of a message's CPU. A connection the server dropped
     fails the one request that meets it (a webhook answers 503 and is delivered again); SQLAlchemy then retires
     every pooled connection older than the failure.
     """
@@ -70,6 +70,12 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
     return create_async_engine(url, echo=echo, pool_pre_ping=False, pool_size=pool_size, max_overflow=pool_size)
 
 
+def message_lanes(url: str, pool_size: int) -> int:
+    """How many message transactions run side by side: SQLite has one writer; on PostgreSQL half the pool, so
+    pages, APIs and the outbox sender keep the other half."""
+    return 1 if url.startswith("sqlite") else max(1, pool_size // 2)
+
+
 class Database:
     """One engine and its session factory; the app, the CLI and the tests each hold one."""
 
@@ -77,8 +83,8 @@ class Database:
         self.url = url
         self.engine = create_engine(url, echo=echo, pool_size=pool_size)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        # Message transactions: in order of arrival, those waiting together committed together.
-        self.messages = GroupCommit(self.engine)
+        # Message transactions: in order of arrival, those waiting together in a lane committed together.
+        self.messages = Lanes(self.engine, message_lanes(url, pool_size))
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -74,7 +74,7 @@ class Dispatcher:
         The outcome is returned only once the message's transaction has committed.
         """
         now = utcnow()
-        return await self.db.messages.run(lambda unit: self._handle(unit, msg, now))
+        return await self.db.messages.run(lambda unit: self._handle(unit, msg, now), key=(msg.channel, msg.user_id))
 
     async def _handle(self, unit: Unit, msg: Incoming, now: dt.datetime) -> Outcome:
         limit, window = self.rate_limit

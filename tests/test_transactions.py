@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import asyncpg
 import pytest
 from sqlalchemy import event
 from sqlmodel import select
 
-from bot.db import Database
+from bot.db import DATABASE_OUTAGE, Database
 from bot.models import UnansweredQuestion, utcnow
 from bot.transactions import Unit
 
-from .conftest import scalar
+from .conftest import _postgres_url, reset_schema, scalar
 
 REMEMBER = """
 INSERT INTO processed_message (channel, external_id, user_id, received_at, handled_at)
@@ -47,8 +48,6 @@ async def stored(db: Database) -> list[str]:
 
 @pytest.fixture
 async def sqlite_db(tmp_path) -> Database:  # type: ignore[no-untyped-def]
-    from .conftest import reset_schema
-
     url = f"sqlite+aiosqlite:///{tmp_path / 'group.db'}"
     await reset_schema(url)
     database = Database(url)
@@ -172,3 +171,106 @@ async def test_a_group_rolled_back_on_postgres_runs_each_message_again_once(db: 
         assert runs.count("a") == 2 and runs.count("c") == 1  # a ran in the group and again alone; c only alone
     else:
         assert runs == names  # SQLite: a savepoint each, nothing runs twice
+
+
+@pytest.fixture
+async def pg() -> AsyncIterator[Database]:
+    """PostgreSQL only: it runs messages in several lanes and sends statements straight to asyncpg."""
+    url = _postgres_url()
+    await reset_schema(url)
+    database = Database(url)
+    yield database
+    await database.dispose()
+
+
+def keys_in_different_lanes(db: Database) -> tuple[str, str]:
+    lanes = len(db.messages)
+    first = "user-0"
+    other = next(f"user-{i}" for i in range(1, 1000) if hash(f"user-{i}") % lanes != hash(first) % lanes)
+    return first, other
+
+
+async def test_on_postgres_two_users_messages_run_side_by_side(pg: Database) -> None:
+    """Each of these messages waits for the other to start: they finish only if their transactions overlap."""
+    assert len(pg.messages) == 5  # half of the default pool of 10
+    started = {"a": asyncio.Event(), "b": asyncio.Event()}
+
+    async def meet(unit: Unit, me: str, other: str) -> str:
+        await remember(me)(unit)
+        started[me].set()
+        await asyncio.wait_for(started[other].wait(), timeout=5)
+        return me
+
+    first, other = keys_in_different_lanes(pg)
+    results = await asyncio.gather(
+        pg.messages.run(lambda unit: meet(unit, "a", "b"), key=first),
+        pg.messages.run(lambda unit: meet(unit, "b", "a"), key=other),
+    )
+    assert results == ["a", "b"]
+    assert await stored(pg) == ["a", "b"]
+
+
+async def test_one_users_messages_keep_their_order(db: Database) -> None:
+    """The same user's next message waits for the one before it, even while other users' messages run."""
+    order: list[str] = []
+    release = asyncio.Event()
+
+    def step(name: str, then: Callable[[], Awaitable[None]] | None = None):  # type: ignore[no-untyped-def]
+        async def body(unit: Unit) -> str:
+            order.append(name)
+            return await remember(name, then=then)(unit)
+
+        return body
+
+    first, other = keys_in_different_lanes(db) if len(db.messages) > 1 else ("user-0", "user-1")
+    one = asyncio.create_task(db.messages.run(step("1st", then=release.wait), key=first))
+    await asyncio.sleep(0.01)
+    two = asyncio.create_task(db.messages.run(step("2nd"), key=first))
+    elsewhere = asyncio.create_task(db.messages.run(step("other"), key=other))
+    await asyncio.sleep(0.05)
+    assert "2nd" not in order
+    release.set()
+    await asyncio.gather(one, two, elsewhere)
+    assert order.index("1st") < order.index("2nd")
+    assert await stored(db) == ["1st", "2nd", "other"]
+
+
+async def test_on_postgres_later_statements_go_straight_to_asyncpg_inside_the_transaction(pg: Database) -> None:
+    """SQLAlchemy runs a transaction's first statement (and so begins it); the rest skip it, and still roll back."""
+    seen: list[str] = []
+    event.listen(pg.engine.sync_engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+
+    async def two_rows_then_fail(unit: Unit) -> None:
+        now = unit.codec.time_in(utcnow())
+        await unit.rows(REMEMBER, {"name": "first", "now": now})
+        await unit.rows(REMEMBER, {"name": "second", "now": now})
+        raise ValueError("fails after both rows")
+
+    with pytest.raises(ValueError):
+        await pg.messages.run(two_rows_then_fail)
+    assert await stored(pg) == []  # the statement asyncpg ran directly was in the transaction
+    assert await pg.messages.run(remember("later")) == "later"
+    assert await stored(pg) == ["later"]
+    assert len([sql for sql in seen if "processed_message (" in sql]) == 3  # first, first again alone, later
+
+
+async def test_on_postgres_a_connection_lost_between_statements_is_an_outage_and_the_retry_works(pg: Database) -> None:
+    url = pg.url.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def lose_the_connection(unit: Unit) -> str:
+        now = unit.codec.time_in(utcnow())
+        await unit.rows(REMEMBER, {"name": "m", "now": now})
+        killer = await asyncpg.connect(url)
+        await killer.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        await killer.close()
+        await unit.rows(REMEMBER, {"name": "m2", "now": now})
+        return "m"
+
+    with pytest.raises(DATABASE_OUTAGE):
+        await pg.messages.run(lose_the_connection)
+    assert await stored(pg) == []
+    assert await pg.messages.run(remember("m")) == "m"  # the redelivery
+    assert await stored(pg) == ["m"]
