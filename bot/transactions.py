@@ -27,7 +27,7 @@ import re
 import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Generic, TypeVar
 
@@ -106,17 +106,31 @@ class _Driver:
     sqlite: sqlite3.Connection | None = None
     asyncpg: Any = None
     begun: bool = False
+    later: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)  # held-back writes: SQL -> argument rows
+    later_keys: set[Hashable] = field(default_factory=set)  # the users whose messages held them back
+
+    async def run_later(self, connection: AsyncConnection) -> None:
+        """Send the held-back writes, one batch per statement (asyncpg pipelines a batch: one round trip)."""
+        batches, self.later = self.later, {}
+        self.later_keys.clear()
+        for sql, rows in batches.items():
+            if self.begun:
+                await self.asyncpg.executemany(sql, rows)
+            else:
+                await connection.exec_driver_sql(sql, rows)  # SQLAlchemy begins the transaction
+                self.begun = True
 
 
 class Unit:
     """One message's part of a transaction: plain SQL on its connection, and an ORM session only if asked for."""
 
-    __slots__ = ("connection", "codec", "_driver", "_session")
+    __slots__ = ("connection", "codec", "_driver", "_key", "_session")
 
-    def __init__(self, connection: AsyncConnection, driver: _Driver) -> None:
+    def __init__(self, connection: AsyncConnection, driver: _Driver, key: Hashable = None) -> None:
         self.connection = connection
         self.codec = Codec.of(connection.dialect)
         self._driver = driver
+        self._key = key
         self._session: AsyncSession | None = None
 
     async def rows(self, sql: str, values: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -136,6 +150,20 @@ class Unit:
         result = await self.connection.exec_driver_sql(numbered, arguments)
         driver.begun = True
         return [tuple(row) for row in result.all()] if result.returns_rows else []
+
+    def later(self, sql: str, values: dict[str, Any]) -> None:
+        """A write that nothing in the message reads back: on PostgreSQL held back and sent, with the group's other
+        writes of the same statement, in one batch before the commit (SQLite runs it at once, in-process).
+
+        The same user's next message in the group sees it: the batch is sent before that message starts.
+        """
+        driver = self._driver
+        if driver.sqlite is not None:
+            driver.sqlite.execute(sql, values)
+            return
+        numbered, names = _numbered(sql)
+        driver.later.setdefault(numbered, []).append(tuple(values[name] for name in names))
+        driver.later_keys.add(self._key)
 
     @property
     def session(self) -> AsyncSession:
@@ -160,20 +188,21 @@ class Unit:
 Body = Callable[[Unit], Awaitable[T]]
 
 
-async def _run_unit(connection: AsyncConnection, driver: _Driver, body: Body[T]) -> T:
-    unit = Unit(connection, driver)
-    try:
-        result = await body(unit)
-        await unit.finish()
-        return result
-    finally:
-        await unit.close()
-
-
 @dataclass(eq=False)
 class _Job(Generic[T]):
     body: Body[T]
     done: asyncio.Future[T]
+    key: Hashable = None
+
+
+async def _run_unit(connection: AsyncConnection, driver: _Driver, job: _Job[T]) -> T:
+    unit = Unit(connection, driver, job.key)
+    try:
+        result = await job.body(unit)
+        await unit.finish()
+        return result
+    finally:
+        await unit.close()
 
 
 class GroupCommit:
@@ -185,8 +214,9 @@ class GroupCommit:
         self._queue: deque[_Job[Any]] = deque()
         self._worker: asyncio.Task[None] | None = None
 
-    async def run(self, body: Body[T]) -> T:
-        job: _Job[T] = _Job(body, asyncio.get_running_loop().create_future())
+    async def run(self, body: Body[T], key: Hashable = None) -> T:
+        """Run `body` in a message transaction; `key` names its user (whose writes held back it must see)."""
+        job: _Job[T] = _Job(body, asyncio.get_running_loop().create_future(), key)
         self._queue.append(job)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work(), name="group-commit")
@@ -230,11 +260,15 @@ class GroupCommit:
                     if job.done.done():  # its caller stopped waiting before its turn
                         continue
                     taken.append(job)
+                    if job.key in driver.later_keys and not await self._run_later(connection, driver):
+                        return True  # the user's earlier writes first
                     if not await self._step(connection, driver, job, results):
                         await connection.rollback()
                         return True
                     if not self._queue:
                         await asyncio.sleep(0)  # messages already received and ready to run join this commit
+                if not await self._run_later(connection, driver):
+                    return True
                 await connection.commit()
                 return False
             except BaseException:
@@ -259,7 +293,7 @@ class GroupCommit:
         if sqlite is not None:
             sqlite.execute("SAVEPOINT message")
         try:
-            result = await _run_unit(connection, driver, job.body)
+            result = await _run_unit(connection, driver, job)
         except Exception as exc:
             if sqlite is None:
                 return False
@@ -271,13 +305,26 @@ class GroupCommit:
             sqlite.execute("RELEASE message")
         return True
 
+    @staticmethod
+    async def _run_later(connection: AsyncConnection, driver: _Driver) -> bool:
+        """Send the group's held-back writes; False (the group rolled back) when they fail: which message's write
+        failed is not known, so each message runs again on its own."""
+        try:
+            await driver.run_later(connection)
+        except Exception:
+            await connection.rollback()
+            return False
+        return True
+
     async def _alone(self, job: _Job[Any]) -> None:
         """A message in a transaction of its own (after its group failed on PostgreSQL)."""
         if job.done.done():
             return
         try:
             async with self._engine.connect() as connection, connection.begin():
-                result = await _run_unit(connection, await _driver_of(connection), job.body)
+                driver = await _driver_of(connection)
+                result = await _run_unit(connection, driver, job)
+                await driver.run_later(connection)
         except Exception as exc:
             _settle(job, exc)
         else:
@@ -302,7 +349,7 @@ class Lanes:
 
     async def run(self, body: Body[T], key: Hashable = None) -> T:
         """Run `body` in a message transaction in `key`'s lane (the user, so their messages keep their order)."""
-        return await self._lanes[hash(key) % len(self._lanes)].run(body)
+        return await self._lanes[hash(key) % len(self._lanes)].run(body, key)
 
 
 async def _driver_of(connection: AsyncConnection) -> _Driver:

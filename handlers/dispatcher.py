@@ -105,9 +105,9 @@ class Dispatcher:
             if ctx.extra.get("erased"):  # after an erasure the rows are gone, and stay gone
                 return outcome
             state.conversation.options = [{"label": o.label, "payload": o.payload} for o in outcome.options]
-        await save_state(unit, state)
+        save_state(unit, state)
         if msg.reply_later:
-            await keep_replies(unit, msg, outcome, now)
+            keep_replies(unit, msg, outcome, now)
         return outcome
 
     def _reply_language(self, msg: Incoming, chosen: str | None) -> str:

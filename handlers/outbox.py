@@ -17,7 +17,7 @@ INSERT INTO notification (channel, user_id, language, kind, text, options, statu
 VALUES (:channel, :user_id, :language, 'reply', :text, :options, 'pending', 0, :now, :now)"""
 
 
-async def keep_replies(unit: Unit, msg: Incoming, outcome: Outcome, now: dt.datetime) -> None:
+def keep_replies(unit: Unit, msg: Incoming, outcome: Outcome, now: dt.datetime) -> None:
     """Put the outcome's replies in the outbox for the sender, in order, and mark the outcome as kept."""
     codec = unit.codec
     for reply in outcome.replies:
@@ -30,5 +30,5 @@ async def keep_replies(unit: Unit, msg: Incoming, outcome: Outcome, now: dt.date
             "options": codec.json_in(options),
             "now": codec.time_in(now),
         }
-        await unit.rows(KEEP_REPLY, values)
+        unit.later(KEEP_REPLY, values)
     outcome.kept = bool(outcome.replies)

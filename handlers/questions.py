@@ -44,7 +44,7 @@ INSERT INTO unanswered_question (channel, text, normalized, language, intent, ca
 VALUES (:channel, :text, :normalized, :language, :intent, :candidates, :created_at, :false)"""
 
 
-async def log_unanswered(ctx: Context, match: Match, intent: str) -> None:
+def log_unanswered(ctx: Context, match: Match, intent: str) -> None:
     """Keep the question for staff (bot.models.UnansweredQuestion), as plain SQL in the message's transaction."""
     codec = ctx.unit.codec
     candidates = [{"entry_id": c.entry_id, "score": c.score} for c in match.candidates[:3]]
@@ -58,7 +58,7 @@ async def log_unanswered(ctx: Context, match: Match, intent: str) -> None:
         "created_at": codec.time_in(ctx.now),
         "false": codec.false,
     }
-    await ctx.unit.rows(LOG_UNANSWERED, values)
+    ctx.unit.later(LOG_UNANSWERED, values)
 
 
 async def answer_question(ctx: Context) -> Outcome:
@@ -81,6 +81,6 @@ async def answer_question(ctx: Context) -> Outcome:
     else:
         outcome = _declined(ctx, match)
     if outcome.intent in ("clarify", "out_of_scope"):
-        await log_unanswered(ctx, match, outcome.intent)
+        log_unanswered(ctx, match, outcome.intent)
     outcome.detected_language = match.language
     return outcome

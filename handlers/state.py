@@ -181,7 +181,7 @@ def _update_sql(table: str, columns: tuple[str, ...]) -> str:
     return f"UPDATE {table} SET {assignments} WHERE channel = :key_channel AND user_id = :key_user_id"
 
 
-async def save_state(unit: Unit, state: State) -> None:
+def save_state(unit: Unit, state: State) -> None:
     """Write back what the message changed (most messages change nothing beyond the upserts)."""
     current = _snapshot(state)
     if current == state.loaded:
@@ -206,7 +206,7 @@ async def save_state(unit: Unit, state: State) -> None:
         for column in columns:
             value = getattr(row, column)
             values[column] = convert[column](value) if column in convert else value
-        await unit.rows(_update_sql(table, columns), values)
+        unit.later(_update_sql(table, columns), values)
     state.loaded = current
 
 

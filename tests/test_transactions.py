@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from bot.db import DATABASE_OUTAGE, Database
@@ -274,3 +275,56 @@ async def test_on_postgres_a_connection_lost_between_statements_is_an_outage_and
     assert await stored(pg) == []
     assert await pg.messages.run(remember("m")) == "m"  # the redelivery
     assert await stored(pg) == ["m"]
+
+
+def hold_back(name: str, *, see: str | None = None, fail: bool = False, runs: list[str] | None = None):  # type: ignore[no-untyped-def]
+    """A message body that holds back a row named `name` (Unit.later) and reports whether it sees row `see`."""
+
+    async def body(unit: Unit) -> bool | None:
+        if runs is not None:
+            runs.append(name)
+        seen = None
+        if see is not None:
+            found = await unit.rows("SELECT count(*) FROM processed_message WHERE external_id = :see", {"see": see})
+            seen = found[0][0] == 1
+        unit.later(REMEMBER, {"name": name, "now": unit.codec.time_in(utcnow())})
+        if fail:
+            raise ValueError(f"{name} failed")
+        return seen
+
+    return body
+
+
+async def test_held_back_writes_are_seen_by_the_same_users_next_message_and_commit_with_the_group(
+    db: Database,
+) -> None:
+    results = await asyncio.gather(
+        db.messages.run(hold_back("a1"), key="a"),
+        db.messages.run(hold_back("b1", see="a1"), key="b"),
+        db.messages.run(hold_back("a2", see="a1"), key="a"),
+    )
+    assert results[2] is True  # the same user's earlier write was sent before their next message ran
+    assert await stored(db) == ["a1", "a2", "b1"]
+
+
+async def test_a_failing_message_drops_its_held_back_writes(db: Database) -> None:
+    results = await asyncio.gather(
+        db.messages.run(hold_back("kept")), db.messages.run(hold_back("lost", fail=True)), return_exceptions=True
+    )
+    assert results[0] is None and isinstance(results[1], ValueError)
+    assert await stored(db) == ["kept"]
+
+
+async def test_held_back_writes_that_fail_roll_the_group_back_and_each_message_runs_alone(db: Database) -> None:
+    """The batch cannot say whose write failed: each message runs again on its own, and only the culprit fails."""
+    await db.messages.run(remember("taken"))
+    runs: list[str] = []
+    results = await asyncio.gather(
+        db.messages.run(hold_back("x", runs=runs)),
+        db.messages.run(hold_back("taken", runs=runs)),  # its row already exists: the insert violates the key
+        db.messages.run(hold_back("y", runs=runs)),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], sqlite3.IntegrityError | IntegrityError | asyncpg.UniqueViolationError)
+    assert await stored(db) == ["taken", "x", "y"]
