@@ -1,12 +1,15 @@
 """Webhook load benchmark: signed WhatsApp and Telegram webhooks against a bare endpoint of the same app.
 
 Run: .venv/bin/python benchmarks/bench_load.py [--database sqlite|postgres] [--levels 1 10 50] [--seconds 5]
+    [--rounds 3]
 (wrk from Debian's packages drives the closed-loop levels: `apt-get install wrk`; --no-wrk uses Python)
 
 One server process (uvicorn, like one web dyno) serves the real app plus a bare route that only parses the form
 and returns fixed TwiML: the baseline. Telegram replies go to a local stand-in for the Bot API. Traffic goes only
 to 127.0.0.1 and every level is bounded in time. Prints requests per second, p50/p99 latency, errors, the
-server's peak RSS and each webhook's throughput as a share of the baseline's at the same concurrency.
+server's peak RSS and each webhook's throughput as a share of the baseline's at the same concurrency. At each level
+the endpoints take turns for several rounds (--rounds), each webhook compared with the bare run just before it,
+and the medians are printed: this machine's speed drifts too much between minutes for one run of each to compare.
 Targets (issue 9): webhook throughput >= 25% of the bare endpoint (aim 40%), p99 < 100 ms at 50 concurrent
 connections, zero errors, RSS < 250 MB, with SQLite and with PostgreSQL.
 """
@@ -237,6 +240,30 @@ async def wrk_level(base: str, requests_file: Path, script: Path, concurrency: i
     return {"rps": rps, "p50": millis("50%"), "p99": millis("99%"), "errors": errors, "n": total}
 
 
+async def wrk_run(client: httpx.AsyncClient, make, work: str, script: Path, concurrency: int, args) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """One wrk level on fresh message ids (a replayed id would be a cheap duplicate); counts ids replayed."""
+    requests_file = Path(work) / "requests.tsv"
+    write_requests(requests_file, make, args.requests)
+    r = await wrk_level(str(client.base_url).rstrip("/"), requests_file, script, concurrency, args.seconds)
+    r["replayed"] = max(0, r["n"] - args.requests) if "bare" not in make.__name__ else 0
+    return r
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def until_idle(pid: int, limit: float = 60.0) -> None:
+    """Wait (at most `limit` seconds) until the server uses under 5% of a core over half a second."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(0.5)
+        if cpu_seconds(pid) - before < 0.025:
+            return
+
+
 async def level(client: httpx.AsyncClient, make, concurrency: int, seconds: float) -> dict[str, float]:  # type: ignore[no-untyped-def]
     latencies: list[float] = []
     errors = 0
@@ -322,9 +349,12 @@ async def run(args: argparse.Namespace) -> None:
                     await level(client, make, 4, 1.0)
                 print(
                     f"database: {args.database}; one server process; {args.seconds:g} s per level; "
-                    f"client: {'wrk' if args.wrk else 'python'}"
+                    f"client: {'wrk' if args.wrk else 'python'}; {args.rounds} rounds, medians (p99: worst round)"
                 )
-                print(f"{'endpoint':<20}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs bare':>9}")
+                print(
+                    f"{'endpoint':<20}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs bare':>9}"
+                    "  (rounds)"
+                )
                 kinds = (
                     ("bare (form + TwiML)", traffic.bare),
                     ("whatsapp webhook", traffic.whatsapp),
@@ -333,27 +363,35 @@ async def run(args: argparse.Namespace) -> None:
                 with tempfile.TemporaryDirectory() as work:
                     script = Path(work) / "replay.lua"
                     script.write_text(WRK_SCRIPT)
-                    # One endpoint at a time, Telegram last: its replies queue behind Telegram's own rate limit
-                    # (about 30 messages a second), and that backlog must not slow the other measurements.
-                    bare_rps: dict[int, float] = {}
-                    for name, make in kinds:
-                        for concurrency in args.levels:
-                            replayed = ""
-                            if args.wrk:
-                                # Fresh message ids for every level: a replayed id would be a cheap duplicate.
-                                requests_file = Path(work) / "requests.tsv"
-                                write_requests(requests_file, make, args.requests)
-                                r = await wrk_level(
-                                    str(client.base_url).rstrip("/"), requests_file, script, concurrency, args.seconds
-                                )
-                                if r["n"] > args.requests and make != traffic.bare:
-                                    replayed = f"  ({r['n'] - args.requests:.0f} ids replayed: raise --requests)"
-                            else:
-                                r = await level(client, make, concurrency, args.seconds)
-                            bare_rps.setdefault(concurrency, r["rps"])
+                    for concurrency in args.levels:
+                        # The endpoints take turns, round after round, so each webhook is compared with the bare
+                        # endpoint measured just before it: on a shared machine the speed drifts by tens of percent
+                        # from one minute to the next.
+                        runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in kinds}
+                        for _ in range(args.rounds):
+                            for name, make in kinds:
+                                if args.wrk:
+                                    r = await wrk_run(client, make, work, script, concurrency, args)
+                                else:
+                                    r = await level(client, make, concurrency, args.seconds)
+                                runs[name].append(r)
+                                # Telegram replies go out after the webhook answered: wait until they have.
+                                await until_idle(server.pid)
+                        bare = runs[kinds[0][0]]
+                        for name, _ in kinds:
+                            ratios = [r["rps"] / b["rps"] for r, b in zip(runs[name], bare, strict=True)]
+                            r = {
+                                "rps": statistics.median(x["rps"] for x in runs[name]),
+                                "p50": statistics.median(x["p50"] for x in runs[name]),
+                                "p99": max(x["p99"] for x in runs[name]),
+                                "errors": sum(x["errors"] for x in runs[name]),
+                            }
+                            replayed = sum(x.get("replayed", 0) for x in runs[name])
                             print(
                                 f"{name:<20}{concurrency:>5}{r['rps']:>9.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}"
-                                f"{r['errors']:>8.0f}{r['rps'] / bare_rps[concurrency]:>8.0%}{replayed}"
+                                f"{r['errors']:>8.0f}{statistics.median(ratios):>8.0%}"
+                                f"  ({', '.join(f'{x:.0%}' for x in ratios)})"
+                                + (f"  ({replayed:.0f} ids replayed: raise --requests)" if replayed else "")
                             )
             print(f"server peak RSS: {peak_rss_mb(server.pid):.0f} MB")
         finally:
@@ -369,6 +407,7 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=POSTGRES)
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3, help="turns of the endpoints at each level (medians)")
     parser.add_argument("--requests", type=int, default=80000, help="pre-signed requests per endpoint for wrk")
     parser.add_argument("--no-wrk", dest="wrk", action="store_false", help="use the Python client instead of wrk")
     asyncio.run(run(parser.parse_args()))
