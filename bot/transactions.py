@@ -59,6 +59,12 @@ def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
     return re.sub(r"(?<!:):([a-z_]+)", number, sql), tuple(names)
 
 
+def _positional(sql: str, values: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """`sql` for asyncpg, and `values` in its placeholders' order."""
+    numbered, names = _numbered(sql)
+    return numbered, tuple(values[name] for name in names)
+
+
 @dataclass(frozen=True)
 class Codec:
     """The dialect's own converters for the column types plain SQL binds and reads, so rows are stored exactly
@@ -109,7 +115,7 @@ class _Driver:
     later: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)  # held-back writes: SQL -> argument rows
     later_keys: set[Hashable] = field(default_factory=set)  # the users whose messages held them back
 
-    async def run_later(self, connection: AsyncConnection) -> None:
+    async def send_later(self, connection: AsyncConnection) -> None:
         """Send the held-back writes, one batch per statement (asyncpg pipelines a batch: one round trip)."""
         batches, self.later = self.later, {}
         self.later_keys.clear()
@@ -143,8 +149,7 @@ class Unit:
         driver = self._driver
         if driver.sqlite is not None:
             return driver.sqlite.execute(sql, values).fetchall()
-        numbered, names = _numbered(sql)
-        arguments = tuple(values[name] for name in names)
+        numbered, arguments = _positional(sql, values)
         if driver.begun:
             return [tuple(record) for record in await driver.asyncpg.fetch(numbered, *arguments)]
         result = await self.connection.exec_driver_sql(numbered, arguments)
@@ -161,8 +166,8 @@ class Unit:
         if driver.sqlite is not None:
             driver.sqlite.execute(sql, values)
             return
-        numbered, names = _numbered(sql)
-        driver.later.setdefault(numbered, []).append(tuple(values[name] for name in names))
+        numbered, arguments = _positional(sql, values)
+        driver.later.setdefault(numbered, []).append(arguments)
         driver.later_keys.add(self._key)
 
     @property
@@ -260,14 +265,14 @@ class GroupCommit:
                     if job.done.done():  # its caller stopped waiting before its turn
                         continue
                     taken.append(job)
-                    if job.key in driver.later_keys and not await self._run_later(connection, driver):
+                    if job.key in driver.later_keys and not await self._send_later_or_roll_back(connection, driver):
                         return True  # the user's earlier writes first
                     if not await self._step(connection, driver, job, results):
                         await connection.rollback()
                         return True
                     if not self._queue:
                         await asyncio.sleep(0)  # messages already received and ready to run join this commit
-                if not await self._run_later(connection, driver):
+                if not await self._send_later_or_roll_back(connection, driver):
                     return True
                 await connection.commit()
                 return False
@@ -306,11 +311,11 @@ class GroupCommit:
         return True
 
     @staticmethod
-    async def _run_later(connection: AsyncConnection, driver: _Driver) -> bool:
+    async def _send_later_or_roll_back(connection: AsyncConnection, driver: _Driver) -> bool:
         """Send the group's held-back writes; False (the group rolled back) when they fail: which message's write
         failed is not known, so each message runs again on its own."""
         try:
-            await driver.run_later(connection)
+            await driver.send_later(connection)
         except Exception:
             await connection.rollback()
             return False
@@ -324,7 +329,7 @@ class GroupCommit:
             async with self._engine.connect() as connection, connection.begin():
                 driver = await _driver_of(connection)
                 result = await _run_unit(connection, driver, job)
-                await driver.run_later(connection)
+                await driver.send_later(connection)
         except Exception as exc:
             _settle(job, exc)
         else:
