@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -20,7 +21,15 @@ from bot.transactions import Lanes
 SQLITE_BUSY_SECONDS = 15.0
 # What "the database is unavailable" looks like: a database error, a refused or dropped connection, a timeout, or
 # no pooled connection free in time. Webhooks answer these with 503 (the sender delivers again); pages too.
-DATABASE_OUTAGE: tuple[type[BaseException], ...] = (DBAPIError, PoolTimeout, OSError, TimeoutError)
+# asyncpg's own errors are here because message statements run on asyncpg directly (bot.transactions).
+DATABASE_OUTAGE: tuple[type[BaseException], ...] = (
+    DBAPIError,
+    PoolTimeout,
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -97,4 +106,5 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        await self.messages.close()
         await self.engine.dispose()
