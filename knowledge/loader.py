@@ -57,6 +57,7 @@ class KnowledgeBase:
     programmes: list[Programme] = field(default_factory=list)
     services: dict[str, Service] = field(default_factory=dict)
     city_classes: dict[str, CityClass] = field(default_factory=dict)
+    _answers: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
 
     def source_line(self, entry: Entry, lang: str) -> str:
         """ "Source: PSEB announcement, 12 Jan 2021" (or "Sources: ..." when several back the answer)."""
@@ -73,9 +74,14 @@ class KnowledgeBase:
         return self.texts(key, lang, sources=self.texts.separator("semicolon", lang).join(items))
 
     def answer(self, entry_id: str, lang: str) -> str:
-        """The entry's answer in `lang`, ending with its source line."""
-        entry = self.entries[entry_id]
-        return f"{entry.answer.get(lang)}\n\n{self.source_line(entry, lang)}"
+        """The entry's answer in `lang`, ending with its source line (worked out once: the base does not change
+        while a process runs, and most messages end here)."""
+        key = (entry_id, lang)
+        text = self._answers.get(key)
+        if text is None:
+            entry = self.entries[entry_id]
+            text = self._answers[key] = f"{entry.answer.get(lang)}\n\n{self.source_line(entry, lang)}"
+        return text
 
     def places_with_parks(self) -> set[str]:
         return {park.place for park in self.parks}
