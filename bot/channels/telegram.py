@@ -54,6 +54,7 @@ from telegram.error import (
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.channels.base import Channel, SendError, Sent
+from bot.channels.telegram_http import AiohttpRequest
 from bot.db import DATABASE_OUTAGE
 from bot.outbox import queue_replies
 from bot.settings import Settings
@@ -132,20 +133,21 @@ def file_base_url(api_base_url: str) -> str:
     return f"{root}/file/{last}"
 
 
+def api_request(*, pool_size: int = 256) -> AiohttpRequest:
+    """The Bot API client: bounded timeouts, on aiohttp (see bot.channels.telegram_http for why)."""
+    return AiohttpRequest(connection_pool_size=pool_size, connect_timeout=10, read_timeout=15, pool_timeout=10)
+
+
 def build_application(settings: Settings, *, polling: bool) -> Application:  # type: ignore[type-arg]
     """The PTB Application: our Bot API server, outbound rate limits, bounded timeouts; an Updater only to poll."""
-    # httpx logs every request URL at INFO, and the URL holds the bot token: keep that out of the logs.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token or "")
         .base_url(settings.telegram_api_base_url)
         .base_file_url(file_base_url(settings.telegram_api_base_url))
         .rate_limiter(AIORateLimiter(max_retries=3))
-        .connect_timeout(10)
-        .read_timeout(15)
-        .write_timeout(15)
-        .pool_timeout(10)
+        .request(api_request())
+        .get_updates_request(api_request(pool_size=1))
     )
     if not polling:
         builder = builder.updater(None)
@@ -674,11 +676,11 @@ def _fail(message: str) -> int:
 
 
 def _bot(settings: Settings) -> Bot:
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # request URLs hold the token
     return Bot(
         settings.telegram_bot_token or "",
         base_url=settings.telegram_api_base_url,
         base_file_url=file_base_url(settings.telegram_api_base_url),
+        request=api_request(pool_size=1),
     )
 
 
