@@ -107,3 +107,25 @@ async def test_a_file_goes_out_as_multipart(upload_server: tuple[str, list[dict[
             "bytes": b"%PDF-1.4 evidence",
         }
     ]
+
+
+async def test_an_answer_that_is_not_http_is_a_network_error_that_does_not_show_the_token() -> None:
+    """aiohttp quotes the URL in some errors, and the URL holds the bot token; the error ends up in warnings."""
+
+    async def not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(not_http, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(NetworkError) as caught:
+            async with Bot(TOKEN, base_url=f"http://127.0.0.1:{port}/bot", request=AiohttpRequest()):
+                pass
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert "/bot<token>/getMe" in str(caught.value)
+    assert TOKEN not in str(caught.value) and TOKEN.split(":")[1] not in str(caught.value)

@@ -12,6 +12,8 @@ Timeouts keep PTB's meaning, with one difference: aiohttp has no timeout for wri
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
@@ -85,7 +87,16 @@ class AiohttpRequest(BaseRequest):
         except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors (asyncio.TimeoutError is the same)
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {without_token(str(exc))}") from exc
+
+
+# The Bot API's URLs hold the bot token (".../bot<token>/sendMessage", ".../file/bot<token>/..."), and some of
+# aiohttp's errors quote the URL; these messages end up in warnings.
+_TOKEN_IN_URL = re.compile(r"/bot[^/\s'\"]+")
+
+
+def without_token(text: str) -> str:
+    return _TOKEN_IN_URL.sub("/bot<token>", text)
 
 
 def _given(value: float | None | object, default: float | None) -> float | None:
