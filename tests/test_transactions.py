@@ -164,8 +164,9 @@ async def test_a_busy_lane_keeps_its_connection_from_one_message_to_the_next(db:
     """Checking a connection out of the pool for each group cost more CPU than a quiet bot's message itself."""
     checkouts: list[int] = []
     event.listen(db.engine.sync_engine, "checkout", lambda *_args: checkouts.append(1))
-    for name in ("a", "b", "c"):  # one after another: a group each
+    for name in ("a", "b", "c"):  # one after another, a little apart (well within the linger): a group each
         assert await db.messages.run(remember(name), key="user") == name
+        await asyncio.sleep(0.05)
     assert len(checkouts) == 1
     assert db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
     await db.messages.close()
