@@ -372,9 +372,9 @@ class GroupCommit:
             rolled_back = await self._transaction(lease, taken, results)
         except BaseException as exc:  # BEGIN or COMMIT failed, or the worker is being stopped: none of it stands
             if lease is not None:
-                # SQLAlchemy counts a failed commit as the end of the transaction and would return the connection
-                # to the pool without a rollback, its transaction (SQLite's write lock, or work the next group
-                # would commit) still open. Closing it discards whatever it holds.
+                # What the connection holds is not known: after a failed commit SQLAlchemy counts SQLite's
+                # transaction (and its write lock) as ended, and on PostgreSQL the lane's own transaction may be
+                # open with work the next group would commit. Closing it discards whatever it holds.
                 await lease.drop()
             if not taken:  # it failed before any message ran: those waiting would meet the same failure
                 taken.extend(self._queue)

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -145,10 +146,20 @@ class FakeTelegram:
     # the API
 
     async def _params(self, request: Request) -> dict[str, Any]:
-        body = await request.body()
-        if request.headers.get("content-type", "").startswith("application/json"):
-            return dict(json.loads(body or b"{}"))
-        raw = dict(parse_qsl(body.decode(), keep_blank_values=True))
+        """The call's parameters; a file sent as multipart becomes {"filename", "content_type", "bytes"}."""
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("application/json"):
+            return dict(json.loads(await request.body() or b"{}"))
+        raw: dict[str, Any] = {}
+        if content_type.startswith("multipart/form-data"):
+            for name, value in (await request.form()).multi_items():
+                if isinstance(value, UploadFile):
+                    raw[name] = {"filename": value.filename, "content_type": value.content_type}
+                    raw[name]["bytes"] = await value.read()
+                else:
+                    raw[name] = value
+        else:
+            raw.update(parse_qsl((await request.body()).decode(), keep_blank_values=True))
         raw.update(request.query_params)
         return {k: json.loads(v) if k in JSON_FIELDS else v for k, v in raw.items()}
 
@@ -227,6 +238,15 @@ class FakeTelegram:
     async def _m_sendMessage(self, params: dict[str, Any]) -> Any:
         plain = self._check_message(params)
         return self._message(int(params["chat_id"]), plain, params.get("reply_markup"), next(self._message_ids))
+
+    async def _m_sendDocument(self, params: dict[str, Any]) -> Any:
+        document = params.get("document")
+        if not isinstance(document, dict):
+            raise ValueError("Bad Request: there is no document in the request")
+        message = self._message(int(params["chat_id"]), "", None, next(self._message_ids))
+        del message["text"]
+        message["document"] = {"file_id": "doc", "file_unique_id": "u-doc", "file_name": document["filename"]}
+        return message
 
     async def _m_editMessageText(self, params: dict[str, Any]) -> Any:
         plain = self._check_message(params)

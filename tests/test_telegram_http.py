@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.datastructures import UploadFile
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 from telegram import Bot
 from telegram.error import NetworkError, TimedOut
 
 from bot.channels.telegram_http import AiohttpRequest
 
-from .fake_telegram import BOT_USER, TOKEN, FakeTelegram, free_port, wait_until
+from .fake_telegram import TOKEN, FakeTelegram, free_port
 
 
 async def test_a_call_goes_out_as_ptb_builds_it_and_its_answer_comes_back(fake: FakeTelegram) -> None:
@@ -55,58 +47,17 @@ async def test_an_unreachable_api_is_a_network_error() -> None:
     assert "aiohttp.ClientConnectorError" in str(caught.value)
 
 
-@pytest.fixture
-async def upload_server() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
-    """A Bot API stand-in for sendDocument that records the multipart form it gets."""
-    received: list[dict[str, Any]] = []
-
-    async def api(request: Request) -> JSONResponse:
-        if request.path_params["method"] == "getMe":
-            return JSONResponse({"ok": True, "result": BOT_USER})
-        form = await request.form()
-        document = form["document"]
-        assert isinstance(document, UploadFile)
-        received.append(
-            {
-                "content_type": request.headers["content-type"].split(";")[0],
-                "chat_id": form["chat_id"],
-                "filename": document.filename,
-                "file_type": document.content_type,
-                "bytes": await document.read(),
-            }
-        )
-        message = {
-            "message_id": 7,
-            "date": int(time.time()),
-            "chat": {"id": 42, "type": "private"},
-            "document": {"file_id": "doc7", "file_unique_id": "u7", "file_name": document.filename},
-        }
-        return JSONResponse({"ok": True, "result": message})
-
-    port = free_port()
-    app = Starlette(routes=[Route("/bot{token}/{method}", api, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    await wait_until(lambda: server.started, what="upload stand-in to start")
-    yield f"http://127.0.0.1:{port}/bot", received
-    server.should_exit = True
-    await asyncio.wait_for(task, timeout=10)
-
-
-async def test_a_file_goes_out_as_multipart(upload_server: tuple[str, list[dict[str, Any]]]) -> None:
-    base_url, received = upload_server
-    async with Bot(TOKEN, base_url=base_url, request=AiohttpRequest()) as bot:
+async def test_a_file_goes_out_as_multipart(fake: FakeTelegram) -> None:
+    async with Bot(TOKEN, base_url=fake.base_url, request=AiohttpRequest()) as bot:
         message = await bot.send_document(42, b"%PDF-1.4 evidence", filename="evidence.pdf")
     assert message.document is not None and message.document.file_name == "evidence.pdf"
-    assert received == [
-        {
-            "content_type": "multipart/form-data",
-            "chat_id": "42",
-            "filename": "evidence.pdf",
-            "file_type": "application/pdf",
-            "bytes": b"%PDF-1.4 evidence",
-        }
-    ]
+    (sent,) = fake.called("sendDocument")
+    assert sent["chat_id"] == 42
+    assert sent["document"] == {
+        "filename": "evidence.pdf",
+        "content_type": "application/pdf",
+        "bytes": b"%PDF-1.4 evidence",
+    }
 
 
 async def test_an_answer_that_is_not_http_is_a_network_error_that_does_not_show_the_token() -> None:

@@ -349,17 +349,10 @@ async def test_on_postgres_a_commit_begins_the_next_transaction_and_the_lane_end
 
 
 async def test_on_postgres_a_connection_lost_between_statements_is_an_outage_and_the_retry_works(pg: Database) -> None:
-    url = pg.url.replace("postgresql+asyncpg://", "postgresql://")
-
     async def lose_the_connection(unit: Unit) -> str:
         now = unit.codec.time_in(utcnow())
         await unit.rows(REMEMBER, {"name": "m", "now": now})
-        killer = await asyncpg.connect(url)
-        await killer.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        await killer.close()
+        await kill_own_backend(unit)
         await unit.rows(REMEMBER, {"name": "m2", "now": now})
         return "m"
 
