@@ -42,7 +42,8 @@ async def healthz(request: Request) -> JSONResponse:
 async def database_unavailable(request: Request, exc: Exception) -> Response:
     """A page or API call that met a database failure: 503 and a plain sentence, not a bare 500.
 
-    After PostgreSQL restarts, the first request on each dropped pooled connection fails this way; the next works.
+    The database down, or too busy to give a connection in time: a connection it merely dropped (a restart) is
+    replaced when it leaves the pool (`bot.db.create_engine`), so that alone does not land here.
     """
     log.warning("%s %s: database unavailable (%s)", request.method, request.url.path, type(exc).__name__)
     return PlainTextResponse(

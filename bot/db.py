@@ -69,10 +69,11 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
     """An async engine for `url`, with the SQLite recipe applied where it applies.
 
     PostgreSQL: `pool_size` connections kept open, and as many again opened for bursts of other work (message
-    transactions use up to half of them: see `message_lanes`). No ping before each use: with asyncpg it costs
-    three round trips (BEGIN, ping, ROLLBACK), 14% of a message's CPU. A connection the server dropped
-    fails the one request that meets it (a webhook answers 503 and is delivered again); SQLAlchemy then retires
-    every pooled connection older than the failure.
+    transactions use up to half of them: see `message_lanes`). A connection is pinged as it leaves the pool, so
+    one the server ended (a restart, say) is replaced instead of failing a request; on a failed ping SQLAlchemy
+    also retires every pooled connection older than it. The ping costs round trips, but messages rarely pay it:
+    a busy message lane keeps its connection (`bot.transactions`), and reruns its messages on a fresh one if the
+    server ends it.
     """
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
@@ -82,7 +83,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
         )
         _install_sqlite_recipe(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=False, pool_size=pool_size, max_overflow=pool_size)
+    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
 
 
 def message_lanes(url: str, pool_size: int) -> int:

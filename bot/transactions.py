@@ -20,7 +20,7 @@ nearly free; an ORM session gets one of its own inside it) and a failure rolls b
 PostgreSQL a savepoint would cost two more round trips per message, so a failure rolls the group back and each
 of its messages runs again in a transaction of its own; the same happens when groups in two processes deadlock
 on the same users' rows (PostgreSQL breaks the deadlock by failing one statement), so the messages involved are
-still handled once.
+still handled once, and when the server ended the lane's connection (a restart): they run again on a fresh one.
 """
 
 from __future__ import annotations
@@ -366,6 +366,7 @@ class GroupCommit:
         connection to go on with (None once it was dropped)."""
         taken: list[_Job[Any]] = []
         results: list[tuple[_Job[Any], Any]] = []
+        kept = lease is not None
         try:
             if lease is None:
                 lease = await _Lease.open(self._engine)
@@ -376,6 +377,8 @@ class GroupCommit:
                 # transaction (and its write lock) as ended, and on PostgreSQL the lane's own transaction may be
                 # open with work the next group would commit. Closing it discards whatever it holds.
                 await lease.drop()
+            if not taken and kept and isinstance(exc, Exception):
+                return None  # BEGIN failed on a kept connection (the server ended it): the next group takes a fresh one
             if not taken:  # it failed before any message ran: those waiting would meet the same failure
                 taken.extend(self._queue)
                 self._queue.clear()
@@ -386,7 +389,19 @@ class GroupCommit:
             log.warning("message transaction failed (%s); %d messages not stored", type(exc).__name__, len(taken))
             return None
         if rolled_back:  # PostgreSQL: each of the group's messages runs again on its own
-            for job in taken:
+            # A connection the server ended (a restart, say) fails the rollback too. That is not the messages'
+            # fault: they run again on a fresh connection, so no webhook answers 503 once the database is back.
+            lease = await lease.rollback_or_drop()
+            for index, job in enumerate(taken):
+                if job.done.done():  # its caller stopped waiting
+                    continue
+                if lease is None:
+                    try:
+                        lease = await _Lease.open(self._engine)
+                    except Exception as exc:  # the database is out of reach: the rest would meet the same
+                        for rest in taken[index:]:
+                            _settle(rest, exc)
+                        return None
                 lease = await self._alone(lease, job)
             return lease
         for job, result in results:
@@ -394,21 +409,21 @@ class GroupCommit:
         return lease
 
     async def _transaction(self, lease: _Lease, taken: list[_Job[Any]], results: list[tuple[_Job[Any], Any]]) -> bool:
-        """Run waiting messages one after another, then commit; True when the group was rolled back instead."""
+        """Run waiting messages one after another, then commit; True when the group failed on PostgreSQL and must be
+        rolled back instead (the caller does that)."""
         driver = await lease.begin()
         while self._queue and len(taken) < self._max_group:
             job = self._queue.popleft()
             if job.done.done():  # its caller stopped waiting before its turn
                 continue
             taken.append(job)
-            if job.key in driver.later_keys and not await self._send_later_or_roll_back(lease, driver):
+            if job.key in driver.later_keys and not await self._sent_later(driver):
                 return True  # the user's earlier writes first
             if not await self._step(lease.connection, driver, job, results):
-                await lease.rollback()
                 return True
             if not self._queue:
                 await asyncio.sleep(0)  # messages already received and ready to run join this commit
-        if not await self._send_later_or_roll_back(lease, driver):
+        if not await self._sent_later(driver):
             return True
         await lease.commit()
         return False
@@ -441,28 +456,22 @@ class GroupCommit:
         return True
 
     @staticmethod
-    async def _send_later_or_roll_back(lease: _Lease, driver: _Driver) -> bool:
-        """Send the group's held-back writes; False (the group rolled back) when they fail: which message's write
-        failed is not known, so each message runs again on its own."""
+    async def _sent_later(driver: _Driver) -> bool:
+        """Send the group's held-back writes; False when they fail: which message's write failed is not known, so
+        the group is rolled back and each message runs again on its own."""
         try:
             await driver.send_later()
         except Exception:
-            await lease.rollback()
             return False
         return True
 
-    async def _alone(self, lease: _Lease | None, job: _Job[Any]) -> _Lease | None:
+    async def _alone(self, lease: _Lease, job: _Job[Any]) -> _Lease | None:
         """A message in a transaction of its own (after its group failed on PostgreSQL)."""
-        if job.done.done():
-            return lease
         try:
-            if lease is None:
-                lease = await _Lease.open(self._engine)
             driver = await lease.begin()
         except Exception as exc:
             _settle(job, exc)
-            if lease is not None:
-                await lease.drop()
+            await lease.drop()
             return None
         try:
             result = await _run_unit(lease.connection, driver, job)

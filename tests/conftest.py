@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import asyncpg
 import pytest
 import uvicorn
 from sqlalchemy import text
@@ -68,6 +69,18 @@ def _postgres_url() -> str:
             pytest.fail("TEST_DATABASE_URL is not set: storage tests must run on PostgreSQL under CI")
         pytest.skip("TEST_DATABASE_URL not set; PostgreSQL storage tests skipped (they run in CI)")
     return url
+
+
+async def end_every_connection(url: str) -> None:
+    """PostgreSQL ends every other connection to the test database, as a restart would."""
+    killer = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await killer.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await killer.close()
 
 
 async def reset_schema(url: str) -> None:

@@ -16,7 +16,7 @@ from bot.db import DATABASE_OUTAGE, Database
 from bot.models import UnansweredQuestion, utcnow
 from bot.transactions import GroupCommit, Unit
 
-from .conftest import _postgres_url, reset_schema, scalar
+from .conftest import _postgres_url, end_every_connection, reset_schema, scalar
 
 REMEMBER = """
 INSERT INTO processed_message (channel, external_id, user_id, received_at, handled_at)
@@ -361,6 +361,25 @@ async def test_on_postgres_a_connection_lost_between_statements_is_an_outage_and
     assert await stored(pg) == []
     assert await pg.messages.run(remember("m")) == "m"  # the redelivery
     assert await stored(pg) == ["m"]
+
+
+@pytest.mark.parametrize("last", ["committed", "rolled back"])
+async def test_on_postgres_a_lane_whose_connection_the_server_ended_runs_its_messages_on_a_fresh_one(
+    pg: Database, last: str
+) -> None:
+    """A restart must not cost a 503: after a commit the lane's next transaction was begun ahead, so its first
+    statement meets the closed connection; after a rollback the lane's BEGIN does."""
+    if last == "committed":
+        assert await pg.messages.run(remember("a"), key="u") == "a"
+    else:
+        with pytest.raises(ValueError):
+            await pg.messages.run(remember("a", fail=True), key="u")
+    assert pg.engine.pool.checkedout() == 1  # type: ignore[attr-defined]  # the lane kept its connection
+    await end_every_connection(_postgres_url())
+    runs: list[str] = []
+    assert await asyncio.gather(*(pg.messages.run(remember(n, runs=runs), key="u") for n in ("b", "c"))) == ["b", "c"]
+    assert await stored(pg) == (["a", "b", "c"] if last == "committed" else ["b", "c"])
+    assert sorted(set(runs)) == ["b", "c"]
 
 
 def hold_back(name: str, *, see: str | None = None, fail: bool = False, runs: list[str] | None = None):  # type: ignore[no-untyped-def]
