@@ -7,7 +7,9 @@ Run: .venv/bin/python benchmarks/bench_load.py [--database sqlite|postgres] [--l
 One server process (uvicorn, like one web dyno) serves the real app plus a bare route that only parses the form
 and returns fixed TwiML: the baseline. Telegram replies go to a local stand-in for the Bot API. Traffic goes only
 to 127.0.0.1 and every level is bounded in time. Prints requests per second, p50/p99 latency, errors, the
-server's peak RSS and each webhook's throughput as a share of the baseline's at the same concurrency. At each level
+server's peak RSS and each webhook's throughput as a share of the baseline's at the same concurrency, then each
+endpoint's throughput at its busiest level. First it times the database alone (a round trip, one row's commit):
+at one connection a webhook waits on those and the baseline does not, so they bound that level. At each level
 the endpoints take turns for several rounds (--rounds), each webhook compared with the bare run just before it,
 and the medians are printed: this machine's speed drifts too much between minutes for one run of each to compare.
 Targets (issue 9): webhook throughput >= 25% of the bare endpoint (aim 40%), p99 < 100 ms at 50 concurrent
@@ -23,6 +25,7 @@ import json
 import os
 import random
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -30,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 import uvicorn
 import yaml
@@ -259,6 +263,42 @@ def requests_needed(earlier: list[dict[str, float]], most: int) -> int:
     return min(most, max(2000, int(max(run["n"] for run in earlier) * 1.5)))
 
 
+async def database_alone(url: str, tmp: str, count: int = 500) -> str:
+    """What the database by itself takes for one connection's round trip and one row's durable commit: at one
+    connection a webhook waits for its own commit (the bare endpoint touches no database), so this is its floor."""
+    if url.startswith("sqlite"):
+        connection = sqlite3.connect(Path(tmp) / "floor.db", isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")  # as bot.db sets it
+        connection.execute("CREATE TABLE floor (id INTEGER PRIMARY KEY, at TEXT)")
+        started = time.perf_counter()
+        for _ in range(count):
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("INSERT INTO floor (at) VALUES (datetime('now'))")
+            connection.execute("COMMIT")
+        commit = (time.perf_counter() - started) / count
+        connection.close()
+        return f"SQLite alone: one row's INSERT and COMMIT {commit * 1000:.3f} ms (in-process, no round trip)"
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute("CREATE TABLE bench_floor (id bigserial PRIMARY KEY, at timestamptz)")
+        started = time.perf_counter()
+        for _ in range(count):
+            await connection.fetchval("SELECT 1")
+        round_trip = (time.perf_counter() - started) / count
+        started = time.perf_counter()
+        for _ in range(count):  # one statement outside a transaction: INSERT and COMMIT in one round trip
+            await connection.execute("INSERT INTO bench_floor (at) VALUES (now())")
+        commit = (time.perf_counter() - started) / count
+    finally:
+        await connection.execute("DROP TABLE IF EXISTS bench_floor")
+        await connection.close()
+    return (
+        f"PostgreSQL alone: a round trip {round_trip * 1000:.3f} ms; one row's INSERT and COMMIT {commit * 1000:.3f} ms"
+        " (a webhook at one connection waits for a round trip to claim the message and for its own commit)"
+    )
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -361,6 +401,7 @@ async def run(args: argparse.Namespace) -> None:
                     f"database: {args.database}; one server process; {args.seconds:g} s per level; "
                     f"client: {'wrk' if args.wrk else 'python'}; {args.rounds} rounds, medians (p99: worst round)"
                 )
+                print(await database_alone(url, tmp))
                 print(
                     f"{'endpoint':<20}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'vs bare':>9}"
                     "  (rounds)"
@@ -370,6 +411,7 @@ async def run(args: argparse.Namespace) -> None:
                     ("whatsapp webhook", traffic.whatsapp),
                     ("telegram webhook", traffic.telegram),
                 )
+                best: dict[str, tuple[float, int]] = {}  # each endpoint's busiest level: median req/s, connections
                 with tempfile.TemporaryDirectory() as work:
                     script = Path(work) / "replay.lua"
                     script.write_text(WRK_SCRIPT)
@@ -391,6 +433,9 @@ async def run(args: argparse.Namespace) -> None:
                         bare = runs[kinds[0][0]]
                         for name, make in kinds:
                             ratios = [r["rps"] / b["rps"] for r, b in zip(runs[name], bare, strict=True)]
+                            best[name] = max(
+                                best.get(name, (0.0, 0)), (statistics.median(x["rps"] for x in runs[name]), concurrency)
+                            )
                             r = {
                                 "rps": statistics.median(x["rps"] for x in runs[name]),
                                 "p50": statistics.median(x["p50"] for x in runs[name]),
@@ -405,6 +450,13 @@ async def run(args: argparse.Namespace) -> None:
                                 f"  ({', '.join(f'{x:.0%}' for x in ratios)})"
                                 + (f"  ({replayed:.0f} ids replayed: raise --requests)" if replayed else "")
                             )
+                # Throughput: how much work per second each endpoint can take, at whichever level it does most.
+                bare_best, bare_at = best[kinds[0][0]]
+                print(f"throughput (busiest level): bare {bare_best:.0f} req/s at {bare_at} connections", end="")
+                for name, _ in kinds[1:]:
+                    rps, at = best[name]
+                    print(f"; {name} {rps:.0f} at {at} ({rps / bare_best:.0%})", end="")
+                print()
             print(f"server peak RSS: {peak_rss_mb(server.pid):.0f} MB")
         finally:
             server.terminate()
