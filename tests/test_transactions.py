@@ -382,6 +382,21 @@ async def test_on_postgres_a_lane_whose_connection_the_server_ended_runs_its_mes
     assert sorted(set(runs)) == ["b", "c"]
 
 
+async def test_on_postgres_a_server_that_ends_idle_transactions_soon_costs_no_message(pg: Database) -> None:
+    """A commit begins the next transaction ahead, and the lane keeps it open while it waits for work: a server
+    whose idle_in_transaction_session_timeout is shorter than that wait ends the session. The next message runs on
+    a fresh connection."""
+
+    async def short_patience(unit: Unit) -> str:
+        await unit.rows("SET idle_in_transaction_session_timeout = 50", {})  # for the session, once committed
+        return await remember("a")(unit)
+
+    assert await pg.messages.run(short_patience, key="u") == "a"
+    await asyncio.sleep(0.3)  # well within the lane's linger: it still holds the connection the server ended
+    assert await pg.messages.run(remember("b"), key="u") == "b"
+    assert await stored(pg) == ["a", "b"]
+
+
 def hold_back(name: str, *, see: str | None = None, fail: bool = False, runs: list[str] | None = None):  # type: ignore[no-untyped-def]
     """A message body that holds back a row named `name` (Unit.later) and reports whether it sees row `see`."""
 
