@@ -389,21 +389,7 @@ class GroupCommit:
             log.warning("message transaction failed (%s); %d messages not stored", type(exc).__name__, len(taken))
             return None
         if rolled_back:  # PostgreSQL: each of the group's messages runs again on its own
-            # A connection the server ended (a restart, say) fails the rollback too. That is not the messages'
-            # fault: they run again on a fresh connection, so no webhook answers 503 once the database is back.
-            lease = await lease.rollback_or_drop()
-            for index, job in enumerate(taken):
-                if job.done.done():  # its caller stopped waiting
-                    continue
-                if lease is None:
-                    try:
-                        lease = await _Lease.open(self._engine)
-                    except Exception as exc:  # the database is out of reach: the rest would meet the same
-                        for rest in taken[index:]:
-                            _settle(rest, exc)
-                        return None
-                lease = await self._alone(lease, job)
-            return lease
+            return await self._one_by_one(await lease.rollback_or_drop(), taken)
         for job, result in results:
             _settle(job, None, result)
         return lease
@@ -464,6 +450,26 @@ class GroupCommit:
         except Exception:
             return False
         return True
+
+    async def _one_by_one(self, lease: _Lease | None, jobs: list[_Job[Any]]) -> _Lease | None:
+        """Each of a failed group's messages in a transaction of its own.
+
+        `lease` is None when the rollback failed too: the server ended the connection (a restart, say). That is
+        not the messages' fault, so they run on a fresh connection and no webhook answers 503 once the database
+        is back.
+        """
+        for index, job in enumerate(jobs):
+            if job.done.done():  # its caller stopped waiting
+                continue
+            if lease is None:
+                try:
+                    lease = await _Lease.open(self._engine)
+                except Exception as exc:  # the database is out of reach: the rest would meet the same
+                    for rest in jobs[index:]:
+                        _settle(rest, exc)
+                    return None
+            lease = await self._alone(lease, job)
+        return lease
 
     async def _alone(self, lease: _Lease, job: _Job[Any]) -> _Lease | None:
         """A message in a transaction of its own (after its group failed on PostgreSQL)."""

@@ -71,13 +71,14 @@ def _postgres_url() -> str:
     return url
 
 
-async def end_every_connection(url: str) -> None:
-    """PostgreSQL ends every other connection to the test database, as a restart would."""
-    killer = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+async def end_connections(where: str = "true", *args: object) -> None:
+    """PostgreSQL ends the test database's connections that `where` picks (all of them: as a restart would)."""
+    killer = await asyncpg.connect(_postgres_url().replace("postgresql+asyncpg://", "postgresql://"))
     try:
         await killer.execute(
             "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            f" WHERE datname = current_database() AND pid <> pg_backend_pid() AND ({where})",
+            *args,
         )
     finally:
         await killer.close()

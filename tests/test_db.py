@@ -12,7 +12,7 @@ from bot.settings import Settings
 from bot.transactions import Unit
 from handlers.messages import Incoming
 
-from .conftest import _postgres_url, end_every_connection, make_dispatcher, reset_schema, scalar
+from .conftest import _postgres_url, end_connections, make_dispatcher, reset_schema, scalar
 
 
 async def test_message_transactions_run_in_order_of_arrival(database_url: str) -> None:
@@ -71,7 +71,7 @@ async def test_after_postgres_ends_every_connection_the_next_message_goes_straig
         assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     else:
         assert db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
-    await end_every_connection(url)
+    await end_connections()
 
     message = Incoming(channel="test", user_id="u1", text="startup registration fee", message_id="m-2")
     outcome = await dispatcher.handle(message)

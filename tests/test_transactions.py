@@ -16,7 +16,7 @@ from bot.db import DATABASE_OUTAGE, Database
 from bot.models import UnansweredQuestion, utcnow
 from bot.transactions import GroupCommit, Unit
 
-from .conftest import _postgres_url, end_every_connection, reset_schema, scalar
+from .conftest import _postgres_url, end_connections, reset_schema, scalar
 
 REMEMBER = """
 INSERT INTO processed_message (channel, external_id, user_id, received_at, handled_at)
@@ -122,11 +122,7 @@ async def test_a_failing_message_takes_only_its_own_work_with_it(db: Database) -
 async def kill_own_backend(unit: Unit) -> None:
     """PostgreSQL: end this transaction's server process from another connection (the server going away)."""
     ((pid,),) = await unit.rows("SELECT pg_backend_pid()", {})
-    killer = await asyncpg.connect(_postgres_url().replace("postgresql+asyncpg://", "postgresql://"))
-    try:
-        await killer.execute("SELECT pg_terminate_backend($1, 5000)", pid)
-    finally:
-        await killer.close()
+    await end_connections("pid = $1", pid)
 
 
 async def test_a_failed_commit_fails_every_message_in_the_group_and_keeps_none(db: Database) -> None:
@@ -375,7 +371,7 @@ async def test_on_postgres_a_lane_whose_connection_the_server_ended_runs_its_mes
         with pytest.raises(ValueError):
             await pg.messages.run(remember("a", fail=True), key="u")
     assert pg.engine.pool.checkedout() == 1  # type: ignore[attr-defined]  # the lane kept its connection
-    await end_every_connection(_postgres_url())
+    await end_connections()
     runs: list[str] = []
     assert await asyncio.gather(*(pg.messages.run(remember(n, runs=runs), key="u") for n in ("b", "c"))) == ["b", "c"]
     assert await stored(pg) == (["a", "b", "c"] if last == "committed" else ["b", "c"])
