@@ -152,6 +152,16 @@ def cmd_kb_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    import yaml
+
+    from knowledge.blind import is_blind_file
+
+    try:
+        raw = yaml.safe_load(Path(args.file).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        return _fail(f"{args.file}: {exc}")
+    if is_blind_file(raw):
+        return _eval_blind(args, settings)
     from bot.core import load_kb
     from knowledge.evaluate import evaluate, load_questions
 
@@ -162,6 +172,37 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(str(exc))
     report = evaluate(matcher, questions)
     print("\n".join(report.lines()))
+    if args.min_accuracy is not None and report.accuracy < args.min_accuracy:
+        return _fail(f"accuracy {report.accuracy:.3f} is below {args.min_accuracy}")
+    return EXIT_OK
+
+
+def _eval_blind(args: argparse.Namespace, settings: Settings) -> int:
+    """A blind set, through the whole core on a throwaway database."""
+    from bot.core import build_core, load_kb
+    from bot.evaluation import run_blind
+    from knowledge.blind import load_blind
+
+    try:
+        items = load_blind(Path(args.file))
+        knowledge = load_kb(settings)
+    except (ValueError, KnowledgeError) as exc:
+        return _fail(str(exc))
+    with tempfile.TemporaryDirectory(prefix="sahulat-eval-") as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'eval.db'}"
+        ensure_schema(settings, url)
+
+        async def main():  # type: ignore[no-untyped-def]
+            core = build_core(settings, database_url=url, knowledge=knowledge)
+            try:
+                return await run_blind(core.dispatcher, items, Path(args.file).name)
+            finally:
+                await core.close()
+
+        report = asyncio.run(main())
+    print("\n".join(report.summary()))
+    if not args.quiet:
+        print("\n".join(report.miss_lines()))
     if args.min_accuracy is not None and report.accuracy < args.min_accuracy:
         return _fail(f"accuracy {report.accuracy:.3f} is below {args.min_accuracy}")
     return EXIT_OK
@@ -238,11 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser(
         "eval",
         help="measure matching accuracy on labelled questions",
-        description="Print accuracy per intent and per language on FILE (e.g. benchmarks/questions.yaml) and "
-        "list every miss.",
+        description="Print accuracy per intent and per language on FILE and list every miss. FILE is a blind set "
+        "(benchmarks/blind_*.yaml: judged through the whole core on a throwaway database, per intent, language and "
+        "style) or an older labelled file naming entries (benchmarks/questions.yaml: the matcher alone).",
     )
     ev.add_argument("file", metavar="FILE")
     ev.add_argument("--min-accuracy", type=float, help="exit 1 when accuracy is below this (0 to 1)")
+    ev.add_argument("--quiet", action="store_true", help="blind sets: print the figures without the misses")
     ev.set_defaults(func=cmd_eval)
 
     from bot.channels import channel_modules
