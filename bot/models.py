@@ -47,6 +47,8 @@ class UserProfile(SQLModel, table=True):
     user_id: str = Field(primary_key=True, max_length=128)
     display_name: str | None = Field(default=None, max_length=256)
     language: str | None = Field(default=None, max_length=8)
+    # True when the user picked the language (menu, "urdu me batao"); else it follows how they write.
+    language_chosen: bool = False
     first_seen_at: dt.datetime = _timestamp()
     last_inbound_at: dt.datetime = _timestamp()
     # Per-citizen rate limit (across workers, so it lives here rather than in memory).
@@ -68,6 +70,8 @@ class Conversation(SQLModel, table=True):
     options: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: dt.datetime = _timestamp()
+    # The last question's topic (entry, places, words), so a follow-up like "aur pindi mein?" is read against it.
+    context: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class ProcessedMessage(SQLModel, table=True):

@@ -59,3 +59,9 @@ class Context:
 
     def option(self, key: str, payload: str) -> Option:
         return Option(self.t(key), payload)
+
+    def choose_language(self, lang: str) -> None:
+        """The user picked a language: it is kept until they pick another, whatever they write in."""
+        self.profile.language = lang
+        self.profile.language_chosen = True
+        self.lang = lang

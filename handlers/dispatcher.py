@@ -22,11 +22,11 @@ from handlers.flows.base import menu_options
 from handlers.flows.parks import parks_at_location
 from handlers.messages import Incoming, Outcome, Reply
 from handlers.outbox import keep_replies
-from handlers.questions import answer_entry, answer_question
-from handlers.state import claim_and_load, save_state
+from handlers.questions import answer_question, picked_entry
+from handlers.state import Profile, claim_and_load, save_state
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
-from knowledge.normalize import normalize_chars, script_of
+from knowledge.normalize import normalize_chars
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class Dispatcher:
             return Outcome(duplicate=True)
         profile = state.profile
         if profile.rate_count > limit:  # one friendly notice per window, then silence
-            lang = self._reply_language(msg, profile.language)
+            lang = self._reply_language(msg, profile)
             replies = [] if profile.rate_notified else [Reply(self.kb.texts("rate_limited", lang))]
             profile.rate_notified = True
             outcome = Outcome(replies=replies, intent="rate_limited", language=lang)
@@ -95,7 +95,7 @@ class Dispatcher:
                 conversation=state.conversation,
                 kb=self.kb,
                 matcher=self.matcher,
-                lang=self._reply_language(msg, profile.language),
+                lang=self._reply_language(msg, profile),
                 now=now,
                 flow_timeout=self.flow_timeout,
                 text=msg.text.strip(),
@@ -110,12 +110,18 @@ class Dispatcher:
             keep_replies(unit, msg, outcome, now)
         return outcome
 
-    def _reply_language(self, msg: Incoming, chosen: str | None) -> str:
-        """Urdu script gets Urdu; otherwise the user's choice, the channel's hint, or English."""
-        if msg.text and script_of(msg.text) == "ur":
-            return "ur"
-        if chosen:
-            return chosen
+    def _reply_language(self, msg: Incoming, profile: Profile) -> str:
+        """The conversation's language: the user's choice; else the language they write in (Urdu script, Roman Urdu
+        or English), remembered so that buttons, digits and one-word answers keep it; else the channel's hint (the
+        phone's language); else English."""
+        if profile.language_chosen and profile.language:
+            return profile.language
+        written = self.matcher.language_of(msg.text) if msg.text and not msg.payload else None
+        if written:
+            profile.language = written
+            return written
+        if profile.language:
+            return profile.language
         return "ur" if (msg.language_hint or "").lower().startswith("ur") else "en"
 
     async def _route(self, ctx: Context) -> Outcome:
@@ -139,7 +145,7 @@ class Dispatcher:
     async def _payload(self, ctx: Context, payload: str) -> Outcome:
         kind, _, value = payload.partition(":")
         if kind == "kb" and value in ctx.kb.entries:
-            return answer_entry(ctx, value)
+            return picked_entry(ctx, value)
         if kind == "complaint":
             return await complaint_start(ctx)
         if kind == "status":

@@ -1,14 +1,19 @@
-"""Answering free-text questions from the knowledge base, and saying so when the sources are silent."""
+"""Answering free text: what the message asks the bot to do, then the question(s) in it, read against the
+conversation's last topic; and saying so when the sources are silent."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from handlers.commands import complaint_start, entry_label, welcome
+from handlers.complaints import show_status
 from handlers.context import Context
 from handlers.flows.base import menu_options
-from handlers.messages import Option, Outcome
+from handlers.messages import Option, Outcome, Reply
+from knowledge.intents import Intent
 from knowledge.matcher import Match
+
+RESOLVED = frozenset({"answer", "decline"})  # a question answered, or declined for a facet the sources lack
 
 
 def answer_entry(ctx: Context, entry_id: str, *, intent: str = "answer", score: float | None = None) -> Outcome:
@@ -23,14 +28,18 @@ def _fallback_options(ctx: Context) -> list[Option]:
 
 
 def _declined(ctx: Context, match: Match) -> Outcome:
+    """What the sources do not say, said plainly; with what they do say about the same thing, when known."""
+    if match.entry_id and match.intent == "decline":  # a facet this entry does not give ("when will it open")
+        about = answer_entry(ctx, match.entry_id, intent="decline", score=match.score)
+        if match.facet:
+            heading = ctx.t("facet_missing", facet=ctx.t(f"facet_{match.facet}"))
+            about.replies[0] = replace(about.replies[0], text=f"{heading}\n\n{about.replies[0].text}")
+        return about
     if match.entry_id:  # an entry written to say what the sources do not cover
         return answer_entry(ctx, match.entry_id, intent="out_of_scope", score=match.score)
     options = _fallback_options(ctx)
     if match.facet:
         text = ctx.t("no_info_facet", facet=ctx.t(f"facet_{match.facet}"))
-        if match.candidates and match.candidates[0].score >= 0.5:
-            top = match.candidates[0].entry_id
-            options.insert(0, Option(ctx.t("see_also", title=entry_label(ctx, top)), f"kb:{top}"))
     elif match.near_domain:
         text = ctx.t("no_info")
     else:
@@ -44,10 +53,15 @@ INSERT INTO unanswered_question (channel, text, normalized, language, intent, ca
 VALUES (:channel, :text, :normalized, :language, :intent, :candidates, :created_at, :false)"""
 
 
-def log_unanswered(ctx: Context, match: Match, intent: str) -> None:
-    """Keep the question for staff (bot.models.UnansweredQuestion), as plain SQL in the message's transaction."""
+def log_unanswered(ctx: Context, match: Match, intent: str, answered: str | None = None) -> None:
+    """Keep the question for staff (bot.models.UnansweredQuestion), as plain SQL in the message's transaction.
+
+    `answered` is the entry the bot answered with when it was not sure (staff see what the user was told).
+    """
     codec = ctx.unit.codec
     candidates = [{"entry_id": c.entry_id, "score": c.score} for c in match.candidates[:3]]
+    if answered:
+        candidates.insert(0, {"entry_id": answered, "score": match.score, "answered": True})
     values = {
         "channel": ctx.msg.channel,
         "text": ctx.text[:4000],
@@ -61,26 +75,115 @@ def log_unanswered(ctx: Context, match: Match, intent: str) -> None:
     ctx.unit.later(LOG_UNANSWERED, values)
 
 
+def picked_entry(ctx: Context, entry_id: str) -> Outcome:
+    """An option the user picked: answered, and after a "did you mean" the question and the pick kept for staff
+    (they show which wording the knowledge base lacks)."""
+    asked = ctx.conversation.context.get("clarify")
+    if asked:
+        codec = ctx.unit.codec
+        ctx.unit.later(
+            LOG_UNANSWERED,
+            {
+                "channel": ctx.msg.channel,
+                "text": asked,
+                "normalized": ctx.matcher.analyse(asked).normalized[:4000],
+                "language": ctx.lang,
+                "intent": "clarify_pick",
+                "candidates": codec.json_in([{"entry_id": entry_id, "picked": True}]),
+                "created_at": codec.time_in(ctx.now),
+                "false": codec.false,
+            },
+        )
+    ctx.conversation.context = {"q": asked or ctx.kb.entries[entry_id].questions.en[0], "entry": entry_id}
+    return answer_entry(ctx, entry_id)
+
+
+async def _act(ctx: Context, intent: Intent) -> Outcome:
+    """A message that asks the bot to do something rather than to answer a question."""
+    if intent.kind == "status":
+        return await show_status(ctx, intent.value)
+    if intent.kind == "language":
+        ctx.choose_language(intent.value)
+        return ctx.outcome(ctx.t("language_set"), intent="language")
+    ctx.extra["complaint_draft"] = ctx.text  # a grievance told as a story is the complaint's description
+    return await complaint_start(ctx)
+
+
+def _read(ctx: Context) -> tuple[list[Match], str]:
+    """The message's question(s) as the matcher reads them, and the text the first one was read as.
+
+    A follow-up that does not stand on its own is read against the last question; a message holding several
+    questions is read one question at a time, when each of them is answered that way.
+    """
+    matcher = ctx.matcher
+    match = matcher.match(ctx.text)
+    previous = ctx.conversation.context.get("q")
+    if previous and match.intent != "answer" and matcher.is_follow_up(ctx.text):
+        again = matcher.in_context(ctx.text, previous)
+        if again.intent == "answer":
+            return [again], f"{previous} / {ctx.text}"
+    parts = matcher.split_questions(ctx.text)
+    if len(parts) > 1:
+        resolved = [m for m in map(matcher.match, parts) if m.intent in RESOLVED and (m.entry_id or m.facet)]
+        if len({(m.entry_id, m.facet) for m in resolved}) >= 2:
+            return resolved, parts[0]
+    return [match], ctx.text
+
+
 async def answer_question(ctx: Context) -> Outcome:
-    match = ctx.matcher.match(ctx.text)
+    intent = ctx.matcher.intents.read(ctx.text)
+    if intent is not None:
+        return await _act(ctx, intent)
+    matches, asked = _read(ctx)
+    match = matches[0]
     if match.intent == "greeting":
         outcome = welcome(ctx)
+    elif match.intent == "closing":
+        outcome = ctx.outcome(ctx.t("closing"), intent="closing")
     elif match.intent == "complaint_start":
         outcome = await complaint_start(ctx)
-    elif match.intent == "answer" and match.entry_id:
-        outcome = answer_entry(ctx, match.entry_id, score=match.score)
-        if match.missing_place:
-            place = ctx.kb.places[match.missing_place].name.get(ctx.lang)
-            reply = outcome.replies[0]
-            outcome.replies[0] = replace(reply, text=f"{ctx.t('no_park_in_place', place=place)}\n{reply.text}")
+    elif len(matches) > 1 or match.intent == "answer" or (match.intent == "decline" and match.missing_place):
+        outcome = _answers(ctx, matches)
+        ctx.conversation.context = {"q": asked[:300], "entry": match.entry_id}
     elif match.intent == "clarify":
         options = [Option(entry_label(ctx, c.entry_id), f"kb:{c.entry_id}") for c in match.candidates]
         outcome = ctx.outcome(
             ctx.t("clarify"), [*options, ctx.option("opt_menu", "cmd:menu")], intent="clarify", score=match.score
         )
+        ctx.conversation.context = {**ctx.conversation.context, "clarify": ctx.text[:300]}
     else:
         outcome = _declined(ctx, match)
-    if outcome.intent in ("clarify", "out_of_scope"):
+    if outcome.intent in ("clarify", "out_of_scope", "decline"):
         log_unanswered(ctx, match, outcome.intent)
+    elif match.low_confidence and match.entry_id:
+        log_unanswered(ctx, match, "low_confidence", answered=match.entry_id)
     outcome.detected_language = match.language
     return outcome
+
+
+def _answers(ctx: Context, matches: list[Match]) -> Outcome:
+    """One reply per question answered, in the order asked; the first carries the outcome's entry and score."""
+    replies: list[Reply] = []
+    seen: set[str] = set()
+    first: Outcome | None = None
+    for match in matches:
+        key = f"{match.entry_id}:{match.facet}"
+        if key in seen:
+            continue
+        seen.add(key)
+        if match.intent == "decline" and not match.missing_place:
+            outcome = _declined(ctx, match)
+        else:
+            outcome = answer_entry(ctx, match.entry_id or "", score=match.score)
+        if match.missing_place:  # the sources name no park there: say so, then the parks they do name
+            place = ctx.kb.places[match.missing_place].name.get(ctx.lang)
+            reply = outcome.replies[0]
+            outcome.replies[0] = replace(reply, text=f"{ctx.t('no_park_in_place', place=place)}\n{reply.text}")
+            outcome.intent = "decline"
+        first = first or outcome
+        replies.extend(outcome.replies)
+    assert first is not None
+    first.replies = replies
+    if len(matches) > 1 and any(m.intent == "answer" for m in matches):
+        first.intent = "answer"  # several questions: the reply answers at least one, and says which it cannot
+    return first

@@ -32,6 +32,7 @@ class Profile:
     language: str | None
     rate_count: int
     rate_notified: bool
+    language_chosen: bool = False
 
 
 @dataclass(slots=True)
@@ -45,6 +46,7 @@ class ConversationState:
     data: dict[str, Any] = field(default_factory=dict)
     options: list[dict[str, str]] = field(default_factory=list)
     expires_at: dt.datetime | None = None
+    context: dict[str, Any] = field(default_factory=dict)  # the last question's topic, for follow-ups
 
 
 @dataclass(slots=True)
@@ -56,9 +58,9 @@ class State:
     loaded: tuple[Any, ...] = ()
 
 
-PROFILE_COLUMNS = ("display_name", "language", "rate_count", "rate_notified")
-CONVERSATION_COLUMNS = ("flow", "step", "data", "options", "expires_at")
-SAVED_PROFILE = ("language", "rate_notified")
+PROFILE_COLUMNS = ("display_name", "language", "rate_count", "rate_notified", "language_chosen")
+CONVERSATION_COLUMNS = ("flow", "step", "data", "options", "expires_at", "context")
+SAVED_PROFILE = ("language", "rate_notified", "language_chosen")
 
 CLAIM = """
 INSERT INTO processed_message (channel, external_id, user_id, received_at, handled_at)
@@ -69,7 +71,7 @@ RETURNING id"""
 _NEW_WINDOW = "(user_profile.rate_window_start IS NULL OR user_profile.rate_window_start <= :window_opened_before)"
 PROFILE_UPSERT = f"""
 INSERT INTO user_profile (channel, user_id, display_name, language, first_seen_at, last_inbound_at,
-                          rate_window_start, rate_count, rate_notified)
+                          rate_window_start, rate_count, rate_notified, language_chosen)
 {{source}}
 ON CONFLICT (channel, user_id) DO UPDATE SET
     last_inbound_at = excluded.last_inbound_at,
@@ -78,14 +80,14 @@ ON CONFLICT (channel, user_id) DO UPDATE SET
     rate_window_start = CASE WHEN {_NEW_WINDOW} THEN :now ELSE user_profile.rate_window_start END,
     rate_notified = CASE WHEN {_NEW_WINDOW} THEN :false ELSE user_profile.rate_notified END
 RETURNING {", ".join(PROFILE_COLUMNS)}"""
-PROFILE_VALUES = ":channel, :user_id, :display_name, NULL, :now, :received_at, :now, 1, :false"
+PROFILE_VALUES = ":channel, :user_id, :display_name, NULL, :now, :received_at, :now, 1, :false, :false"
 
 CONVERSATION_UPSERT = f"""
-INSERT INTO conversation (channel, user_id, flow, step, data, options, expires_at, updated_at)
+INSERT INTO conversation (channel, user_id, flow, step, data, options, expires_at, updated_at, context)
 {{source}}
 ON CONFLICT (channel, user_id) DO UPDATE SET updated_at = excluded.updated_at
 RETURNING {", ".join(CONVERSATION_COLUMNS)}"""
-CONVERSATION_VALUES = ":channel, :user_id, NULL, NULL, :empty_data, :empty_options, NULL, :now"
+CONVERSATION_VALUES = ":channel, :user_id, NULL, NULL, :empty_data, :empty_options, NULL, :now, :empty_data"
 
 SQLITE_PROFILE_UPSERT = PROFILE_UPSERT.format(source=f"VALUES ({PROFILE_VALUES})")
 SQLITE_CONVERSATION_UPSERT = CONVERSATION_UPSERT.format(source=f"VALUES ({CONVERSATION_VALUES})")
@@ -95,11 +97,12 @@ SQLITE_CONVERSATION_UPSERT = CONVERSATION_UPSERT.format(source=f"VALUES ({CONVER
 PG_PROFILE_VALUES = (
     "CAST(:channel AS VARCHAR), CAST(:user_id AS VARCHAR), CAST(:display_name AS VARCHAR), "
     "CAST(NULL AS VARCHAR), CAST(:now AS TIMESTAMPTZ), CAST(:received_at AS TIMESTAMPTZ), "
-    "CAST(:now AS TIMESTAMPTZ), 1, CAST(:false AS BOOLEAN)"
+    "CAST(:now AS TIMESTAMPTZ), 1, CAST(:false AS BOOLEAN), CAST(:false AS BOOLEAN)"
 )
 PG_CONVERSATION_VALUES = (
     "CAST(:channel AS VARCHAR), CAST(:user_id AS VARCHAR), CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR), "
-    "CAST(:empty_data AS JSON), CAST(:empty_options AS JSON), CAST(NULL AS TIMESTAMPTZ), CAST(:now AS TIMESTAMPTZ)"
+    "CAST(:empty_data AS JSON), CAST(:empty_options AS JSON), CAST(NULL AS TIMESTAMPTZ), CAST(:now AS TIMESTAMPTZ), "
+    "CAST(:empty_data AS JSON)"
 )
 CLAIMED = "WHERE EXISTS (SELECT FROM claim)"
 CLAIM_AND_LOAD = f"""
@@ -143,8 +146,10 @@ async def claim_and_load(unit: Unit, msg: Incoming, now: dt.datetime, window: dt
 
 
 def _state(msg: Incoming, codec: Codec, row: tuple[Any, ...], now: dt.datetime) -> State:
-    display_name, language, rate_count, rate_notified, flow, step, data, options, expires_at = row
-    profile = Profile(msg.channel, msg.user_id[:128], display_name, language, int(rate_count), bool(rate_notified))
+    display_name, language, rate_count, rate_notified, chosen, flow, step, data, options, expires_at, context = row
+    profile = Profile(
+        msg.channel, msg.user_id[:128], display_name, language, int(rate_count), bool(rate_notified), bool(chosen)
+    )
     conversation = ConversationState(
         msg.channel,
         msg.user_id[:128],
@@ -153,6 +158,7 @@ def _state(msg: Incoming, codec: Codec, row: tuple[Any, ...], now: dt.datetime) 
         codec.json_out(data) or {},
         codec.json_out(options) or [],
         codec.time_out(expires_at),
+        codec.json_out(context) or {},
     )
     state = State(profile, conversation)
     state.loaded = _snapshot(state)
@@ -167,11 +173,13 @@ def _snapshot(state: State) -> tuple[Any, ...]:
     return (
         profile.language,
         profile.rate_notified,
+        profile.language_chosen,
         conversation.flow,
         conversation.step,
         json.dumps(conversation.data, sort_keys=True),
         json.dumps(conversation.options, sort_keys=True),
         conversation.expires_at,
+        json.dumps(conversation.context, sort_keys=True),
     )
 
 
@@ -190,8 +198,10 @@ def save_state(unit: Unit, state: State) -> None:
     convert = {
         "data": codec.json_in,
         "options": codec.json_in,
+        "context": codec.json_in,
         "expires_at": codec.time_in,
         "rate_notified": codec.boolean_in,
+        "language_chosen": codec.boolean_in,
     }
     profile, conversation = state.profile, state.conversation
     names = SAVED_PROFILE + CONVERSATION_COLUMNS

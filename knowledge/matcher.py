@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
+from knowledge.answer_index import AnswerIndex
+from knowledge.facets import FacetReader
+from knowledge.intents import IntentReader
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import PhraseFolder, normalize_chars, script_of
 
 GREETING = "__greet"
+CLOSING = "__close"
 FACET_PREFIX = "__facet_"
 COMPLAINT = "complaint"
 
@@ -40,12 +45,19 @@ LONG_MESSAGE_WORDS = 8  # content words beyond which a message is read as "long"
 LONG_MARGIN_RATIO = 0.9  # in a long message, the runner-up must be below this share of the best
 FACET_MAX_WORDS = 12  # "phone number" etc. decline only in a message that is about them
 MAX_TOKENS = 80
+FOLLOWUP_MAX_WORDS = 4  # a follow-up is short: a place, a facet, a pronoun
+MAX_QUESTIONS = 3  # questions answered from one message
+_QUESTION_BREAK = re.compile(r"[?\u061f\n;]+")
+_CONJUNCTIONS = frozenset({"and", "aur", "اور", "also", "plus"})
 MATCH_CACHE_SIZE = 8192  # distinct message texts whose reading is kept (a few MB)
 TYPO_MIN_LENGTH = 5
 TYPO_CUTOFF = 80.0
 TYPO_CUTOFF_SHORT = 85.0
 RERANK = 40
 CONCEPT_WEIGHT = 1.5
+ANSWER_WEIGHT = 0.75  # an answer holding all of a message counts as a variant scoring this much
+ANSWER_BONUS = 0.1  # ...and breaks ties between entries towards the one whose answer holds the asked words
+ANSWER_LANGUAGES = ("en", "ur", "roman")
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,7 @@ class Match:
     facet: str | None = None
     missing_place: str | None = None
     near_domain: bool = False
+    low_confidence: bool = False  # answered, but not clearly: staff see it in the unanswered queue
 
 
 @dataclass
@@ -101,11 +114,15 @@ class Matcher:
         groups: list[tuple[str, list[str]]] = list(lex.synonyms.items())
         for place in kb.places.values():
             groups.append((place.id, [place.name.en, place.name.ur, *place.aliases]))
-        groups.append((GREETING, list(lex.greetings)))
+        groups.append((GREETING, [*lex.greetings, *lex.smalltalk]))
+        groups.append((CLOSING, list(lex.closings)))
         groups.append((COMPLAINT, list(lex.complaint_phrases)))
         for facet, words in lex.unsupported_facets.items():
             groups.append((FACET_PREFIX + facet, list(words)))
         self.folder, self.conflicts = PhraseFolder.build(lex.spellings, groups)
+        self.intents = IntentReader(lex)
+        self.facets = FacetReader(kb)
+        self.followup_words = {t for w in lex.followups for t in normalize_chars(w).split()}
         self.stopwords = {self.folder.spellings.get(w, w) for w in map(normalize_chars, lex.stopwords) if w}
         self.roman_markers = {normalize_chars(w) for w in lex.roman_markers}
         self.places = set(kb.places)
@@ -128,6 +145,11 @@ class Matcher:
                 if content:
                     raw_variants.append((entry.id, content))
                     entry_tokens[entry.id].update(content)
+        self.answers = AnswerIndex(
+            ((e.id, [e.answer.get(lang) for lang in ANSWER_LANGUAGES]) for e in kb.entries.values()),
+            lambda text: self._content(self._fold(normalize_chars(text).split())),
+        )
+        vocabulary |= self.answers.vocabulary()
         self.vocabulary = vocabulary
         # Typo candidates by script and length: a word can only be a typo of one of similar length.
         self._vocab_by_length: dict[tuple[str, int], list[str]] = defaultdict(list)
@@ -149,7 +171,7 @@ class Matcher:
             for token, count in df.items()
         }
         self.unknown_idf = math.log(1 + n / 0.5)
-        self.known_tokens = set(df) | self.domain_words
+        self.known_tokens = set(df) | self.domain_words | self.answers.vocabulary()
         self._match_cached = lru_cache(maxsize=MATCH_CACHE_SIZE)(self.read)
 
         self.postings: dict[str, list[int]] = defaultdict(list)
@@ -168,7 +190,7 @@ class Matcher:
         return self.folder.fold_phrases(self.folder.fold_spellings(tokens))
 
     def _content(self, folded: list[str]) -> list[str]:
-        return [t for t in folded if t not in self.stopwords and t != GREETING and not t.startswith(FACET_PREFIX)]
+        return [t for t in folded if t not in self.stopwords and not t.startswith("__")]
 
     def _correct(self, token: str) -> str:
         """The knowledge base's own spelling of a mistyped word, or the word itself."""
@@ -199,6 +221,19 @@ class Matcher:
         if markers >= 2 or (markers == 1 and len(tokens) <= 4):
             return "roman"
         return "en"
+
+    def language_of(self, text: str) -> str | None:
+        """The language a message is written in when that is clear: Urdu script, Roman Urdu (its marker words) or
+        English (several words, none of them Roman Urdu); None for a digit, an option's label, "ok" or "stp?"."""
+        if script_of(text) == "ur":
+            return "ur"
+        words = [w for w in normalize_chars(text[:2000]).split() if not w.isdigit()]
+        markers = sum(1 for w in words if w in self.roman_markers)
+        if markers >= 2 or (markers == 1 and 2 <= len(words) <= 4):
+            return "roman"
+        if markers == 0 and len(words) >= 3:
+            return "en"
+        return None
 
     def analyse(self, text: str) -> Analysis:
         chars = normalize_chars(text[: MAX_TOKENS * 40])
@@ -236,7 +271,8 @@ class Matcher:
                 continue
             for index in self.postings.get(token, ()):
                 dots[index] += idf * idf
-        if not dots:
+        held = self.answers.recall(query)
+        if not dots and not held:
             return []
         variants = self.variants
         rough = heapq.nlargest(RERANK, ((dot / (query_norm * variants[i].norm), i) for i, dot in dots.items()))
@@ -250,6 +286,12 @@ class Matcher:
                 coverage = dots[index] / (variant.norm * variant.norm)
                 place_only = (query & variant.content) <= self.places
                 best[variant.entry_id] = Candidate(variant.entry_id, round(score, 4), round(coverage, 4), place_only)
+        for entry_id, share in held.items():
+            # An answer that holds the message's words backs up a variant, and stands in where none matches.
+            current = best.get(entry_id)
+            if current is None or ANSWER_WEIGHT * share > current.score:
+                current = Candidate(entry_id, ANSWER_WEIGHT * share, share, False)
+            best[entry_id] = replace(current, score=round(current.score + ANSWER_BONUS * share, 4))
         return sorted(best.values(), key=lambda c: c.score, reverse=True)[:limit]
 
     def match(self, text: str) -> Match:
@@ -265,16 +307,37 @@ class Matcher:
 
         if COMPLAINT in meaningful:
             return replace(result, intent="complaint_start")
+        if CLOSING in tokens and not (meaningful & self.known_tokens):
+            # "shukriya", "thanks bye": a goodbye and nothing the knowledge base knows.
+            return replace(result, intent="closing")
         if GREETING in tokens and not (meaningful & self.known_tokens):
-            # "hi", "salam", "good morning sahulat": a greeting and nothing the knowledge base knows.
+            # "hi", "salam", "bhai kaise ho": a greeting or small talk and nothing the knowledge base knows.
             return replace(result, intent="greeting")
 
         candidates = self.rank(content)
         result = replace(result, candidates=tuple(candidates), near_domain=bool(meaningful & self.known_tokens))
-        facets = [t[len(FACET_PREFIX) :] for t in tokens if t.startswith(FACET_PREFIX)]
-        if facets and len(content) <= FACET_MAX_WORDS:
-            return replace(result, facet=facets[0], near_domain=True)
+        return self._facet_checked(self._decide(result, content), text, tokens, content)
 
+    def _facet_checked(self, decided: Match, text: str, tokens: list[str], content: list[str]) -> Match:
+        """A question about a facet the sources never give (a phone number, an opening date), or one its entry
+        does not give (the size of a park whose size is not stated), is declined for that facet; the entry it is
+        about, if any, is still given as what the sources do say."""
+        entry_id = decided.entry_id if decided.intent == "answer" else None
+        unsupported = [t[len(FACET_PREFIX) :] for t in tokens if t.startswith(FACET_PREFIX)]
+        if unsupported and len(content) <= FACET_MAX_WORDS:
+            return replace(decided, intent="decline", facet=unsupported[0], entry_id=entry_id, near_domain=True)
+        if entry_id is not None:
+            if decided.missing_place:
+                return replace(decided, intent="decline")
+            for facet in self.facets.asked(text):
+                if not self.facets.gives(entry_id, facet):
+                    return replace(decided, intent="decline", facet=facet)
+        return decided
+
+    def _decide(self, result: Match, content: list[str]) -> Match:
+        """Answer, "did you mean" or decline, from the ranked candidates."""
+        candidates = list(result.candidates)
+        meaningful = set(content)
         places = [t for t in content if t in self.places]
         with_parks = [p for p in places if p in self.places_with_parks]
         asks_parks = bool(meaningful & {"stp", "park"})
@@ -289,6 +352,8 @@ class Matcher:
             if len(known) < len(meaningful):
                 return result
             in_places = tuple(c for c in candidates if c.entry_id in {f"park_{p}" for p in places})[:3]
+            if len(in_places) == 1:  # one place, one park entry: that is what was asked
+                return replace(result, intent="answer", entry_id=in_places[0].entry_id, score=in_places[0].score)
             intent = "clarify" if in_places else "out_of_scope"
             return replace(result, intent=intent, score=candidates[0].score, candidates=in_places)
 
@@ -327,8 +392,50 @@ class Matcher:
             return replace(result, intent=intent, entry_id=top.entry_id)
         if top.score >= CLARIFY_THRESHOLD or (long_message and top.coverage >= FULL_COVERAGE):
             close = tuple(c for c in candidates[:3] if c.score >= top.score - CLARIFY_WINDOW)
+            if len(close) == 1 and not top.place_only:  # "did you mean" with one option helps nobody: answer it
+                intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"
+                return replace(result, intent=intent, entry_id=top.entry_id, low_confidence=True)
             return replace(result, intent="clarify", candidates=close)
         return result
+
+    # -- follow-ups and several questions in one message ---------------------------------------------------
+
+    def is_follow_up(self, text: str) -> bool:
+        """A short message that leans on the last question: "aur pindi mein?", "kitni jagah hai?", "uska size?"."""
+        analysis = self.analyse(text)
+        if len(analysis.content) > FOLLOWUP_MAX_WORDS:
+            return False
+        known = [t for t in analysis.content if t in self.idf]
+        marked = any(t in self.followup_words for t in analysis.tokens)
+        return marked or not known or all(t in self.places for t in known)
+
+    def in_context(self, text: str, previous: str) -> Match:
+        """`text` read against the previous question: its topic words, with its places replaced by any the new
+        message names ("software park kahan hai rawalpindi" + "aur faisalabad?" reads as the Faisalabad park)."""
+        now = self.analyse(text)
+        before = self.analyse(previous)
+        new_places = any(t in self.places for t in now.content)
+        kept = [t for t in before.content if not (new_places and t in self.places)]
+        return self.match(" ".join([*kept, normalize_chars(text)]))
+
+    def split_questions(self, text: str) -> list[str]:
+        """The questions in a message: pieces split at question marks and line breaks, and at "and"/"aur" where
+        both sides say something the knowledge base knows; a single question comes back whole."""
+        pieces = [p.strip() for p in _QUESTION_BREAK.split(text[: MAX_TOKENS * 40]) if p.strip()]
+        parts: list[str] = []
+        for piece in pieces:
+            parts.extend(self._split_conjunction(piece))
+        substantial = [p for p in parts if len([t for t in self.analyse(p).content if t in self.idf]) >= 2]
+        return substantial[:MAX_QUESTIONS] if len(substantial) >= 2 else [text]
+
+    def _split_conjunction(self, piece: str) -> list[str]:
+        words = piece.split()
+        for index, word in enumerate(words):
+            if normalize_chars(word) in _CONJUNCTIONS and 0 < index < len(words) - 1:
+                left, right = " ".join(words[:index]), " ".join(words[index + 1 :])
+                if all(len([t for t in self.analyse(side).content if t in self.idf]) >= 2 for side in (left, right)):
+                    return [left, *self._split_conjunction(right)]
+        return [piece]
 
     # -- checks for `sahulat kb check` -------------------------------------------------------------------
 

@@ -155,11 +155,23 @@ class LexiconFile(Strict):
         ],
         list[str],
     ]
-    languages: dict[Literal["en", "ur"], list[str]]
+    languages: dict[Literal["en", "ur", "roman"], list[str]]
     provinces: dict[str, str] = {}
     audiences: dict[Literal["freelancers", "startups", "citizens", "government"], list[str]] = {}
     who: dict[Literal["startup", "company", "other"], list[str]] = {}
     yes_no: dict[Literal["yes", "no"], list[str]] = {}
+    # Non-question intents (knowledge/intents.py): phrases that ask for a complaint's status, words that may stand
+    # around a language's name in a request to switch to it, goodbyes and thanks, small talk, and described
+    # grievances (a complaint told as a story: "money deducted but no stamp").
+    status_phrases: list[str] = []
+    language_requests: list[str] = []
+    closings: list[str] = []
+    smalltalk: list[str] = []
+    grievances: list[str] = []
+    # Words that mark a message as a follow-up to the last question ("aur pindi mein?", "what about swat").
+    followups: list[str] = []
+    # Facets a question may ask of one entry (knowledge/facets.py checks the entry gives it): phrases per facet.
+    entry_facets: dict[Literal["size", "host", "date"], list[str]] = {}
 
 
 class TextsFile(Strict):

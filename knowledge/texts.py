@@ -27,7 +27,8 @@ REQUIRED_KEYS = frozenset(
     reopen_not_resolved rate_ask rate_done rate_not_resolved notify_status notify_note rate_limited mydata_heading
     mydata_profile mydata_messages mydata_flow mydata_complaint mydata_extras mydata_location mydata_delete_hint
     delete_confirm opt_erase opt_keep deleted delete_kept command_start command_menu command_fees command_parks
-    command_programmes command_complain command_status command_language command_help command_cancel""".split()
+    command_programmes command_complain command_status command_language command_help command_cancel closing
+    facet_missing""".split()
 )
 
 
@@ -56,4 +57,4 @@ class Texts:
     def date(self, value: dt.date | None, lang: str) -> str:
         if value is None:
             return self("date_unknown", lang)
-        return f"{value.day} {self._months[lang][value.month - 1]} {value.year}"
+        return f"{value.day} {self._months.get(lang, self._months['en'])[value.month - 1]} {value.year}"

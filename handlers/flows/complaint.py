@@ -30,7 +30,11 @@ class ComplaintFlow(Flow):
 
     async def start(self, ctx: Context) -> Outcome:
         """Begin; "I want to complain about e-stamping" already names the category."""
-        ctx.enter(self.name, "category", {"answers": {}, "attachments": []})
+        data: dict[str, Any] = {"answers": {}, "attachments": []}
+        draft = " ".join(str(ctx.extra.get("complaint_draft", "")).split())
+        if len(draft.split()) >= MIN_DESCRIPTION_WORDS:  # a grievance told as a story: it is the description
+            data["description"] = draft[:MAX_DESCRIPTION_CHARS]
+        ctx.enter(self.name, "category", data)
         service = self._service_from_text(ctx, ctx.text) if ctx.text else None
         if service:
             return self._after_category(ctx, service)
@@ -141,6 +145,8 @@ class ComplaintFlow(Flow):
                 continue
             if step == "question" and not self._service(ctx).questions:
                 continue
+            if step == "description" and ctx.conversation.data.get("description"):
+                continue  # kept from the message that started the complaint; shown on the summary to change
             if step == "district" and ctx.conversation.data.get("_editing"):
                 return self._ask(ctx, "summary")
             return self._ask(ctx, step)

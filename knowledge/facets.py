@@ -1,0 +1,46 @@
+"""The facet a question asks (size, site, date) and whether the entry it is about gives it.
+
+"How big is the Bannu park" is about the Bannu park entry, but the sources give no size for it: answering with the
+park's paragraph would let the user read silence as an answer. So the asked facet is checked against the entry's
+own facts: a park's records (parks.yaml: host, area), or for other entries the answer's text (a year for a date,
+square feet for a size). Facets no source gives for anything (phone numbers, opening dates, fees for renewal...)
+are the lexicon's `unsupported_facets`, read by the matcher.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from knowledge.loader import KnowledgeBase
+from knowledge.normalize import normalize_chars
+
+_YEAR = re.compile(r"\b(19|20)\d\d\b")
+_SQUARE_FEET = re.compile(r"\bsq\b|square f", re.IGNORECASE)
+
+
+def _phrases(words: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({p for p in map(normalize_chars, words) if p}, key=len, reverse=True))
+
+
+class FacetReader:
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self.asks = {facet: _phrases(words) for facet, words in kb.lexicon.entry_facets.items()}
+
+    def asked(self, text: str) -> list[str]:
+        """The entry facets a message asks for, in the lexicon's order."""
+        said = f" {normalize_chars(text)} "
+        return [facet for facet, phrases in self.asks.items() if any(f" {p} " in said for p in phrases)]
+
+    def gives(self, entry_id: str, facet: str) -> bool:
+        """Whether the entry's facts include `facet` (an entry the facet does not apply to counts as giving it)."""
+        entry = self.kb.entries[entry_id]
+        parks = [park for place in entry.places for park in self.kb.parks_in(place)]
+        if facet == "size":
+            return any(p.area_sqft for p in parks) if parks else bool(_SQUARE_FEET.search(entry.answer.en))
+        if facet == "host":
+            return any(p.host for p in parks) if parks else True
+        if facet == "date":
+            return bool(_YEAR.search(entry.answer.en))
+        return True

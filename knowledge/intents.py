@@ -1,0 +1,88 @@
+"""What a message asks the bot to DO, before any question is looked up: check a complaint, switch language, or
+take a grievance (greetings, small talk and goodbyes are read by the matcher, which knows when a "thanks" comes
+with a question). Each detector reads lexicon.yaml's phrase lists, so a new way of saying a thing
+is data, not code.
+
+Detectors work on the normalised text (normalize.py: case, Urdu letter forms, Eastern digits, punctuation), so
+"CMP-۲۰۲۶-۰۰۰۱۲۰", "cmp 2026 120" and "Cmp2026000120" are the same reference.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from knowledge.normalize import normalize_chars
+from knowledge.schema import LexiconFile
+
+# A complaint reference anywhere in a message: CMP, the year, the number; separators optional.
+_REFERENCE = re.compile(r"(?<![a-z0-9])cmp\s*(20\d\d)\s*(\d{1,6})(?!\d)")
+SHORT_MESSAGE_WORDS = 6  # a language request or a goodbye is a short message; a long one is a question
+
+
+def _phrases(words: Iterable[str]) -> tuple[str, ...]:
+    """Normalised phrases, longest first (so "roman urdu" is found before "urdu")."""
+    return tuple(sorted({p for p in map(normalize_chars, words) if p}, key=len, reverse=True))
+
+
+def _has(text: str, phrase: str) -> bool:
+    return f" {phrase} " in f" {text} "
+
+
+def find_reference(text: str) -> str | None:
+    """The complaint reference in `text` in canonical form (CMP-2026-000123), wherever it stands."""
+    match = _REFERENCE.search(normalize_chars(text))
+    if not match:
+        return None
+    return f"CMP-{match.group(1)}-{int(match.group(2)):06d}"
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A non-question intent: `kind` is status, language or complaint."""
+
+    kind: str
+    value: str = ""  # status: the reference (or ""); language: the target language
+
+
+class IntentReader:
+    """Built once from the lexicon; `read` is a few substring checks on the normalised message."""
+
+    def __init__(self, lexicon: LexiconFile) -> None:
+        self.status = _phrases(lexicon.status_phrases)
+        self.grievances = _phrases(lexicon.grievances)
+        self.request_words = frozenset(w for phrase in _phrases(lexicon.language_requests) for w in phrase.split())
+        names = [(lang, name) for lang, words in lexicon.languages.items() for name in words]
+        self.language_names = sorted(
+            ((lang, normalize_chars(name)) for lang, name in names if len(normalize_chars(name)) > 2),
+            key=lambda pair: len(pair[1]),
+            reverse=True,
+        )
+
+    def read(self, text: str) -> Intent | None:
+        said = normalize_chars(text)
+        if not said:
+            return None
+        reference = find_reference(text)
+        words = said.split()
+        if reference is not None:
+            return Intent("status", reference)
+        if any(_has(said, phrase) for phrase in self.status):
+            return Intent("status")
+        if len(words) <= SHORT_MESSAGE_WORDS:
+            language = self.language_request(said)
+            if language:
+                return Intent("language", language)
+        if any(_has(said, phrase) for phrase in self.grievances):
+            return Intent("complaint")
+        return None
+
+    def language_request(self, said: str) -> str | None:
+        """ "urdu me batao", "english please", "رومن اردو میں لکھیں": a short message made only of a language's
+        name and request words ("is the website in urdu" names something else, so it is a question)."""
+        for lang, name in self.language_names:
+            if _has(said, name):
+                rest = f" {said} ".replace(f" {name} ", " ", 1).split()
+                return lang if all(word in self.request_words for word in rest) else None
+        return None
