@@ -163,6 +163,7 @@ async def answer_question(ctx: Context) -> Outcome:
 
 def _answers(ctx: Context, matches: list[Match]) -> Outcome:
     """One reply per question answered, in the order asked; the first carries the outcome's entry and score."""
+    matches = [m2 for m in matches for m2 in (m, *(replace(m, entry_id=e, also=()) for e in m.also))]
     replies: list[Reply] = []
     seen: set[str] = set()
     first: Outcome | None = None

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from knowledge.parks import build_park_entries, province_key
 from knowledge.schema import (
+    Calibration,
     CityClass,
     CityClassesFile,
     EntriesFile,
@@ -57,6 +58,7 @@ class KnowledgeBase:
     programmes: list[Programme] = field(default_factory=list)
     services: dict[str, Service] = field(default_factory=dict)
     city_classes: dict[str, CityClass] = field(default_factory=dict)
+    calibration: Calibration = field(default_factory=Calibration)
     _answers: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
 
     def source_line(self, entry: Entry, lang: str) -> str:
@@ -168,6 +170,7 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
     programmes_file = load("programmes.yaml", ProgrammesFile)
     classes_file = load("city_classes.yaml", CityClassesFile)
     services_file = load("services.yaml", ServicesFile)
+    calibration = load("calibration.yaml", Calibration) if (directory / "calibration.yaml").exists() else Calibration()
 
     entries: list[tuple[Entry, str]] = []
     entry_files = sorted((directory / "entries").glob("*.yaml"))
@@ -261,4 +264,5 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
         programmes=programmes,
         city_classes=city_classes,
         services=services,
+        calibration=calibration or Calibration(),
     )

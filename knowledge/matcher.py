@@ -28,21 +28,16 @@ from knowledge.facets import FacetReader
 from knowledge.intents import IntentReader
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import PhraseFolder, normalize_chars, script_of
+from knowledge.schema import Calibration
 
 GREETING = "__greet"
 CLOSING = "__close"
 FACET_PREFIX = "__facet_"
 COMPLAINT = "complaint"
 
-ANSWER_THRESHOLD = 0.5  # score at which the best entry is answered outright (if clearly ahead)
-FULL_COVERAGE = 0.8  # ...or at which a long message is answered, when it contains most of a variant
-ANSWER_MARGIN = 0.06  # how far ahead of the next entry the best one must be
-CLARIFY_THRESHOLD = 0.3  # below this, nothing is close: the bot says what it can help with
-CLARIFY_WINDOW = 0.12  # entries this close to the best are offered in a "did you mean"
 NARROW_WINDOW = 0.2  # a city's own park entry this close to the best wins when the city is named
 LONG_NARROW_WINDOW = 0.05
 LONG_MESSAGE_WORDS = 8  # content words beyond which a message is read as "long"
-LONG_MARGIN_RATIO = 0.9  # in a long message, the runner-up must be below this share of the best
 FACET_MAX_WORDS = 12  # "phone number" etc. decline only in a message that is about them
 MAX_TOKENS = 80
 FOLLOWUP_MAX_WORDS = 4  # a follow-up is short: a place, a facet, a pronoun
@@ -55,8 +50,6 @@ TYPO_CUTOFF = 80.0
 TYPO_CUTOFF_SHORT = 85.0
 RERANK = 40
 CONCEPT_WEIGHT = 1.5
-ANSWER_WEIGHT = 0.75  # an answer holding all of a message counts as a variant scoring this much
-ANSWER_BONUS = 0.1  # ...and breaks ties between entries towards the one whose answer holds the asked words
 ANSWER_LANGUAGES = ("en", "ur", "roman")
 
 
@@ -95,6 +88,7 @@ class Match:
     missing_place: str | None = None
     near_domain: bool = False
     low_confidence: bool = False  # answered, but not clearly: staff see it in the unanswered queue
+    also: tuple[str, ...] = ()  # the same question about other places the message names ("quetta aur sukkur")
 
 
 @dataclass
@@ -110,6 +104,7 @@ class Matcher:
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
+        self.cal = kb.calibration
         lex = kb.lexicon
         groups: list[tuple[str, list[str]]] = list(lex.synonyms.items())
         for place in kb.places.values():
@@ -127,6 +122,7 @@ class Matcher:
         self.roman_markers = {normalize_chars(w) for w in lex.roman_markers}
         self.places = set(kb.places)
         self.places_with_parks = kb.places_with_parks()
+        self._park_entries = {f"park_{p}" for p in self.places_with_parks}
 
         vocabulary: set[str] = set(self.stopwords)
         for _, variants in groups:
@@ -172,6 +168,7 @@ class Matcher:
         }
         self.unknown_idf = math.log(1 + n / 0.5)
         self.known_tokens = set(df) | self.domain_words | self.answers.vocabulary()
+        self.entry_tokens = {entry_id: frozenset(tokens) for entry_id, tokens in entry_tokens.items()}
         self._match_cached = lru_cache(maxsize=MATCH_CACHE_SIZE)(self.read)
 
         self.postings: dict[str, list[int]] = defaultdict(list)
@@ -289,10 +286,15 @@ class Matcher:
         for entry_id, share in held.items():
             # An answer that holds the message's words backs up a variant, and stands in where none matches.
             current = best.get(entry_id)
-            if current is None or ANSWER_WEIGHT * share > current.score:
-                current = Candidate(entry_id, ANSWER_WEIGHT * share, share, False)
-            best[entry_id] = replace(current, score=round(current.score + ANSWER_BONUS * share, 4))
+            if current is None or self.cal.answer_weight * share > current.score:
+                current = Candidate(entry_id, self.cal.answer_weight * share, share, False)
+            best[entry_id] = replace(current, score=round(current.score + self.cal.answer_bonus * share, 4))
         return sorted(best.values(), key=lambda c: c.score, reverse=True)[:limit]
+
+    def recalibrate(self, calibration: Calibration) -> None:
+        """New decision thresholds (benchmarks/calibrate.py); readings made with the old ones are forgotten."""
+        self.cal = calibration
+        self._match_cached.cache_clear()
 
     def match(self, text: str) -> Match:
         """The best reading of `text`; the same text is read once (common questions arrive over and over)."""
@@ -316,7 +318,11 @@ class Matcher:
 
         candidates = self.rank(content)
         result = replace(result, candidates=tuple(candidates), near_domain=bool(meaningful & self.known_tokens))
-        return self._facet_checked(self._decide(result, content), text, tokens, content)
+        decided = self._facet_checked(self._decide(result, content), text, tokens, content)
+        if decided.intent == "answer" and decided.entry_id in self._park_entries:
+            others = [f"park_{p}" for p in dict.fromkeys(content) if p in self.places_with_parks]
+            decided = replace(decided, also=tuple(e for e in others if e != decided.entry_id)[:2])
+        return decided
 
     def _facet_checked(self, decided: Match, text: str, tokens: list[str], content: list[str]) -> Match:
         """A question about a facet the sources never give (a phone number, an opening date), or one its entry
@@ -376,27 +382,43 @@ class Matcher:
             # One word shared by several entries ("fee", "jobs") is ambiguous unless a variant is just that word.
             (word,) = meaningful
             shared = len({self.variants[i].entry_id for i in self.postings.get(word, ())}) > 1
-            confident = (top.coverage >= 1.0 or not shared) and top.score - runner_up >= ANSWER_MARGIN
+            confident = (top.coverage >= 1.0 or not shared) and top.score - runner_up >= self.cal.answer_margin
             clear = confident
         elif long_message:
             # In a long message most words are context; what counts is that it holds most of one variant.
-            confident = top.coverage >= FULL_COVERAGE
-            clear = narrowed or runner_up <= top.score * LONG_MARGIN_RATIO
+            confident = top.coverage >= self.cal.full_coverage
+            clear = narrowed or runner_up <= top.score * self.cal.long_margin_ratio
         else:
-            confident = top.score >= ANSWER_THRESHOLD or (
-                top.coverage >= FULL_COVERAGE and top.score >= CLARIFY_THRESHOLD
+            confident = top.score >= self.cal.answer_threshold or (
+                top.coverage >= self.cal.full_coverage and top.score >= self.cal.clarify_threshold
             )
-            clear = narrowed or top.score - runner_up >= ANSWER_MARGIN
+            clear = narrowed or top.score - runner_up >= self.cal.answer_margin
         if clear and confident and not top.place_only:
             intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"
             return replace(result, intent=intent, entry_id=top.entry_id)
-        if top.score >= CLARIFY_THRESHOLD or (long_message and top.coverage >= FULL_COVERAGE):
-            close = tuple(c for c in candidates[:3] if c.score >= top.score - CLARIFY_WINDOW)
+        if top.score >= self.cal.clarify_threshold or (long_message and top.coverage >= self.cal.full_coverage):
+            close = tuple(c for c in candidates[:3] if c.score >= top.score - self.cal.clarify_window)
+            specific = self._most_specific(close, meaningful)
+            if specific is not None:
+                intent = "out_of_scope" if self.kb.entries[specific.entry_id].declines else "answer"
+                return replace(result, intent=intent, entry_id=specific.entry_id, score=specific.score)
             if len(close) == 1 and not top.place_only:  # "did you mean" with one option helps nobody: answer it
                 intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"
                 return replace(result, intent=intent, entry_id=top.entry_id, low_confidence=True)
             return replace(result, intent="clarify", candidates=close)
         return result
+
+    def _most_specific(self, close: tuple[Candidate, ...], words: set[str]) -> Candidate | None:
+        """Of entries that read about equally well, the one whose own questions are about the rarest thing asked:
+        "e-stamping under the PITB-KPITB MoU" is about E-Stamping (one item of the MoU), not the MoU as a whole."""
+        if len(close) < 2:
+            return None
+        known = [t for t in words if t in self.idf]
+        if not known:
+            return None
+        rarest = max(known, key=lambda t: self.idf[t])
+        holders = [c for c in close if rarest in self.entry_tokens.get(c.entry_id, ())]
+        return holders[0] if len(holders) == 1 and not holders[0].place_only else None
 
     # -- follow-ups and several questions in one message ---------------------------------------------------
 
@@ -453,7 +475,7 @@ class Matcher:
                 second = ranked[1] if len(ranked) > 1 else None
                 if top.entry_id != entry.id:
                     findings.append(f"entry {entry.id!r}: variant {question!r} matches {top.entry_id!r} better")
-                elif second and top.score - second.score < ANSWER_MARGIN:
+                elif second and top.score - second.score < self.cal.answer_margin:
                     findings.append(
                         f"entry {entry.id!r}: variant {question!r} is too close to {second.entry_id!r}"
                         f" ({top.score:.2f} vs {second.score:.2f})"

@@ -238,3 +238,17 @@ class Service(Strict):
 
 class ServicesFile(Strict):
     services: list[Service] = Field(min_length=1)
+
+
+class Calibration(Strict):
+    """calibration.yaml: the matcher's decision thresholds, chosen on labelled data by benchmarks/calibrate.py
+    (answer / "did you mean" / decline), not set by hand for particular questions."""
+
+    answer_threshold: float = Field(default=0.5, ge=0, le=2)  # score at which the best entry is answered
+    answer_margin: float = Field(default=0.06, ge=0, le=1)  # ...when this far ahead of the next entry
+    full_coverage: float = Field(default=0.8, ge=0, le=1)  # or when the message holds this much of a variant
+    clarify_threshold: float = Field(default=0.3, ge=0, le=2)  # below it nothing is close enough to offer
+    clarify_window: float = Field(default=0.12, ge=0, le=1)  # entries this close to the best are offered
+    long_margin_ratio: float = Field(default=0.9, ge=0, le=1)  # long messages: runner-up below this share of best
+    answer_weight: float = Field(default=0.75, ge=0, le=2)  # an answer holding the whole message scores this
+    answer_bonus: float = Field(default=0.1, ge=0, le=1)  # ...and this much is added for it to a variant's score
