@@ -129,6 +129,12 @@ class Dispatcher:
             return ctx.outcome(ctx.t("too_long", length=len(ctx.text), limit=self.max_chars), intent="too_long")
         ctx.payload = ctx.msg.payload or pick_option(ctx.text, ctx.conversation.options)
         command = self.commands.parse(ctx.text, ctx.payload)
+        if not ctx.payload and (language := self.matcher.intents.language_request(ctx.text)):
+            # "urdu me batao" works anywhere, a flow included (which then goes on in that language)
+            ctx.choose_language(language)
+            if ctx.conversation.flow == "language":  # the language flow's question is answered by this
+                ctx.leave()
+            return ctx.outcome(ctx.t("language_set"), intent="language")
         flow = FLOWS.get(ctx.conversation.flow or "")
         if flow and not (command and command[0] in LEAVING_COMMANDS):
             return await flow.step(ctx)

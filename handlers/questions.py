@@ -40,7 +40,8 @@ def _declined(ctx: Context, match: Match) -> Outcome:
     options = _fallback_options(ctx)
     if match.facet:
         text = ctx.t("no_info_facet", facet=ctx.t(f"facet_{match.facet}"))
-    elif match.near_domain:
+        return ctx.outcome(text, options, intent="decline", score=match.score)
+    if match.near_domain:
         text = ctx.t("no_info")
     else:
         text = ctx.t("out_of_scope")
@@ -102,9 +103,6 @@ async def _act(ctx: Context, intent: Intent) -> Outcome:
     """A message that asks the bot to do something rather than to answer a question."""
     if intent.kind == "status":
         return await show_status(ctx, intent.value)
-    if intent.kind == "language":
-        ctx.choose_language(intent.value)
-        return ctx.outcome(ctx.t("language_set"), intent="language")
     ctx.extra["complaint_draft"] = ctx.text  # a grievance told as a story is the complaint's description
     return await complaint_start(ctx)
 
@@ -119,7 +117,7 @@ def _read(ctx: Context) -> tuple[list[Match], str]:
     match = matcher.match(ctx.text)
     previous = ctx.conversation.context.get("q")
     if previous and match.intent != "answer" and matcher.is_follow_up(ctx.text):
-        again = matcher.in_context(ctx.text, previous)
+        again = matcher.in_context(ctx.text, previous, ctx.conversation.context.get("entry"))
         if again.intent == "answer":
             return [again], f"{previous} / {ctx.text}"
     parts = matcher.split_questions(ctx.text)

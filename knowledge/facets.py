@@ -23,10 +23,26 @@ def _phrases(words: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({p for p in map(normalize_chars, words) if p}, key=len, reverse=True))
 
 
+def _rule(text: str) -> tuple[frozenset[str], ...]:
+    """ "when|kab + open|ready": each part's words are alternatives; every part must be in the message."""
+    parts = (frozenset(normalize_chars(w) for w in part.split("|")) - {""} for part in text.split("+"))
+    return tuple(parts)
+
+
 class FacetReader:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.asks = {facet: _phrases(words) for facet, words in kb.lexicon.entry_facets.items()}
+        self.together = {facet: [_rule(r) for r in rules] for facet, rules in kb.lexicon.facets_together.items()}
+
+    def asked_together(self, text: str) -> list[str]:
+        """Facets asked by words that stand apart: "when will the Faisalabad park open" (when + open)."""
+        said = f" {normalize_chars(text)} "
+        return [
+            facet
+            for facet, rules in self.together.items()
+            if any(all(any(f" {w} " in said for w in part) for part in rule) for rule in rules)
+        ]
 
     def asked(self, text: str) -> list[str]:
         """The entry facets a message asks for, in the lexicon's order."""

@@ -1,7 +1,7 @@
-"""What a message asks the bot to DO, before any question is looked up: check a complaint, switch language, or
-take a grievance (greetings, small talk and goodbyes are read by the matcher, which knows when a "thanks" comes
-with a question). Each detector reads lexicon.yaml's phrase lists, so a new way of saying a thing
-is data, not code.
+"""What a message asks the bot to DO, before any question is looked up: check a complaint, take a grievance,
+or (at any step, flows included) switch language. Greetings, small talk and goodbyes are read by the matcher,
+which knows when a "thanks" comes with a question. Each detector reads lexicon.yaml's phrase lists, so a new way of
+saying a thing is data, not code.
 
 Detectors work on the normalised text (normalize.py: case, Urdu letter forms, Eastern digits, punctuation), so
 "CMP-۲۰۲۶-۰۰۰۱۲۰", "cmp 2026 120" and "Cmp2026000120" are the same reference.
@@ -40,10 +40,10 @@ def find_reference(text: str) -> str | None:
 
 @dataclass(frozen=True)
 class Intent:
-    """A non-question intent: `kind` is status, language or complaint."""
+    """A non-question intent: `kind` is status or complaint."""
 
     kind: str
-    value: str = ""  # status: the reference (or ""); language: the target language
+    value: str = ""  # status: the reference, or "" for "my complaints"
 
 
 class IntentReader:
@@ -65,22 +65,20 @@ class IntentReader:
         if not said:
             return None
         reference = find_reference(text)
-        words = said.split()
         if reference is not None:
             return Intent("status", reference)
         if any(_has(said, phrase) for phrase in self.status):
             return Intent("status")
-        if len(words) <= SHORT_MESSAGE_WORDS:
-            language = self.language_request(said)
-            if language:
-                return Intent("language", language)
         if any(_has(said, phrase) for phrase in self.grievances):
             return Intent("complaint")
         return None
 
-    def language_request(self, said: str) -> str | None:
+    def language_request(self, text: str) -> str | None:
         """ "urdu me batao", "english please", "رومن اردو میں لکھیں": a short message made only of a language's
         name and request words ("is the website in urdu" names something else, so it is a question)."""
+        said = normalize_chars(text)
+        if len(said.split()) > SHORT_MESSAGE_WORDS:
+            return None
         for lang, name in self.language_names:
             if _has(said, name):
                 rest = f" {said} ".replace(f" {name} ", " ", 1).split()

@@ -117,7 +117,6 @@ class Matcher:
         self.folder, self.conflicts = PhraseFolder.build(lex.spellings, groups)
         self.intents = IntentReader(lex)
         self.facets = FacetReader(kb)
-        self.followup_words = {t for w in lex.followups for t in normalize_chars(w).split()}
         self.stopwords = {self.folder.spellings.get(w, w) for w in map(normalize_chars, lex.stopwords) if w}
         self.roman_markers = {normalize_chars(w) for w in lex.roman_markers}
         self.places = set(kb.places)
@@ -330,6 +329,7 @@ class Matcher:
         about, if any, is still given as what the sources do say."""
         entry_id = decided.entry_id if decided.intent == "answer" else None
         unsupported = [t[len(FACET_PREFIX) :] for t in tokens if t.startswith(FACET_PREFIX)]
+        unsupported += self.facets.asked_together(text)
         if unsupported and len(content) <= FACET_MAX_WORDS:
             return replace(decided, intent="decline", facet=unsupported[0], entry_id=entry_id, near_domain=True)
         if entry_id is not None:
@@ -423,21 +423,21 @@ class Matcher:
     # -- follow-ups and several questions in one message ---------------------------------------------------
 
     def is_follow_up(self, text: str) -> bool:
-        """A short message that leans on the last question: "aur pindi mein?", "kitni jagah hai?", "uska size?"."""
-        analysis = self.analyse(text)
-        if len(analysis.content) > FOLLOWUP_MAX_WORDS:
-            return False
-        known = [t for t in analysis.content if t in self.idf]
-        marked = any(t in self.followup_words for t in analysis.tokens)
-        return marked or not known or all(t in self.places for t in known)
+        """A message short enough to lean on the last question: "aur pindi mein?", "kitni jagah hai?", "uska size?"
+        (it is read against that question only when it does not answer on its own)."""
+        return len(self.analyse(text).content) <= FOLLOWUP_MAX_WORDS
 
-    def in_context(self, text: str, previous: str) -> Match:
-        """`text` read against the previous question: its topic words, with its places replaced by any the new
-        message names ("software park kahan hai rawalpindi" + "aur faisalabad?" reads as the Faisalabad park)."""
+    def in_context(self, text: str, previous: str, entry_id: str | None = None) -> Match:
+        """`text` read against the previous question and the entry that answered it: their topic words, with
+        their places replaced by any the new message names ("software park kahan hai rawalpindi" + "aur
+        faisalabad?" reads as the Faisalabad park; then "kitni jagah hai?" as that park's size)."""
         now = self.analyse(text)
-        before = self.analyse(previous)
+        topic = [previous]
+        if entry_id in self.kb.entries:
+            topic.append(self.kb.entries[entry_id].questions.en[0])
+        before = [t for words in topic for t in self.analyse(words).content]
         new_places = any(t in self.places for t in now.content)
-        kept = [t for t in before.content if not (new_places and t in self.places)]
+        kept = dict.fromkeys(t for t in before if not (new_places and t in self.places))
         return self.match(" ".join([*kept, normalize_chars(text)]))
 
     def split_questions(self, text: str) -> list[str]:

@@ -168,10 +168,10 @@ class LexiconFile(Strict):
     closings: list[str] = []
     smalltalk: list[str] = []
     grievances: list[str] = []
-    # Words that mark a message as a follow-up to the last question ("aur pindi mein?", "what about swat").
-    followups: list[str] = []
     # Facets a question may ask of one entry (knowledge/facets.py checks the entry gives it): phrases per facet.
     entry_facets: dict[Literal["size", "host", "date"], list[str]] = {}
+    # Facets asked by words that stand apart: "when|kab + open|khulega" (each part's alternatives split by "|").
+    facets_together: dict[str, list[str]] = {}
 
 
 class TextsFile(Strict):

@@ -608,3 +608,15 @@ async def test_a_pressed_button_without_a_sender_is_refused(webhook: Harness) ->
     del update["callback_query"]["from"]  # type: ignore[attr-defined]
     response = await webhook.http.post("/telegram/webhook", json=update, headers={telegram.SECRET_HEADER: SECRET})
     assert response.status_code == 400
+
+
+async def test_an_urdu_writer_keeps_urdu_through_buttons_on_an_english_phone(webhook: Harness) -> None:
+    """The phone says English (language_code "en"), the user writes Urdu: buttons keep the conversation in Urdu."""
+    fake, kb = webhook.fake, webhook.core.kb
+    welcome_ur = kb.texts("welcome", "ur")[:20]
+    [menu] = await webhook.exchange(fake.message_update(CHAT, "السلام علیکم"), welcome_ur)
+    parks_ur = kb.texts("parks_ask", "ur")[:20]
+    [parks] = await webhook.exchange(fake.press(CHAT, menu, labels(menu)[0]), parks_ur)
+    assert parse_html(parks["text"]).startswith(parks_ur)
+    switch = fake.message_update(CHAT, "roman urdu mein likho")  # a plain request, in the middle of a flow
+    assert await webhook.exchange(switch, kb.texts("language_set", "roman"))

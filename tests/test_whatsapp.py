@@ -561,3 +561,16 @@ def test_signature_check_agrees_with_twilios_validator(
     form = FormData(list(fields.items()))
     ours = whatsapp.SignatureCheck("token").valid(checked, form, signature)
     assert ours == validator.validate(checked, form, signature)
+
+
+async def test_an_urdu_writer_keeps_urdu_through_digits_and_roman_writers_get_roman(bot: Bot) -> None:
+    """The conversation's language is the one the user writes in; a digit (an option's number) keeps it."""
+    kb = bot.core.kb
+    welcome = await bot.say("السلام علیکم", wa_id="923001112233")
+    assert welcome[0].startswith(kb.texts("welcome", "ur")[:20])
+    parks = await bot.say("1", wa_id="923001112233")  # the menu's first option, by its number
+    assert parks[0].startswith(kb.texts("parks_ask", "ur")[:20])
+    switched = await bot.say("english please", wa_id="923001112233")
+    assert switched[0].startswith(kb.texts("language_set", "en")[:20])
+    roman = await bot.say("startup ki registration fee kitni hai", wa_id="923004445566")
+    assert roman[0].startswith(kb.answer("fee_startup_registration", "roman")[:30])

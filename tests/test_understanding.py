@@ -1,0 +1,240 @@
+"""Understanding real messages (issue 18): each mechanism through the core, on SQLite and PostgreSQL where the
+conversation is stored, and the matcher's own decisions where no storage is involved."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from bot.complaints import Draft, file_complaint
+from bot.db import Database
+from bot.models import Conversation, UnansweredQuestion, UserProfile
+from handlers.dispatcher import Dispatcher
+from handlers.messages import Incoming
+from knowledge.intents import find_reference
+from knowledge.loader import KnowledgeBase
+from knowledge.matcher import Matcher
+
+
+def msg(text: str, user: str = "u1", **kwargs: object) -> Incoming:
+    return Incoming(channel="test", user_id=user, text=text, **kwargs)  # type: ignore[arg-type]
+
+
+def text_of(outcome) -> str:  # type: ignore[no-untyped-def]
+    return "\n".join(reply.text for reply in outcome.replies)
+
+
+async def unanswered(db: Database) -> list[UnansweredQuestion]:
+    async with db.session() as session:
+        return list(await session.exec(select(UnansweredQuestion).order_by(UnansweredQuestion.id)))
+
+
+# --- facets the sources lack ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "facet", "entry"),
+    [
+        ("when will the faisalabad software park open", "opening", "park_faisalabad"),
+        ("how big is the bannu park", "size", "park_bannu"),
+        ("pseb renewal fee kitni hai", "renewal_fee", None),
+    ],
+)
+def test_a_facet_the_sources_lack_is_declined_for_that_facet(
+    matcher: Matcher, question: str, facet: str, entry: str | None
+) -> None:
+    match = matcher.match(question)
+    assert (match.intent, match.facet) == ("decline", facet)
+    if entry:
+        assert match.entry_id == entry
+
+
+def test_a_facet_the_entry_gives_is_answered(matcher: Matcher) -> None:
+    match = matcher.match("how big is the faisalabad software park")  # 19,500 sq ft in the sources
+    assert (match.intent, match.entry_id) == ("answer", "park_faisalabad")
+
+
+async def test_the_declined_facet_is_named_before_what_the_sources_say(
+    dispatcher: Dispatcher, kb: KnowledgeBase
+) -> None:
+    outcome = await dispatcher.handle(msg("when will the faisalabad software park open"))
+    assert outcome.intent == "decline" and outcome.entry_id == "park_faisalabad"
+    text = text_of(outcome)
+    assert text.startswith(kb.texts("facet_missing", "en", facet=kb.texts("facet_opening", "en")))
+    assert "19,500" in text  # what the sources do say about that park follows
+
+
+async def test_a_renewal_fee_question_never_gets_the_startup_fee_as_its_answer(dispatcher: Dispatcher) -> None:
+    for question in ("what is the PSEB renewal fee", "pseb registration ki salana fee kitni hai"):
+        outcome = await dispatcher.handle(msg(question))
+        assert outcome.intent == "decline", question
+        text = text_of(outcome)
+        assert "renewal or annual fee" in text or "تجدید" in text
+        assert text.index("renewal or annual fee") < text.find("1,000") if "1,000" in text else True
+
+
+# --- did you mean ---------------------------------------------------------------------------------------------
+
+
+def test_the_specific_entry_is_answered_over_its_parent(matcher: Matcher) -> None:
+    match = matcher.match("e-stamping under the pitb kpitb mou")
+    assert (match.intent, match.entry_id) == ("answer", "e_stamping")
+
+
+def test_did_you_mean_never_offers_one_option(matcher: Matcher, kb: KnowledgeBase) -> None:
+    """Every entry's first variant, cut to its first two words: the fragments most likely to be ambiguous."""
+    fragments = {" ".join(q.split()[:2]) for e in kb.entries.values() for _, q in e.questions.all()}
+    for fragment in sorted(fragments):
+        match = matcher.match(fragment)
+        assert match.intent != "clarify" or len(match.candidates) >= 2, fragment
+
+
+async def test_a_one_option_answer_goes_to_staff_with_what_was_answered(
+    dispatcher: Dispatcher, db: Database, matcher: Matcher
+) -> None:
+    fragments = (
+        " ".join(q.split()[:k]) for e in matcher.kb.entries.values() for _, q in e.questions.all() for k in (2, 3)
+    )
+    unsure = next(f for f in fragments if matcher.match(f).low_confidence and matcher.match(f).intent == "answer")
+    outcome = await dispatcher.handle(msg(unsure))
+    assert outcome.intent == "answer"
+    [row] = await unanswered(db)
+    assert row.intent == "low_confidence"
+    assert row.candidates[0] == {"entry_id": outcome.entry_id, "score": outcome.score, "answered": True}
+
+
+async def test_a_picked_option_is_kept_for_staff_with_the_question(dispatcher: Dispatcher, db: Database) -> None:
+    clarify = await dispatcher.handle(msg("fee"))
+    assert clarify.intent == "clarify" and len(clarify.options) >= 3
+    picked = await dispatcher.handle(msg("1"))
+    assert picked.intent == "answer"
+    rows = await unanswered(db)
+    assert [r.intent for r in rows] == ["clarify", "clarify_pick"]
+    assert rows[1].text == "fee" and rows[1].candidates == [{"entry_id": picked.entry_id, "picked": True}]
+
+
+# --- follow-ups, several questions, closings ----------------------------------------------------------------
+
+
+async def test_a_follow_up_place_is_read_against_the_last_topic(dispatcher: Dispatcher, db: Database) -> None:
+    first = await dispatcher.handle(msg("rawalpindi mein software park kahan hai"))
+    assert first.entry_id == "park_rawalpindi"
+    async with db.session() as session:
+        stored = (await session.exec(select(Conversation).filter_by(channel="test", user_id="u1"))).one()
+    assert stored.context["entry"] == "park_rawalpindi"  # kept in the database with the conversation
+    follow_up = await dispatcher.handle(msg("aur faisalabad mein?"))
+    assert (follow_up.intent, follow_up.entry_id) == ("answer", "park_faisalabad")
+    size = await dispatcher.handle(msg("kitni jagah hai?"))  # a facet alone, about the last topic
+    assert (size.intent, size.entry_id) == ("answer", "park_faisalabad") and "19,500" in text_of(size)
+    fresh = await dispatcher.handle(msg("kitni jagah hai?", user="u2"))  # nobody else's topic
+    assert fresh.entry_id != "park_faisalabad"
+
+
+async def test_two_questions_in_one_message_are_both_answered(dispatcher: Dispatcher) -> None:
+    outcome = await dispatcher.handle(msg("what is the startup registration fee and which districts in kp get parks"))
+    assert outcome.intent == "answer" and len(outcome.replies) == 2
+    assert "1,000" in outcome.replies[0].text and "Swat" in outcome.replies[1].text
+
+
+@pytest.mark.parametrize("text", ["shukriya", "thanks bye", "بہت شکریہ، خدا حافظ", "ok thank you"])
+async def test_thanks_and_goodbyes_get_a_closing(dispatcher: Dispatcher, text: str) -> None:
+    outcome = await dispatcher.handle(msg(text))
+    assert outcome.intent == "closing" and outcome.replies and not outcome.options
+
+
+@pytest.mark.parametrize("text", ["bhai kaise ho", "آپ کیسے ہیں", "how are you"])
+async def test_small_talk_is_a_greeting(dispatcher: Dispatcher, text: str) -> None:
+    assert (await dispatcher.handle(msg(text))).intent == "greeting"
+
+
+# --- complaints and their status ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["CMP-2026-000123", "cmp 2026 123", "Cmp2026000123", "CMP ۲۰۲۶ ۰۰۰۱۲۳", "میری شکایت CMP-۲۰۲۶-۰۰۰۱۲۳ کا کیا بنا"],
+)
+def test_a_reference_is_found_anywhere_in_any_script(text: str) -> None:
+    assert find_reference(text) == "CMP-2026-000123"
+
+
+async def test_a_reference_in_each_script_finds_the_status(
+    dispatcher: Dispatcher, db: Database, kb: KnowledgeBase
+) -> None:
+    async with db.session() as session, session.begin():
+        draft = Draft("test", "u1", next(iter(kb.services)), "other", "The e-stamp was paid for but never issued")
+        reference = (await file_complaint(session, draft)).reference
+    year, number = reference.split("-")[1:]
+    eastern = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+    for text in (
+        f"{reference.lower()} ka status batao",
+        f"CMP {year} {int(number)}",
+        f"میری شکایت CMP-{year.translate(eastern)}-{number.translate(eastern)} کہاں تک پہنچی",
+    ):
+        outcome = await dispatcher.handle(msg(text))
+        assert outcome.intent == "status" and reference in text_of(outcome), text
+    other = await dispatcher.handle(msg(f"{reference} ka status batao", user="someone-else"))
+    assert other.intent == "status" and other.replies[0].text == kb.texts(
+        "status_not_found", "roman", reference=reference
+    )
+
+
+@pytest.mark.parametrize("text", ["meri shikayat ka kya bana", "check my complaint", "شکایت کی صورتحال"])
+async def test_a_status_phrase_checks_status_instead_of_filing(dispatcher: Dispatcher, text: str) -> None:
+    outcome = await dispatcher.handle(msg(text))
+    assert outcome.intent == "status"
+
+
+async def test_an_indirect_complaint_starts_the_flow_with_its_draft(dispatcher: Dispatcher, db: Database) -> None:
+    story = "ای اسٹیمپنگ میں میرے پیسے کٹ گئے مگر سٹامپ نہیں ملا"
+    outcome = await dispatcher.handle(msg(story))
+    assert outcome.intent == "complaint_start"
+    async with db.session() as session:
+        stored = (await session.exec(select(Conversation).filter_by(channel="test", user_id="u1"))).one()
+    assert stored.flow == "complaint" and stored.data["description"] == story
+
+
+async def test_a_complaint_cue_wins_over_the_no_contact_decline(dispatcher: Dispatcher) -> None:
+    outcome = await dispatcher.handle(msg("nobody picks up the phone at the citizen facilitation centre office"))
+    assert outcome.intent == "complaint_start"
+
+
+# --- language --------------------------------------------------------------------------------------------------
+
+
+async def profile(db: Database, user: str = "u1") -> UserProfile:
+    async with db.session() as session:
+        return (await session.exec(select(UserProfile).filter_by(channel="test", user_id=user))).one()
+
+
+async def test_the_first_messages_language_is_kept_through_digits(dispatcher: Dispatcher, db: Database) -> None:
+    welcome = await dispatcher.handle(msg("السلام علیکم"))
+    assert welcome.language == "ur"
+    picked = await dispatcher.handle(msg("2"))  # a digit has no script: the conversation's language stays
+    assert picked.language == "ur"
+    assert (await profile(db)).language == "ur"
+
+
+async def test_roman_urdu_writers_get_roman_urdu(dispatcher: Dispatcher) -> None:
+    outcome = await dispatcher.handle(msg("startup ki registration fee kitni hai"))
+    assert outcome.language == "roman" and outcome.intent == "answer"
+
+
+@pytest.mark.parametrize(
+    ("request_text", "target"),
+    [("urdu me batao", "ur"), ("english please", "en"), ("roman urdu mein likho", "roman"), ("اردو میں", "ur")],
+)
+async def test_a_plain_request_switches_the_language_and_it_stays(
+    dispatcher: Dispatcher, db: Database, request_text: str, target: str
+) -> None:
+    switched = await dispatcher.handle(msg(request_text))
+    assert (switched.intent, switched.language) == ("language", target)
+    stored = await profile(db)
+    assert (stored.language, stored.language_chosen) == (target, True)
+    later = await dispatcher.handle(msg("what is the startup registration fee"))  # written in English
+    assert later.language == target
+
+
+def test_a_question_naming_a_language_is_not_a_switch(matcher: Matcher) -> None:
+    assert matcher.intents.language_request("is the pseb website in urdu") is None
+    assert matcher.intents.language_request("can you reply in urdu please") == "ur"
