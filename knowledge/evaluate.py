@@ -83,9 +83,12 @@ def evaluate(matcher: Matcher, questions: list[LabelledQuestion]) -> Report:
         match = matcher.match(item.q)
         expected_intent = item.expect if item.expect in INTENTS else "answer"
         if expected_intent == "answer":
-            # An entry written to decline ("the sources do not say") is reported as out_of_scope.
-            ok = match.entry_id == item.expect and match.intent in ("answer", "out_of_scope")
+            # An entry written to decline ("the sources do not say") is reported as out_of_scope; one given after
+            # declining a facet it lacks, as decline.
+            ok = match.entry_id == item.expect and match.intent in ("answer", "out_of_scope", "decline")
             got = f"{match.intent}:{match.entry_id}" if match.entry_id else match.intent
+        elif expected_intent == "out_of_scope":
+            ok = match.intent in ("out_of_scope", "decline")
         else:
             ok = match.intent == expected_intent
             got = match.intent if ok or not match.entry_id else f"{match.intent}:{match.entry_id}"

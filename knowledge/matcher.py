@@ -53,6 +53,15 @@ CONCEPT_WEIGHT = 1.5
 ANSWER_LANGUAGES = ("en", "ur", "roman")
 
 
+def named_words(text: str) -> str:
+    """The words of an answer that name something: in Latin script those written with a capital or a digit (people,
+    organisations, buildings, figures), so that "whether" or "reported" in a sentence does not make an answer look
+    like a match for "weather"; in Urdu script, which has no capitals, every word."""
+    if script_of(text) == "ur":
+        return text
+    return " ".join(word for word in text.split() if word[:1].isupper() or word[:1].isdigit())
+
+
 @dataclass(frozen=True)
 class Candidate:
     entry_id: str
@@ -141,10 +150,13 @@ class Matcher:
                     raw_variants.append((entry.id, content))
                     entry_tokens[entry.id].update(content)
         self.answers = AnswerIndex(
-            ((e.id, [e.answer.get(lang) for lang in ANSWER_LANGUAGES]) for e in kb.entries.values()),
+            ((e.id, [named_words(e.answer.get(lang)) for lang in ANSWER_LANGUAGES]) for e in kb.entries.values()),
             lambda text: self._content(self._fold(normalize_chars(text).split())),
         )
-        vocabulary |= self.answers.vocabulary()
+        vocabulary |= self.answers.vocabulary()  # names in answers are what typos are corrected towards, too
+        self.facet_words = {
+            t for words in lex.entry_facets.values() for w in words for t in self._fold(normalize_chars(w).split())
+        } - self.stopwords
         self.vocabulary = vocabulary
         # Typo candidates by script and length: a word can only be a typo of one of similar length.
         self._vocab_by_length: dict[tuple[str, int], list[str]] = defaultdict(list)
@@ -186,7 +198,8 @@ class Matcher:
         return self.folder.fold_phrases(self.folder.fold_spellings(tokens))
 
     def _content(self, folded: list[str]) -> list[str]:
-        return [t for t in folded if t not in self.stopwords and not t.startswith("__")]
+        """The words that carry meaning: no stopwords, greetings or goodbyes (a facet asked is meaning)."""
+        return [t for t in folded if t not in self.stopwords and t not in (GREETING, CLOSING)]
 
     def _correct(self, token: str) -> str:
         """The knowledge base's own spelling of a mistyped word, or the word itself."""
@@ -267,7 +280,7 @@ class Matcher:
                 continue
             for index in self.postings.get(token, ()):
                 dots[index] += idf * idf
-        held = self.answers.recall(query)
+        held = self.answers.recall(query - self.facet_words)  # "how big" is asked of an answer, not held by it
         if not dots and not held:
             return []
         variants = self.variants

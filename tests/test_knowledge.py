@@ -97,7 +97,7 @@ def test_kohat_is_kept_as_the_source_lists_it(kb: KnowledgeBase) -> None:
 )
 def test_out_of_scope_questions_are_declined(matcher: Matcher, question: str) -> None:
     match = matcher.match(question)
-    assert match.intent == "out_of_scope"
+    assert match.intent in ("out_of_scope", "decline")
     assert match.entry_id is None
 
 
@@ -112,8 +112,9 @@ def test_out_of_scope_questions_are_declined(matcher: Matcher, question: str) ->
     ],
 )
 def test_near_domain_questions_have_no_verified_information(matcher: Matcher, question: str, facet: str) -> None:
+    """Declined for the facet; the entry the question is about, if any, is what the sources do say of it."""
     match = matcher.match(question)
-    assert (match.intent, match.facet, match.entry_id) == ("out_of_scope", facet, None)
+    assert (match.intent, match.facet) == ("decline", facet)
 
 
 def test_freelancer_fee_is_declined_with_what_sources_say(matcher: Matcher, kb: KnowledgeBase) -> None:
@@ -123,8 +124,9 @@ def test_freelancer_fee_is_declined_with_what_sources_say(matcher: Matcher, kb: 
 
 
 def test_city_without_park_gets_the_list(matcher: Matcher) -> None:
+    """The sources name no park there: declined for that place, with the parks they do name."""
     match = matcher.match("stp in lahore")
-    assert (match.intent, match.entry_id, match.missing_place) == ("answer", "parks_overview", "lahore")
+    assert (match.intent, match.entry_id, match.missing_place) == ("decline", "parks_overview", "lahore")
 
 
 def test_city_narrows_park_answers(matcher: Matcher) -> None:
@@ -143,8 +145,8 @@ def test_short_ambiguous_queries_ask_did_you_mean(matcher: Matcher, question: st
 
 def test_a_place_name_alone_does_not_answer(matcher: Matcher) -> None:
     assert matcher.match("weather in karachi").intent == "out_of_scope"
-    only_place = matcher.match("karachi")
-    assert only_place.intent == "clarify" and only_place.candidates[0].entry_id == "park_karachi"
+    only_place = matcher.match("karachi")  # one place, one park entry: that is what was asked, not a "did you mean"
+    assert (only_place.intent, only_place.entry_id) == ("answer", "park_karachi")
 
 
 @pytest.mark.parametrize(

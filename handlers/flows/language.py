@@ -31,7 +31,6 @@ class LanguageFlow(Flow):
         lang = self._chosen(ctx)
         if lang not in ("en", "ur"):
             return self.reask(ctx, ctx.t("language_prompt"), self._options(ctx))
-        ctx.profile.language = lang
-        ctx.lang = lang
+        ctx.choose_language(lang)
         ctx.leave()
         return ctx.outcome(ctx.t("language_set"), intent="language")
