@@ -31,6 +31,7 @@ from knowledge.normalize import normalize_chars
 log = logging.getLogger(__name__)
 
 LEAVING_COMMANDS = frozenset({"cancel", "menu", "start"})
+SHORT_REFERENCE_WORDS = 5  # "CMP 2026 000123 status?" is a status check even in the middle of filing a complaint
 
 
 def pick_option(text: str, options: list[dict[str, str]]) -> str | None:
@@ -135,6 +136,10 @@ class Dispatcher:
             if ctx.conversation.flow == "language":  # the language flow's question is answered by this
                 ctx.leave()
             return ctx.outcome(ctx.t("language_set"), intent="language")
+        asked = self.matcher.intents.read(ctx.text) if not ctx.payload else None
+        if asked is not None and asked.kind == "status" and self._status_now(ctx, asked.value):
+            ctx.leave()  # "CMP-2026-000123", "meri shikayat ka kya bana": a status check, whatever step they were at
+            return await show_status(ctx, asked.value)
         flow = FLOWS.get(ctx.conversation.flow or "")
         if flow and not (command and command[0] in LEAVING_COMMANDS):
             return await flow.step(ctx)
@@ -147,6 +152,14 @@ class Dispatcher:
         if not normalize_chars(ctx.text):
             return ctx.outcome(ctx.t("empty_message"), [ctx.option("opt_menu", "cmd:menu")], intent="empty")
         return await answer_question(ctx)
+
+    @staticmethod
+    def _status_now(ctx: Context, reference: str) -> bool:
+        """A status check interrupts any flow, except that a complaint's own description may mention an earlier
+        complaint: there only a message that is little more than a reference counts."""
+        if ctx.conversation.flow != "complaint":
+            return True
+        return bool(reference) and len(normalize_chars(ctx.text).split()) <= SHORT_REFERENCE_WORDS
 
     async def _payload(self, ctx: Context, payload: str) -> Outcome:
         kind, _, value = payload.partition(":")

@@ -3,8 +3,8 @@
 "How big is the Bannu park" is about the Bannu park entry, but the sources give no size for it: answering with the
 park's paragraph would let the user read silence as an answer. So the asked facet is checked against the entry's
 own facts: a park's records (parks.yaml: host, area), or for other entries the answer's text (a year for a date,
-square feet for a size). Facets no source gives for anything (phone numbers, opening dates, fees for renewal...)
-are the lexicon's `unsupported_facets`, read by the matcher.
+square feet for a size, rupees for a fee). Facets no source gives for anything (phone numbers, opening dates, fees
+for renewal...) are the lexicon's `unsupported_facets`, read by the matcher.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from knowledge.normalize import normalize_chars
 
 _YEAR = re.compile(r"\b(19|20)\d\d\b")
 _SQUARE_FEET = re.compile(r"\bsq\b|square f", re.IGNORECASE)
+_RUPEES = re.compile(r"\bRs\b|rupee", re.IGNORECASE)
 
 
 def _phrases(words: Iterable[str]) -> tuple[str, ...]:
@@ -59,4 +60,6 @@ class FacetReader:
             return any(p.host for p in parks) if parks else True
         if facet == "date":
             return bool(_YEAR.search(entry.answer.en))
+        if facet == "fee":
+            return bool(_RUPEES.search(entry.answer.en))
         return True

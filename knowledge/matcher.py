@@ -460,15 +460,19 @@ class Matcher:
         parts: list[str] = []
         for piece in pieces:
             parts.extend(self._split_conjunction(piece))
-        substantial = [p for p in parts if len([t for t in self.analyse(p).content if t in self.idf]) >= 2]
+        substantial = [p for p in parts if self._substance(p) >= 2]
         return substantial[:MAX_QUESTIONS] if len(substantial) >= 2 else [text]
+
+    def _substance(self, text: str) -> int:
+        """How many words of `text` the knowledge base knows, facets asked included."""
+        return sum(1 for t in self.analyse(text).content if t in self.idf or t.startswith(FACET_PREFIX))
 
     def _split_conjunction(self, piece: str) -> list[str]:
         words = piece.split()
         for index, word in enumerate(words):
             if normalize_chars(word) in _CONJUNCTIONS and 0 < index < len(words) - 1:
                 left, right = " ".join(words[:index]), " ".join(words[index + 1 :])
-                if all(len([t for t in self.analyse(side).content if t in self.idf]) >= 2 for side in (left, right)):
+                if all(self._substance(side) >= 2 for side in (left, right)):
                     return [left, *self._split_conjunction(right)]
         return [piece]
 

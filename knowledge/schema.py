@@ -169,7 +169,7 @@ class LexiconFile(Strict):
     smalltalk: list[str] = []
     grievances: list[str] = []
     # Facets a question may ask of one entry (knowledge/facets.py checks the entry gives it): phrases per facet.
-    entry_facets: dict[Literal["size", "host", "date"], list[str]] = {}
+    entry_facets: dict[Literal["size", "host", "date", "fee"], list[str]] = {}
     # Facets asked by words that stand apart: "when|kab + open|khulega" (each part's alternatives split by "|").
     facets_together: dict[str, list[str]] = {}
 
