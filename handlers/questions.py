@@ -13,8 +13,6 @@ from handlers.messages import Option, Outcome, Reply
 from knowledge.intents import Intent
 from knowledge.matcher import Match
 
-RESOLVED = frozenset({"answer", "decline"})  # a question answered, or declined for a facet the sources lack
-
 
 def answer_entry(ctx: Context, entry_id: str, *, intent: str = "answer", score: float | None = None) -> Outcome:
     """An entry's answer with its source line; declining entries also offer the menu and a complaint."""
@@ -107,32 +105,12 @@ async def _act(ctx: Context, intent: Intent) -> Outcome:
     return await complaint_start(ctx)
 
 
-def _read(ctx: Context) -> tuple[list[Match], str]:
-    """The message's question(s) as the matcher reads them, and the text the first one was read as.
-
-    A follow-up that does not stand on its own is read against the last question; a message holding several
-    questions is read one question at a time, when each of them is answered that way.
-    """
-    matcher = ctx.matcher
-    match = matcher.match(ctx.text)
-    previous = ctx.conversation.context.get("q")
-    if previous and match.intent != "answer" and matcher.is_follow_up(ctx.text):
-        again = matcher.in_context(ctx.text, previous, ctx.conversation.context.get("entry"))
-        if again.intent == "answer":
-            return [again], f"{previous} / {ctx.text}"
-    parts = matcher.split_questions(ctx.text)
-    if len(parts) > 1:
-        resolved = [m for m in map(matcher.match, parts) if m.intent in RESOLVED and (m.entry_id or m.facet)]
-        if len({(m.entry_id, m.facet) for m in resolved}) >= 2:
-            return resolved, parts[0]
-    return [match], ctx.text
-
-
 async def answer_question(ctx: Context) -> Outcome:
-    intent = ctx.matcher.intents.read(ctx.text)
-    if intent is not None:
-        return await _act(ctx, intent)
-    matches, asked = _read(ctx)
+    topic = ctx.conversation.context
+    reading = ctx.matcher.understand(ctx.text, topic.get("q"), topic.get("entry"))
+    if reading.action is not None:
+        return await _act(ctx, reading.action)
+    matches, asked = reading.matches, reading.asked
     match = matches[0]
     if match.intent == "greeting":
         outcome = welcome(ctx)

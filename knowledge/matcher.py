@@ -25,7 +25,7 @@ from rapidfuzz import fuzz, process
 
 from knowledge.answer_index import AnswerIndex
 from knowledge.facets import FacetReader
-from knowledge.intents import IntentReader
+from knowledge.intents import Intent, IntentReader
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import PhraseFolder, normalize_chars, script_of
 from knowledge.schema import Calibration
@@ -44,6 +44,7 @@ FOLLOWUP_MAX_WORDS = 4  # a follow-up is short: a place, a facet, a pronoun
 MAX_QUESTIONS = 3  # questions answered from one message
 _QUESTION_BREAK = re.compile(r"[?\u061f\n;]+")
 _CONJUNCTIONS = frozenset({"and", "aur", "اور", "also", "plus"})
+RESOLVED = frozenset({"answer", "decline"})  # a question answered, or declined for a facet the sources lack
 MATCH_CACHE_SIZE = 8192  # distinct message texts whose reading is kept (a few MB)
 TYPO_MIN_LENGTH = 5
 TYPO_CUTOFF = 80.0
@@ -98,6 +99,16 @@ class Match:
     near_domain: bool = False
     low_confidence: bool = False  # answered, but not clearly: staff see it in the unanswered queue
     also: tuple[str, ...] = ()  # the same question about other places the message names ("quetta aur sukkur")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A message as understood: its question(s) in the order asked, the text the first was read as (with the
+    last question for a follow-up), and what it asks the bot to do instead, if anything."""
+
+    matches: list[Match]
+    asked: str
+    action: Intent | None = None
 
 
 @dataclass
@@ -306,6 +317,10 @@ class Matcher:
     def recalibrate(self, calibration: Calibration) -> None:
         """New decision thresholds (benchmarks/calibrate.py); readings made with the old ones are forgotten."""
         self.cal = calibration
+        self.forget()
+
+    def forget(self) -> None:
+        """Empty the cache of message readings (benchmarks time the reading itself)."""
         self._match_cached.cache_clear()
 
     def match(self, text: str) -> Match:
@@ -434,6 +449,29 @@ class Matcher:
         return holders[0] if len(holders) == 1 and not holders[0].place_only else None
 
     # -- follow-ups and several questions in one message ---------------------------------------------------
+
+    def understand(self, text: str, previous: str | None = None, previous_entry: str | None = None) -> Reading:
+        """Everything a free-text message is read as: the question(s) in it, read against the conversation's last
+        question when it does not stand on its own, and what it asks the bot to do (a status check, a grievance).
+
+        A follow-up ("aur pindi mein?", "kitni jagah hai?") that does not answer on its own is read against the
+        last question; a message holding several questions is read one question at a time, when at least two
+        of them are then answered or declined for a facet.
+        """
+        action = self.intents.read(text)
+        match = self.match(text)
+        if action is not None:
+            return Reading([match], text, action)
+        if previous and match.intent != "answer" and self.is_follow_up(text):
+            again = self.in_context(text, previous, previous_entry)
+            if again.intent == "answer":
+                return Reading([again], f"{previous} / {text}")
+        parts = self.split_questions(text)
+        if len(parts) > 1:
+            resolved = [m for m in map(self.match, parts) if m.intent in RESOLVED and (m.entry_id or m.facet)]
+            if len({(m.entry_id, m.facet) for m in resolved}) >= 2:
+                return Reading(resolved, parts[0])
+        return Reading([match], text)
 
     def is_follow_up(self, text: str) -> bool:
         """A message short enough to lean on the last question: "aur pindi mein?", "kitni jagah hai?", "uska size?"
