@@ -238,3 +238,22 @@ async def test_a_plain_request_switches_the_language_and_it_stays(
 def test_a_question_naming_a_language_is_not_a_switch(matcher: Matcher) -> None:
     assert matcher.intents.language_request("is the pseb website in urdu") is None
     assert matcher.intents.language_request("can you reply in urdu please") == "ur"
+
+
+def test_staff_groups_show_what_was_answered_unsure_and_what_users_picked() -> None:
+    from bot.staff.unanswered import group_questions
+
+    def row(ident: int, text: str, intent: str, candidates: list[dict[str, object]]) -> UnansweredQuestion:
+        question = UnansweredQuestion(
+            channel="test", text=text, normalized=text, language="en", intent=intent, candidates=candidates
+        )
+        question.id = ident
+        return question
+
+    [group] = group_questions(
+        [
+            row(1, "pseb renewal", "low_confidence", [{"entry_id": "org_pseb", "score": 0.4, "answered": True}]),
+            row(2, "pseb renewal", "clarify_pick", [{"entry_id": "fee_company", "picked": True}]),
+        ]
+    )
+    assert (group.answered, group.picked) == (["org_pseb"], ["fee_company"])

@@ -66,6 +66,16 @@ class Group:
         return sorted(row.id for row in self.rows if row.id is not None)
 
     @property
+    def answered(self) -> list[str]:
+        """The entries the bot answered with when it was not sure (what the users were told)."""
+        return sorted({str(c["entry_id"]) for row in self.rows for c in row.candidates if c.get("answered")})
+
+    @property
+    def picked(self) -> list[str]:
+        """The entries users picked from a "did you mean" for this wording (a variant to add, most likely)."""
+        return sorted({str(c["entry_id"]) for row in self.rows for c in row.candidates if c.get("picked")})
+
+    @property
     def candidates(self) -> list[str]:
         """The entries the matcher thought of, most often first (where staff might add a variant)."""
         counts = Counter(c.get("entry_id") for row in self.rows for c in row.candidates if c.get("entry_id"))
