@@ -69,6 +69,7 @@ class Candidate:
     score: float
     coverage: float = 0.0
     place_only: bool = False  # the only words shared with the message are place names
+    precision: float = 1.0  # the share of the message's weight the entry explains ("linked list python": little)
 
 
 @dataclass
@@ -304,14 +305,19 @@ class Matcher:
             current = best.get(variant.entry_id)
             if current is None or score > current.score:
                 coverage = dots[index] / (variant.norm * variant.norm)
+                precision = dots[index] / (query_norm * query_norm)
                 place_only = (query & variant.content) <= self.places
-                best[variant.entry_id] = Candidate(variant.entry_id, round(score, 4), round(coverage, 4), place_only)
+                best[variant.entry_id] = Candidate(
+                    variant.entry_id, round(score, 4), round(coverage, 4), place_only, round(precision, 4)
+                )
         for entry_id, share in held.items():
             # An answer that holds the message's words backs up a variant, and stands in where none matches.
             current = best.get(entry_id)
             if current is None or self.cal.answer_weight * share > current.score:
-                current = Candidate(entry_id, self.cal.answer_weight * share, share, False)
-            best[entry_id] = replace(current, score=round(current.score + self.cal.answer_bonus * share, 4))
+                current = Candidate(entry_id, self.cal.answer_weight * share, share, False, share)
+            precision = max(current.precision, share)
+            score = round(current.score + self.cal.answer_bonus * share, 4)
+            best[entry_id] = replace(current, score=score, precision=round(precision, 4))
         return sorted(best.values(), key=lambda c: c.score, reverse=True)[:limit]
 
     def recalibrate(self, calibration: Calibration) -> None:
@@ -418,13 +424,16 @@ class Matcher:
             clear = narrowed or runner_up <= top.score * self.cal.long_margin_ratio
         else:
             confident = top.score >= self.cal.answer_threshold or (
-                top.coverage >= self.cal.full_coverage and top.score >= self.cal.clarify_threshold
+                top.coverage >= self.cal.full_coverage
+                and top.score >= self.cal.clarify_threshold
+                and top.precision >= self.cal.min_precision
             )
             clear = narrowed or top.score - runner_up >= self.cal.answer_margin
         if clear and confident and not top.place_only:
             intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"
             return replace(result, intent=intent, entry_id=top.entry_id)
-        if top.score >= self.cal.clarify_threshold or (long_message and top.coverage >= self.cal.full_coverage):
+        worth_offering = top.score >= self.cal.clarify_threshold and top.precision >= self.cal.min_precision
+        if worth_offering or (long_message and top.coverage >= self.cal.full_coverage):
             close = tuple(c for c in candidates[:3] if c.score >= top.score - self.cal.clarify_window)
             specific = self._most_specific(close, meaningful)
             if specific is not None:
