@@ -115,6 +115,8 @@ class Dispatcher:
         """The conversation's language: the user's choice; else the language they write in (Urdu script, Roman Urdu
         or English), remembered so that buttons, digits and one-word answers keep it; else the channel's hint (the
         phone's language); else English."""
+        if msg.reply_language:
+            return msg.reply_language
         if profile.language_chosen and profile.language:
             return profile.language
         written = self.matcher.language_of(msg.text) if msg.text and not msg.payload else None

@@ -43,6 +43,8 @@ class Incoming:
     can_attach: bool = False  # the channel can carry photos, documents and a location (flows ask for them)
     # The channel cannot deliver replies now (a backlog): they go to the outbox with the message's own commit.
     reply_later: bool = False
+    # A reply language the client asks for explicitly (`sahulat ask --lang`): it beats every other rule.
+    reply_language: str | None = None
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ async def ask(dispatcher: Dispatcher, questions: Iterable[str], stdout: TextIO, 
     """Answer each question as a fresh conversation; returns how many were answered."""
     count = 0
     for question in questions:
-        msg = Incoming(channel="cli", user_id=f"ask-{uuid.uuid4().hex}", text=question, language_hint=lang)
+        msg = Incoming(channel="cli", user_id=f"ask-{uuid.uuid4().hex}", text=question, reply_language=lang)
         outcome = await dispatcher.handle(msg)
         reply = render(outcome)
         if as_json:
