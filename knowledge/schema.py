@@ -24,20 +24,29 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+LANGUAGES = ("en", "ur", "roman")
+"""The reply languages: English, Urdu script and Roman Urdu (Urdu in Latin letters, as typed on phones)."""
+
+
 class LocalText(Strict):
-    """A text in English and Urdu; both are required so no user gets a half-translated bot."""
+    """A text in English, Urdu and Roman Urdu; all three are required so no user gets a half-translated bot."""
 
     en: str = Field(min_length=1)
     ur: str = Field(min_length=1)
+    roman: str | None = Field(default=None, min_length=1)
 
-    @field_validator("en", "ur")
+    @field_validator("en", "ur", "roman")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.strip():
             raise ValueError("must not be blank")
         return value.strip()
 
     def get(self, lang: str) -> str:
+        if lang == "roman":
+            return self.roman or self.en
         return self.ur if lang == "ur" else self.en
 
 
@@ -155,7 +164,7 @@ class LexiconFile(Strict):
         ],
         list[str],
     ]
-    languages: dict[Literal["en", "ur"], list[str]]
+    languages: dict[Literal["en", "ur", "roman"], list[str]]
     provinces: dict[str, str] = {}
     audiences: dict[Literal["freelancers", "startups", "citizens", "government"], list[str]] = {}
     who: dict[Literal["startup", "company", "other"], list[str]] = {}
@@ -163,7 +172,8 @@ class LexiconFile(Strict):
 
 
 class TextsFile(Strict):
-    """texts.yaml: every sentence the bot says that is not a knowledge-base answer, in English and Urdu."""
+    """texts.yaml: every sentence the bot says that is not a knowledge-base answer, in English, Urdu and Roman
+    Urdu."""
 
     texts: dict[str, LocalText]
     months: LocalText

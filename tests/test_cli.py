@@ -93,7 +93,8 @@ def test_chat_answers_and_numbers_options(tmp_path: Path) -> None:
     assert code == 0, err
     assert "  1. Technology parks" in out
     assert "  1. A startup" in out  # menu 2 (fees), then its first option
-    assert "Rs 1,000" in out and "PSEB decides whether Lahore qualifies" in out
+    assert "Rs 1,000" in out and "Is Lahore an underserved or secondary city?" in out
+    assert "does not say who decides" in out
     assert "Source:" in out
 
 
