@@ -33,20 +33,19 @@ class LocalText(Strict):
 
     en: str = Field(min_length=1)
     ur: str = Field(min_length=1)
-    roman: str | None = Field(default=None, min_length=1)
+    roman: str = Field(min_length=1)
 
     @field_validator("en", "ur", "roman")
     @classmethod
-    def _not_blank(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
+    def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
         return value.strip()
 
     def get(self, lang: str) -> str:
+        """The text in `lang`: "roman" and "ur" get their own, anything else English."""
         if lang == "roman":
-            return self.roman or self.en
+            return self.roman
         return self.ur if lang == "ur" else self.en
 
 
