@@ -98,6 +98,17 @@ def test_answers_and_texts_come_back_in_roman_urdu(kb: KnowledgeBase) -> None:
     assert "Sitara Chemical ka Ali Fatima College of Science & Technology mein, 19,500 sq ft." in park
 
 
+def test_urdu_answers_give_official_names_in_latin_letters(kb: KnowledgeBase) -> None:
+    pseb = kb.answer("org_pseb", "ur")
+    assert pseb.startswith("پی ایس ای بی (PSEB) سے مراد")
+    assert "پاکستان سافٹ ویئر ایکسپورٹ بورڈ (Pakistan Software Export Board)" in pseb
+    assert "عثمان ناصر (Osman Nasir)" in pseb
+    assert pseb.count("(PSEB)") == 1  # the first mention only
+    assert "ستارہ کیمیکل (Sitara Chemical)" in kb.answer("park_faisalabad", "ur")
+    assert "ایمیزون آؤٹ لیٹ مال (Amazon Outlet Mall)" in kb.answer("park_rawalpindi", "ur")
+    assert "(Punjab Information Technology Board, PITB)" in kb.answer("e_rozgar", "ur")
+
+
 def _local_texts(node: object, where: str = "") -> list[tuple[str, dict[str, str]]]:
     """Every {en, ur, roman} mapping in a knowledge-base file, with where it is."""
     if isinstance(node, dict):
