@@ -213,9 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="one JSON object per line: question, reply, intent, entry_id, score, language",
     )
     ask.add_argument(
-        "--lang",
-        choices=["en", "ur", "roman"],
-        help="reply language for Latin-script questions (Urdu script always gets Urdu)",
+        "--lang", choices=["en", "ur"], help="reply language for Latin-script questions (Urdu script always gets Urdu)"
     )
     ask.set_defaults(func=cmd_ask)
 
