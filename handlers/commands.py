@@ -101,4 +101,5 @@ COMMANDS: dict[str, Callable[[Context, str], Awaitable[Outcome]]] = {
 def entry_label(ctx: Context, entry_id: str) -> str:
     """An entry's first question variant in the reply language, used as its option label."""
     questions = ctx.kb.entries[entry_id].questions
-    return (questions.ur if ctx.lang == "ur" else questions.en)[0]
+    variants = {"ur": questions.ur, "roman": questions.roman}.get(ctx.lang, questions.en)
+    return variants[0]

@@ -117,8 +117,16 @@ def _item_label(raw: Any, loc: tuple[Any, ...]) -> str:
         items = raw.get(loc[0])
         if isinstance(items, list) and loc[1] < len(items) and isinstance(items[loc[1]], dict):
             item = items[loc[1]]
-            ident = item.get("id") or item.get("file")
-            kind = {"entries": "entry", "places": "place", "parks": "park", "sources": "source"}.get(loc[0], "item")
+            ident = item.get("id") or item.get("file") or item.get("code") or item.get("entry") or item.get("place")
+            kind = {
+                "entries": "entry",
+                "places": "place",
+                "parks": "park",
+                "sources": "source",
+                "services": "service",
+                "programmes": "programme",
+                "cities": "city",
+            }.get(loc[0], "item")
             return f"{kind} {ident!r} (#{loc[1] + 1})" if ident else f"{kind} #{loc[1] + 1}"
     return ""
 

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from collections import defaultdict
 
-from knowledge.schema import Entry, LexiconFile, LocalText, Park, Place, Questions
+from knowledge.schema import LANGUAGES, Entry, LexiconFile, LocalText, Park, Place, Questions
 from knowledge.texts import Texts
 
 
@@ -59,10 +59,7 @@ def build_park_entries(
                     roman=[t.format(name=name_en) for t in templates.roman],
                     ur=[t.format(name=name_ur) for t in templates.ur],
                 ),
-                answer=LocalText(
-                    en=park_answer(place, records, dates, texts, "en"),
-                    ur=park_answer(place, records, dates, texts, "ur"),
-                ),
+                answer=LocalText(**{lang: park_answer(place, records, dates, texts, lang) for lang in LANGUAGES}),
                 sources=sorted({p.source for p in records}, key=lambda s: (dates[s] or dt.date.max, s)),
                 places=[place_id],
             )

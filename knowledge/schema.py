@@ -24,13 +24,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+LANGUAGES = ("en", "ur", "roman")
+"""The reply languages: English, Urdu script and Roman Urdu (Urdu in Latin letters, as typed on phones)."""
+
+
 class LocalText(Strict):
-    """A text in English and Urdu; both are required so no user gets a half-translated bot."""
+    """A text in English, Urdu and Roman Urdu; all three are required so no user gets a half-translated bot."""
 
     en: str = Field(min_length=1)
     ur: str = Field(min_length=1)
+    roman: str = Field(min_length=1)
 
-    @field_validator("en", "ur")
+    @field_validator("en", "ur", "roman")
     @classmethod
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
@@ -38,6 +43,9 @@ class LocalText(Strict):
         return value.strip()
 
     def get(self, lang: str) -> str:
+        """The text in `lang`: "roman" and "ur" get their own, anything else English."""
+        if lang == "roman":
+            return self.roman
         return self.ur if lang == "ur" else self.en
 
 
@@ -175,7 +183,8 @@ class LexiconFile(Strict):
 
 
 class TextsFile(Strict):
-    """texts.yaml: every sentence the bot says that is not a knowledge-base answer, in English and Urdu."""
+    """texts.yaml: every sentence the bot says that is not a knowledge-base answer, in English, Urdu and Roman
+    Urdu."""
 
     texts: dict[str, LocalText]
     months: LocalText

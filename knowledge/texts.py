@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from knowledge.schema import LocalText, TextsFile
+from knowledge.schema import LANGUAGES, LocalText, TextsFile
 
 # Keys the code uses; texts.yaml must define each one (checked at load, so a missing one is a clear error).
 REQUIRED_KEYS = frozenset(
     """source_line sources_line date_unknown welcome menu help menu_parks menu_fees menu_programmes
     menu_language opt_menu opt_complaint cancelled nothing_to_cancel language_prompt language_en
-    language_ur language_set reask gave_up clarify out_of_scope no_info no_info_facet see_also
+    language_ur language_roman language_set reask gave_up clarify out_of_scope no_info no_info_facet see_also
     no_park_in_place status_none empty_message too_long park_heading park_host park_area
     park_status_planned park_status_under_discussion park_status_mou_signed park_status_work_underway
     full_stop comma semicolon menu_complaint menu_status fees_who who_startup who_company who_other fees_city
@@ -35,7 +35,7 @@ REQUIRED_KEYS = frozenset(
 class Texts:
     def __init__(self, data: TextsFile) -> None:
         self._texts: dict[str, LocalText] = dict(data.texts)
-        self._months = {lang: [m.strip() for m in data.months.get(lang).split(",")] for lang in ("en", "ur")}
+        self._months = {lang: [m.strip() for m in data.months.get(lang).split(",")] for lang in LANGUAGES}
 
     def missing(self) -> list[str]:
         return sorted(REQUIRED_KEYS - self._texts.keys())
@@ -57,4 +57,4 @@ class Texts:
     def date(self, value: dt.date | None, lang: str) -> str:
         if value is None:
             return self("date_unknown", lang)
-        return f"{value.day} {self._months.get(lang, self._months['en'])[value.month - 1]} {value.year}"
+        return f"{value.day} {self._months[lang][value.month - 1]} {value.year}"

@@ -93,7 +93,8 @@ def test_chat_answers_and_numbers_options(tmp_path: Path) -> None:
     assert code == 0, err
     assert "  1. Technology parks" in out
     assert "  1. A startup" in out  # menu 2 (fees), then its first option
-    assert "Rs 1,000" in out and "PSEB decides whether Lahore qualifies" in out
+    assert "Rs 1,000" in out and "Is Lahore an underserved or secondary city?" in out
+    assert "does not say who decides" in out
     assert "Source:" in out
 
 
@@ -118,6 +119,12 @@ def edit_entry(path: Path, entry_id: str, change) -> None:  # type: ignore[no-un
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
+def edit_yaml(path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
 FEES = "entries/fees.yaml"
 
 
@@ -127,6 +134,30 @@ FEES = "entries/fees.yaml"
         (
             lambda d: edit_entry(d / FEES, "fee_company", lambda e: e["answer"].pop("ur")),
             ["fees.yaml", "'fee_company'", "answer.ur", "Field required"],
+        ),
+        (
+            lambda d: edit_entry(d / FEES, "fee_company", lambda e: e["answer"].pop("roman")),
+            ["fees.yaml", "entry 'fee_company'", "answer.roman", "Field required"],
+        ),
+        (
+            lambda d: edit_yaml(d / "texts.yaml", lambda t: t["texts"]["menu_fees"].pop("roman")),
+            ["texts.yaml", "texts.menu_fees.roman", "Field required"],
+        ),
+        (
+            lambda d: edit_yaml(d / "texts.yaml", lambda t: t["months"].pop("roman")),
+            ["texts.yaml", "months.roman", "Field required"],
+        ),
+        (
+            lambda d: edit_yaml(d / "parks.yaml", lambda p: p["parks"][12]["host"].pop("roman")),
+            ["parks.yaml", "park 'stp_faisalabad_afcst'", "host.roman", "Field required"],
+        ),
+        (
+            lambda d: edit_yaml(d / "services.yaml", lambda s: s["services"][1]["questions"][0]["prompt"].pop("roman")),
+            ["services.yaml", "service 'pseb_registration'", "questions.0.prompt.roman", "Field required"],
+        ),
+        (
+            lambda d: edit_yaml(d / "sources.yaml", lambda s: s["sources"][0]["title"].update(roman="  ")),
+            ["sources.yaml", "source '000_9d78760ee697a276.txt'", "title.roman", "must not be blank"],
         ),
         (
             lambda d: edit_entry(d / FEES, "fee_company", lambda e: e["questions"].update(ur=["company fee"])),
@@ -160,7 +191,7 @@ FEES = "entries/fees.yaml"
         ),
         (
             lambda d: (d / "programmes.yaml").write_text(
-                "programmes:\n  - {entry: nothing, name: {en: X, ur: ایکس}, provinces: [Narnia], basis: b}\n",
+                "programmes:\n  - {entry: nothing, name: {en: X, ur: ایکس, roman: X}, provinces: [Narnia], basis: b}\n",
                 encoding="utf-8",
             ),
             ["programmes.yaml: programme 'nothing': no such entry", "unknown province 'Narnia'"],
@@ -168,6 +199,12 @@ FEES = "entries/fees.yaml"
     ],
     ids=[
         "missing-urdu-answer",
+        "missing-roman-answer",
+        "missing-roman-text",
+        "missing-roman-months",
+        "missing-roman-park-host",
+        "missing-roman-service-prompt",
+        "blank-roman-source-title",
         "urdu-variant-not-urdu",
         "unknown-source",
         "duplicate-id",

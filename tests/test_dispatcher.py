@@ -65,7 +65,7 @@ async def test_option_picked_by_number_and_by_label(dispatcher: Dispatcher, db: 
 
 async def test_language_flow_by_number_remembers_choice(dispatcher: Dispatcher, db: Database) -> None:
     prompt = await dispatcher.handle(msg("language"))
-    assert [o.payload for o in prompt.options] == ["lang:en", "lang:ur"]
+    assert [o.payload for o in prompt.options] == ["lang:en", "lang:ur", "lang:roman"]
     assert (await conversation(db)).flow == "language"
     done = await dispatcher.handle(msg("2"))
     assert done.language == "ur"
@@ -75,6 +75,29 @@ async def test_language_flow_by_number_remembers_choice(dispatcher: Dispatcher, 
     answer = await dispatcher.handle(msg("startup registration fee"))
     assert answer.entry_id == "fee_startup_registration"
     assert "ماخذ" in answer.replies[0].text
+
+
+async def test_language_flow_sets_roman_urdu(dispatcher: Dispatcher, db: Database) -> None:
+    prompt = await dispatcher.handle(msg("language"))
+    assert [o.label for o in prompt.options][2] == "Roman Urdu"
+    done = await dispatcher.handle(msg("3"))
+    assert done.language == "roman"
+    assert done.replies[0].text == "Theek hai. Ab main Roman Urdu mein jawab doon ga."
+    assert (await profile(db)).language == "roman"
+    assert (await conversation(db)).flow is None
+    # Latin-script questions now get the Roman Urdu answer and source line.
+    answer = await dispatcher.handle(msg("startup registration fee"))
+    assert answer.entry_id == "fee_startup_registration"
+    assert answer.language == "roman"
+    text = answer.replies[0].text
+    assert "PSEB ne startups ki registration fee Rs 5,000 se kam kar ke Rs 1,000 kar di hai." in text
+    assert "Zariya: MoITT secretary" in text
+    # By button too, and Urdu script still gets Urdu.
+    await dispatcher.handle(msg("/language"))
+    await dispatcher.handle(msg("", payload="lang:roman"))
+    assert (await profile(db)).language == "roman"
+    urdu = await dispatcher.handle(msg("پی ایس ای بی رجسٹریشن فیس کتنی ہے؟"))
+    assert urdu.language == "ur"
 
 
 async def test_button_payload_goes_straight_to_the_flow(dispatcher: Dispatcher, db: Database) -> None:
@@ -114,7 +137,7 @@ async def test_bad_answer_is_reasked_once_then_flow_is_left(dispatcher: Dispatch
     await dispatcher.handle(msg("language"))
     again = await dispatcher.handle(msg("klingon"))
     assert again.intent == "reask"
-    assert [o.payload for o in again.options] == ["lang:en", "lang:ur"]
+    assert [o.payload for o in again.options] == ["lang:en", "lang:ur", "lang:roman"]
     assert (await conversation(db)).flow == "language"
     gave_up = await dispatcher.handle(msg("still klingon"))
     assert gave_up.intent == "flow_abandoned"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import string
+
 import pytest
+import yaml
 
 from knowledge.evaluate import evaluate, load_questions
 from knowledge.loader import KnowledgeBase
@@ -71,11 +75,66 @@ def test_source_line_names_document_and_date(kb: KnowledgeBase) -> None:
     assert undated.splitlines()[-1].endswith("date not stated")
 
 
-def test_every_entry_has_sources_and_both_languages(kb: KnowledgeBase) -> None:
+def test_every_entry_has_sources_and_all_three_languages(kb: KnowledgeBase) -> None:
     for entry in kb.entries.values():
         assert entry.sources and all(name in kb.sources for name in entry.sources)
-        assert entry.answer.en and entry.answer.ur
+        assert entry.answer.en and entry.answer.ur and entry.answer.roman
         assert entry.questions.ur
+
+
+def test_answers_and_texts_come_back_in_roman_urdu(kb: KnowledgeBase) -> None:
+    answer = kb.answer("fee_startup_registration", "roman")
+    assert answer.startswith("PSEB ne startups ki registration fee Rs 5,000 se kam kar ke Rs 1,000 kar di hai.")
+    assert answer.splitlines()[-1] == "Zariya: MoITT secretary ki PSEB ke saath review meeting, 12 Jan 2021"
+    assert kb.answer("fee_startup_registration", "en").startswith("PSEB has reduced")
+    assert kb.texts("language_set", "roman") == "Theek hai. Ab main Roman Urdu mein jawab doon ga."
+    assert kb.texts("park_none_here", "roman", place="Lahore") == (
+        "Mere zaraye Lahore mein kisi software technology park ka zikr nahin karte."
+    )
+    undated = kb.answer("kp_gb_it_assistance", "roman")
+    assert undated.splitlines()[-1].endswith("tareekh darj nahin")
+    park = kb.answer("park_faisalabad", "roman")
+    assert park.startswith("Faisalabad (Punjab) mein software technology parks, zaraye ke mutabiq:")
+    assert "Sitara Chemical ka Ali Fatima College of Science & Technology mein, 19,500 sq ft." in park
+
+
+def test_urdu_answers_give_official_names_in_latin_letters(kb: KnowledgeBase) -> None:
+    pseb = kb.answer("org_pseb", "ur")
+    assert pseb.startswith("پی ایس ای بی (PSEB) سے مراد")
+    assert "پاکستان سافٹ ویئر ایکسپورٹ بورڈ (Pakistan Software Export Board)" in pseb
+    assert "عثمان ناصر (Osman Nasir)" in pseb
+    assert pseb.count("(PSEB)") == 1  # the first mention only
+    assert "ستارہ کیمیکل (Sitara Chemical)" in kb.answer("park_faisalabad", "ur")
+    assert "ایمیزون آؤٹ لیٹ مال (Amazon Outlet Mall)" in kb.answer("park_rawalpindi", "ur")
+    assert "(Punjab Information Technology Board, PITB)" in kb.answer("e_rozgar", "ur")
+
+
+def _local_texts(node: object, where: str = "") -> list[tuple[str, dict[str, str]]]:
+    """Every {en, ur, roman} mapping in a knowledge-base file, with where it is."""
+    if isinstance(node, dict):
+        found = [(where, node)] if isinstance(node.get("en"), str) else []
+        return found + [item for key, value in node.items() for item in _local_texts(value, f"{where}.{key}")]
+    if isinstance(node, list):
+        return [item for i, value in enumerate(node) for item in _local_texts(value, f"{where}.{i}")]
+    return []
+
+
+def test_roman_urdu_texts_are_latin_and_keep_placeholders_and_figures() -> None:
+    data = ROOT / "knowledge" / "data"
+    files = [p for p in sorted(data.rglob("*.yaml")) if p.name != "lexicon.yaml"]
+    checked = 0
+    for path in files:
+        for where, text in _local_texts(yaml.safe_load(path.read_text(encoding="utf-8"))):
+            label = f"{path.name}{where}"
+            roman = text.get("roman")
+            assert isinstance(roman, str) and roman.strip(), label
+            assert not re.search(r"[\u0600-\u06FF]", roman) or text["en"] == roman or "(Urdu)" in roman, label
+            fields = {name for _, name, _, _ in string.Formatter().parse(text["en"]) if name}
+            assert fields == {name for _, name, _, _ in string.Formatter().parse(roman) if name}, label
+            figures = re.compile(r"\d+(?:,\d{3})*")
+            assert sorted(figures.findall(text["en"])) == sorted(figures.findall(roman)), label
+            checked += 1
+    assert checked > 300
 
 
 def test_kohat_is_kept_as_the_source_lists_it(kb: KnowledgeBase) -> None:

@@ -663,7 +663,10 @@ class TelegramChannel(Channel):
 
 
 async def register_commands(bot: Bot, texts: Texts) -> None:
-    """The command list the client shows in its menu, in English and (for Urdu clients) Urdu."""
+    """The command list the client shows in its menu, in English and (for Urdu clients) Urdu.
+
+    Telegram picks the list by the client's language code, and there is none for Roman Urdu, so it has no list of
+    its own: Roman Urdu users, whose clients are set to English or Urdu, see that language's list."""
     await bot.set_my_commands([BotCommand(name, texts(f"command_{name}", "en")) for name in COMMANDS])
     await bot.set_my_commands(
         [BotCommand(name, texts(f"command_{name}", "ur")) for name in COMMANDS], language_code="ur"

@@ -159,7 +159,9 @@ class ComplaintFlow(Flow):
         return self._service(ctx).questions[int(ctx.conversation.data.get("q", 0))]
 
     def _service_from_text(self, ctx: Context, text: str) -> Service | None:
-        code = pick_word(text, {s.code: [*s.keywords, s.name.en, s.name.ur] for s in ctx.kb.services.values()})
+        code = pick_word(
+            text, {s.code: [*s.keywords, s.name.en, s.name.ur, s.name.roman] for s in ctx.kb.services.values()}
+        )
         return ctx.kb.services.get(code) if code else None
 
     def _after_category(self, ctx: Context, service: Service) -> Outcome:
@@ -191,7 +193,8 @@ class ComplaintFlow(Flow):
                 payload.removeprefix("val:")
                 if payload.startswith("val:")
                 else pick_word(
-                    ctx.text, {v.key: [v.key.replace("_", " "), v.name.en, v.name.ur] for v in question.values}
+                    ctx.text,
+                    {v.key: [v.key.replace("_", " "), v.name.en, v.name.ur, v.name.roman] for v in question.values},
                 )
             )
             if value not in {v.key for v in question.values}:

@@ -2,7 +2,8 @@
 
 Every figure comes from a knowledge-base entry (with its source line). Whether a city counts as
 underserved/secondary comes from city_classes.yaml, which only holds sourced classifications; for any
-other city the bot says PSEB decides and quotes the rule.
+other city the bot says that the announcement does not list which cities count (nor who decides) and quotes
+the rule.
 """
 
 from __future__ import annotations

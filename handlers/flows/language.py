@@ -1,4 +1,4 @@
-"""The language flow: English or Urdu, remembered per user."""
+"""The language flow: English, Urdu or Roman Urdu, remembered per user."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from handlers.context import Context
 from handlers.flows.base import Flow
 from handlers.messages import Option, Outcome
 from knowledge.normalize import normalize_chars
+from knowledge.schema import LANGUAGES
 
 
 class LanguageFlow(Flow):
     name = "language"
 
     def _options(self, ctx: Context) -> list[Option]:
-        return [ctx.option("language_en", "lang:en"), ctx.option("language_ur", "lang:ur")]
+        return [ctx.option(f"language_{lang}", f"lang:{lang}") for lang in LANGUAGES]
 
     async def start(self, ctx: Context) -> Outcome:
         ctx.enter(self.name, "choose", {})
@@ -29,7 +30,7 @@ class LanguageFlow(Flow):
 
     async def step(self, ctx: Context) -> Outcome:
         lang = self._chosen(ctx)
-        if lang not in ("en", "ur"):
+        if lang not in LANGUAGES:
             return self.reask(ctx, ctx.t("language_prompt"), self._options(ctx))
         ctx.choose_language(lang)
         ctx.leave()
