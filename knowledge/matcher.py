@@ -28,6 +28,7 @@ from knowledge.facets import FacetReader
 from knowledge.intents import Intent, IntentReader
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import PhraseFolder, normalize_chars, script_of
+from knowledge.numbers import read_numbers
 from knowledge.schema import Calibration
 
 GREETING = "__greet"
@@ -70,6 +71,7 @@ class Candidate:
     coverage: float = 0.0
     place_only: bool = False  # the only words shared with the message are place names
     precision: float = 1.0  # the share of the message's weight the entry explains ("linked list python": little)
+    shared: int = 1  # how many of the message's words the entry's best variant holds
 
 
 @dataclass
@@ -136,7 +138,9 @@ class Matcher:
         for facet, words in lex.unsupported_facets.items():
             groups.append((FACET_PREFIX + facet, list(words)))
         self.folder, self.conflicts = PhraseFolder.build(lex.spellings, groups)
+        self.number_words = {normalize_chars(word): value for word, value in lex.number_words.items()}
         self.intents = IntentReader(lex)
+        self.concepts = set(self.folder.phrases.values())
         self.facets = FacetReader(kb)
         self.stopwords = {self.folder.spellings.get(w, w) for w in map(normalize_chars, lex.stopwords) if w}
         self.roman_markers = {normalize_chars(w) for w in lex.roman_markers}
@@ -161,9 +165,10 @@ class Matcher:
                 if content:
                     raw_variants.append((entry.id, content))
                     entry_tokens[entry.id].update(content)
+        self.question_words = {t for w in lex.question_words for t in self._fold(normalize_chars(w).split())}
         self.answers = AnswerIndex(
-            ((e.id, [named_words(e.answer.get(lang)) for lang in ANSWER_LANGUAGES]) for e in kb.entries.values()),
-            lambda text: self._content(self._fold(normalize_chars(text).split())),
+            ((e.id, [e.answer.get(lang) for lang in ANSWER_LANGUAGES]) for e in kb.entries.values()),
+            self._naming_words,
         )
         vocabulary |= self.answers.vocabulary()  # names in answers are what typos are corrected towards, too
         self.facet_words = {
@@ -184,7 +189,7 @@ class Matcher:
         n = max(len(entry_tokens), 1)
         # Words the lexicon names (organisations, services, places) are what tells entries apart; plain
         # words that happen to be rare in a small knowledge base ("included", "when") count for less.
-        concepts = {canonical for canonical in self.folder.phrases.values()}
+        concepts = self.concepts
         self.idf = {
             token: math.log(1 + n / count) * (CONCEPT_WEIGHT if token in concepts else 1.0)
             for token, count in df.items()
@@ -243,6 +248,16 @@ class Matcher:
             return "roman"
         return "en"
 
+    def _naming_words(self, text: str) -> list[str]:
+        """The words of an answer that name something: concepts and places the lexicon knows, words written with a
+        capital or a digit (people, organisations, buildings, figures), and in Urdu script (no capitals) every word;
+        so that "whether" or "reported" in a sentence does not make an answer look like a match for "weather", and
+        a question word ("where", "how many") is never a fact an answer holds."""
+        folded = self._content(self._fold(normalize_chars(text).split()))
+        named = set(self._fold(normalize_chars(named_words(text)).split()))
+        concepts = self.concepts | self.places
+        return [t for t in folded if (t in concepts or t in named) and t not in self.question_words]
+
     def language_of(self, text: str) -> str | None:
         """The language a message is written in when that is clear: Urdu script, Roman Urdu (its marker words) or
         English (several words, none of them Roman Urdu); None for a digit, an option's label, "ok" or "stp?"."""
@@ -258,7 +273,7 @@ class Matcher:
 
     def analyse(self, text: str) -> Analysis:
         chars = normalize_chars(text[: MAX_TOKENS * 40])
-        raw = chars.split()[:MAX_TOKENS]
+        raw = read_numbers(chars.split()[:MAX_TOKENS], self.number_words)
         spelled = self.folder.fold_spellings(raw)
         folded = self.folder.fold_phrases([self._correct(t) for t in spelled])
         return Analysis(language=self._language(text, raw), tokens=folded, content=self._content(folded))
@@ -292,7 +307,7 @@ class Matcher:
                 continue
             for index in self.postings.get(token, ()):
                 dots[index] += idf * idf
-        held = self.answers.recall(query - self.facet_words)  # "how big" is asked of an answer, not held by it
+        held = self.answers.recall(query - self.facet_words - self.question_words)  # asked of an answer, not held
         if not dots and not held:
             return []
         variants = self.variants
@@ -308,7 +323,12 @@ class Matcher:
                 precision = dots[index] / (query_norm * query_norm)
                 place_only = (query & variant.content) <= self.places
                 best[variant.entry_id] = Candidate(
-                    variant.entry_id, round(score, 4), round(coverage, 4), place_only, round(precision, 4)
+                    variant.entry_id,
+                    round(score, 4),
+                    round(coverage, 4),
+                    place_only,
+                    round(precision, 4),
+                    len(query & variant.content),
                 )
         for entry_id, share in held.items():
             # An answer that holds the message's words backs up a variant, and stands in where none matches.
@@ -426,13 +446,13 @@ class Matcher:
             confident = top.score >= self.cal.answer_threshold or (
                 top.coverage >= self.cal.full_coverage
                 and top.score >= self.cal.clarify_threshold
-                and top.precision >= self.cal.min_precision
+                and self._explains(top)
             )
             clear = narrowed or top.score - runner_up >= self.cal.answer_margin
         if clear and confident and not top.place_only:
             intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"
             return replace(result, intent=intent, entry_id=top.entry_id)
-        worth_offering = top.score >= self.cal.clarify_threshold and top.precision >= self.cal.min_precision
+        worth_offering = top.score >= self.cal.clarify_threshold and self._explains(top)
         if worth_offering or (long_message and top.coverage >= self.cal.full_coverage):
             close = tuple(c for c in candidates[:3] if c.score >= top.score - self.cal.clarify_window)
             specific = self._most_specific(close, meaningful)
@@ -444,6 +464,11 @@ class Matcher:
                 return replace(result, intent=intent, entry_id=top.entry_id, low_confidence=True)
             return replace(result, intent="clarify", candidates=close)
         return result
+
+    def _explains(self, candidate: Candidate) -> bool:
+        """Whether an entry explains enough of the message to be answered or offered on what it holds: most of its
+        weight, or two of its words ("swat ... tech park" among news chatter; not "list" in "linked list python")."""
+        return candidate.precision >= self.cal.min_precision or candidate.shared >= 2
 
     def _most_specific(self, close: tuple[Candidate, ...], words: set[str]) -> Candidate | None:
         """Of entries that read about equally well, the one whose own questions are about the rarest thing asked:
@@ -471,16 +496,34 @@ class Matcher:
         match = self.match(text)
         if action is not None:
             return Reading([match], text, action)
-        if previous and match.intent != "answer" and self.is_follow_up(text):
-            again = self.in_context(text, previous, previous_entry)
-            if again.intent == "answer":
+        if previous:
+            again = self.follow_up(text, match, previous, previous_entry)
+            if again is not None:
                 return Reading([again], f"{previous} / {text}")
         parts = self.split_questions(text)
         if len(parts) > 1:
-            resolved = [m for m in map(self.match, parts) if m.intent in RESOLVED and (m.entry_id or m.facet)]
+            matches = [self.match(parts[0])]
+            for before, part in zip(parts, parts[1:], strict=False):
+                # "where is the Rawalpindi park and how big is it": a later question may lean on the one before
+                matches.append(self.follow_up(part, self.match(part), before, matches[-1].entry_id) or self.match(part))
+            resolved = [m for m in matches if m.intent in RESOLVED and (m.entry_id or m.facet)]
             if len({(m.entry_id, m.facet) for m in resolved}) >= 2:
                 return Reading(resolved, parts[0])
         return Reading([match], text)
+
+    def follow_up(self, text: str, alone: Match, previous: str, previous_entry: str | None) -> Match | None:
+        """`text` read against the previous question, when it is short and does not answer on its own: the
+        reading in context if that answers, or else the previous entry, if the message in context still reads as
+        about it most ("whats his full designation" after "who is Osman Nasir"); None when it stands alone."""
+        if alone.intent == "answer" or not self.is_follow_up(text):
+            return None
+        again = self.in_context(text, previous, previous_entry)
+        if again.intent in RESOLVED and again.entry_id:
+            return again
+        top = again.candidates[0] if again.candidates else None
+        if top is not None and top.entry_id == previous_entry:
+            return replace(again, intent="answer", entry_id=previous_entry, score=top.score, low_confidence=True)
+        return None
 
     def is_follow_up(self, text: str) -> bool:
         """A message short enough to lean on the last question: "aur pindi mein?", "kitni jagah hai?", "uska size?"

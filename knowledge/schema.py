@@ -176,6 +176,10 @@ class LexiconFile(Strict):
     closings: list[str] = []
     smalltalk: list[str] = []
     grievances: list[str] = []
+    # Numbers written as words, in any script: word -> value (multipliers are 100, 1000, 100000).
+    number_words: dict[str, int] = {}
+    # Words that ask rather than name ("where", "how many"): never counted as a fact an answer holds.
+    question_words: list[str] = []
     # Facets a question may ask of one entry (knowledge/facets.py checks the entry gives it): phrases per facet.
     entry_facets: dict[Literal["size", "host", "date", "fee"], list[str]] = {}
     # Facets asked by words that stand apart: "when|kab + open|khulega" (each part's alternatives split by "|").
