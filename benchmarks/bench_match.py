@@ -62,7 +62,7 @@ def synthetic_kb(base: KnowledgeBase, size: int, rng: random.Random) -> Knowledg
                 roman=[" ".join(topic) + " kya hai"],
                 ur=[" ".join(topic_ur) + " کیا ہے", " ".join(topic_ur[:2])],
             ),
-            answer=LocalText(en="synthetic", ur="مصنوعی"),
+            answer=LocalText(en="synthetic", ur="مصنوعی", roman="synthetic"),
             sources=[next(iter(base.sources))],
         )
     return replace(base, entries=entries)
