@@ -334,7 +334,9 @@ class Matcher:
             # An answer that holds the message's words backs up a variant, and stands in where none matches.
             current = best.get(entry_id)
             if current is None or self.cal.answer_weight * share > current.score:
-                current = Candidate(entry_id, self.cal.answer_weight * share, share, False, share)
+                # coverage stays the variant's: how much of one of the entry's own questions the message holds
+                coverage = current.coverage if current else 0.0
+                current = Candidate(entry_id, self.cal.answer_weight * share, coverage, False, share)
             precision = max(current.precision, share)
             score = round(current.score + self.cal.answer_bonus * share, 4)
             best[entry_id] = replace(current, score=score, precision=round(precision, 4))
@@ -455,6 +457,8 @@ class Matcher:
         worth_offering = top.score >= self.cal.clarify_threshold and self._explains(top)
         if worth_offering or (long_message and top.coverage >= self.cal.full_coverage):
             close = tuple(c for c in candidates[:3] if c.score >= top.score - self.cal.clarify_window)
+            if len(meaningful) == 1 and len(close) == 1:  # one word several entries hold ("registration?"): ask
+                close = tuple(c for c in candidates[:3] if c.score >= self.cal.clarify_threshold)
             specific = self._most_specific(close, meaningful)
             if specific is not None:
                 intent = "out_of_scope" if self.kb.entries[specific.entry_id].declines else "answer"
