@@ -24,8 +24,9 @@ test: $(STAMP)  ## lint, then the test suite
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-eval: $(STAMP)  ## matching accuracy on the labelled questions
-	$(BIN)/sahulat eval benchmarks/questions.yaml
+eval: $(STAMP)  ## understanding on the blind sets, beside the TF-IDF baseline
+	$(BIN)/python benchmarks/bench_understanding.py benchmarks/blind_1.yaml
+	$(BIN)/python benchmarks/bench_understanding.py benchmarks/blind_2.yaml
 
 bench: $(STAMP)  ## matching latency and memory
 	$(BIN)/python benchmarks/bench_match.py
