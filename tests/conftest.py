@@ -9,26 +9,34 @@ skipping it, so a green CI always means both backends passed.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import datetime as dt
+import io
+import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
 import pytest
 import uvicorn
+from argon2 import PasswordHasher
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 from starlette.types import ASGIApp
 
 import bot.models  # noqa: F401  (registers the tables)
 from bot.core import Core
 from bot.db import Database, create_engine
-from bot.settings import Settings
+from bot.settings import Settings, get_settings
+from bot.staff import accounts
 from handlers.dispatcher import Dispatcher
 from knowledge.loader import KnowledgeBase, load_knowledge
 from knowledge.matcher import Matcher
@@ -39,6 +47,20 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 SAHULAT = str(Path(sys.executable).parent / "sahulat")
 UNDER_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+# argon2id as in production, at the lowest cost argon2 allows: hashes still start "$argon2id$" and verify the same
+# way, but cost microseconds instead of about half a second and 64 MiB each.
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[PasswordHasher]:
+    """Every test (and every in-process `sahulat` command) hashes with TEST_HASHER; production keeps
+    `accounts.build_hasher()`. A `sahulat` subprocess hashes at production cost."""
+    previous = accounts.use_hasher(TEST_HASHER)
+    yield TEST_HASHER
+    accounts.use_hasher(previous)
 
 
 @pytest.fixture(scope="session")
@@ -84,8 +106,7 @@ async def end_connections(where: str = "true", *args: object) -> None:
         await killer.close()
 
 
-async def reset_schema(url: str) -> None:
-    """Drop and recreate every table, so each test starts from an empty database."""
+async def _create_schema(url: str) -> None:
     engine = create_engine(url)
     try:
         async with engine.begin() as connection:
@@ -93,6 +114,94 @@ async def reset_schema(url: str) -> None:
             await connection.run_sync(SQLModel.metadata.create_all)
     finally:
         await engine.dispose()
+
+
+# The current schema is made once per session and database; each test then starts from a cheap copy of it.
+# SQLite: a template file, made once and copied to the test's new file. PostgreSQL: every table emptied in one
+# TRUNCATE, as long as the schema is still the one made (its fingerprint, one query, is compared first); a test
+# that changed the schema (the migration tests) gets a full drop and create before the next test instead.
+_sqlite_template: Path | None = None
+_postgres_fingerprints: dict[str, str] = {}
+
+SCHEMA_FINGERPRINT = """
+SELECT md5(coalesce(string_agg(item, ';' ORDER BY item), '')) FROM (
+    SELECT c.relname || '.' || a.attname || ':' || format_type(a.atttypid, a.atttypmod) || ':' || a.attnotnull
+        || ':' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') AS item
+    FROM pg_attribute a
+    JOIN pg_class c ON c.oid = a.attrelid
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') AND a.attnum > 0
+        AND NOT a.attisdropped
+    UNION ALL
+    SELECT conrelid::regclass::text || ':' || conname || ':' || pg_get_constraintdef(oid) FROM pg_constraint
+    WHERE connamespace = current_schema()::regnamespace
+    UNION ALL
+    SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()
+) AS items
+"""
+
+
+async def _sqlite_template_file() -> Path:
+    global _sqlite_template
+    if _sqlite_template is None:
+        folder = Path(tempfile.mkdtemp(prefix="sahulat-schema-"))
+        atexit.register(shutil.rmtree, folder, True)
+        await _create_schema(f"sqlite+aiosqlite:///{folder / 'template.db'}")
+        _sqlite_template = folder / "template.db"
+    return _sqlite_template
+
+
+def _copy_sqlite_template(template: Path, target: Path) -> bool:
+    """Copy the template to a new file `target`; False (and nothing copied) if `target` exists."""
+    if target.exists():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal"):  # the log too, should SQLite have left one (the copy reads it as committed)
+        if Path(f"{template}{suffix}").exists():
+            shutil.copyfile(f"{template}{suffix}", f"{target}{suffix}")
+    return True
+
+
+async def _empty_postgres(url: str) -> bool:
+    """TRUNCATE every table, if the schema is still the one `_create_schema` made; False if it is not."""
+    expected = _postgres_fingerprints.get(url)
+    if expected is None:
+        return False
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        if await connection.fetchval(SCHEMA_FINGERPRINT) != expected:
+            return False
+        tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
+        await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        return True
+    finally:
+        await connection.close()
+
+
+async def _remember_postgres_schema(url: str) -> None:
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        _postgres_fingerprints[url] = await connection.fetchval(SCHEMA_FINGERPRINT)
+    finally:
+        await connection.close()
+
+
+async def reset_schema(url: str) -> None:
+    """An empty database with the current schema (every table of the models, none of their rows, ids from 1).
+
+    The schema itself is made once per session (see above); a new SQLite file gets a copy of it, an existing
+    one is dropped and made again.
+    """
+    if url.startswith("sqlite"):
+        target = Path(make_url(url).database or "")
+        if not (target.name and await asyncio.to_thread(_copy_sqlite_template, await _sqlite_template_file(), target)):
+            await _create_schema(url)
+        return
+    if await _empty_postgres(url):
+        return
+    _postgres_fingerprints.pop(url, None)
+    await _create_schema(url)
+    await _remember_postgres_schema(url)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -162,6 +271,77 @@ def serve(app: ASGIApp, timeout: float = 30.0) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout)
+
+
+@contextmanager
+def _process_state(
+    env: Mapping[str, str] | None, cwd: Path, stdin: io.TextIOWrapper
+) -> Iterator[tuple[io.BytesIO, io.BytesIO]]:
+    """What a new process would have: `env` as its whole environment, `cwd`, fresh settings, `stdin`; standard
+    output and error (logging included, as `main` configures it) go to new buffers, yielded as out and err."""
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    out, err = io.BytesIO(), io.BytesIO()
+    if env is not None:
+        os.environ.clear()
+        os.environ.update(env)
+    get_settings.cache_clear()
+    os.chdir(cwd)
+    sys.stdin = stdin
+    sys.stdout = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
+    sys.stderr = io.TextIOWrapper(err, encoding="utf-8", write_through=True)
+    # `main` calls logging.basicConfig, a no-op under pytest (its handlers are on the root logger): do what it
+    # would do in a process of its own, so log lines (a traceback, say) land in err as they would there.
+    log_to_err = logging.StreamHandler(sys.stderr)
+    log_to_err.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(log_to_err)
+    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    try:
+        yield out, err
+    finally:
+        for writer in (sys.stdout, sys.stderr):
+            writer.flush()
+            writer.detach()  # else the dropped wrapper closes the buffer before it is read
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        get_settings.cache_clear()
+
+
+_in_process = threading.Lock()
+
+
+def sahulat(
+    *args: str, stdin: bytes | str | None = None, env: Mapping[str, str] | None = None, cwd: Path = ROOT
+) -> tuple[int, str, str]:
+    """`sahulat ARGS` run in this process, through the console script's entry point (bot.cli.main): its exit
+    code, standard output and standard error, as `subprocess.run([SAHULAT, *args], env=env, ...)` would give.
+
+    `env`, when given, is the whole environment (as for subprocess); standard input is `stdin` (empty if None).
+    Commands run their own event loop (asyncio.run), so call this from a synchronous test, or from an async
+    one through `asyncio.to_thread`. Keep a real subprocess where the process itself is under test (start-up,
+    signals, `python -m bot`); each costs a second or more of interpreter and import time.
+    """
+    from bot.cli import main
+
+    data = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
+    reader = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+    with _in_process, _process_state(env, cwd, reader) as (out, err):
+        try:
+            code: object = main(list(args))
+        except SystemExit as exit_:  # argparse: --help (0) and usage errors (2)
+            code = exit_.code
+        if code is None:
+            code = 0
+        elif not isinstance(code, int):  # SystemExit("message"): printed, exit status 1
+            print(code, file=sys.stderr)
+            code = 1
+    return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 async def scalar(db: Database, sql: str, **params: object) -> object:

@@ -1,8 +1,14 @@
-"""The `sahulat` command: help texts, `ask` for scripts, `kb check`, `eval`, and the console chat."""
+"""The `sahulat` command: help texts, `ask` for scripts, `kb check`, `eval`, and the console chat.
+
+Commands run in this process through the entry point (`conftest.sahulat`); the tests marked "a real process"
+start `sahulat` or `python -m bot` as a subprocess, for what only a process shows: its exit status, and that the
+console script and the module both start.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,17 +16,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .conftest import ROOT, SAHULAT
+from .conftest import PYTHON, ROOT, SAHULAT, sahulat
 
 KB_DIR = ROOT / "knowledge" / "data"
 
 
 def run(*args: str, stdin: bytes | str | None = None, env: dict[str, str] | None = None, cwd: Path = ROOT):
-    import os
+    """`sahulat ARGS` in this process, with `env` added to the environment."""
+    return sahulat(*args, stdin=stdin, env={**os.environ, **(env or {})}, cwd=cwd)
 
-    data = stdin.encode() if isinstance(stdin, str) else stdin
-    full_env = {**os.environ, **(env or {})}
-    done = subprocess.run([SAHULAT, *args], input=data, capture_output=True, cwd=cwd, env=full_env, timeout=180)
+
+def run_process(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """ARGV as a real process, with `env` added to the environment."""
+    done = subprocess.run(list(argv), capture_output=True, cwd=ROOT, env={**os.environ, **(env or {})}, timeout=180)
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
@@ -37,6 +45,17 @@ def test_every_command_has_help(command: list[str]) -> None:
 def test_no_command_prints_help_and_exits_2() -> None:
     code, out, _ = run()
     assert code == 2 and "COMMAND" in out
+
+
+def test_no_command_exits_2_as_a_real_process() -> None:
+    code, out, _ = run_process(SAHULAT)
+    assert code == 2 and "COMMAND" in out
+
+
+def test_python_m_bot_is_the_same_command_as_a_real_process() -> None:
+    code, out, _ = run_process(PYTHON, "-m", "bot", "--help")
+    assert code == 0
+    assert out.startswith("usage: sahulat") and "COMMAND" in out
 
 
 def test_ask_json_greeting_from_stdin() -> None:
@@ -237,8 +256,9 @@ def test_kb_check_lists_variants_the_matcher_cannot_tell_apart(tmp_path: Path) -
 
 
 def test_app_refuses_to_start_on_invalid_knowledge_base(tmp_path: Path) -> None:
+    """A real process: `sahulat run` start-up, its exit status and its standard error."""
     directory = broken_copy(tmp_path, lambda d: edit_entry(d / FEES, "fee_company", lambda e: e["answer"].pop("ur")))
-    code, _, err = run("run", "--port", "1", env={"KNOWLEDGE_DIR": str(directory)})
+    code, _, err = run_process(SAHULAT, "run", "--port", "1", env={"KNOWLEDGE_DIR": str(directory)})
     assert code == 1
     assert "'fee_company'" in err and "answer.ur" in err
     assert "Traceback" not in err

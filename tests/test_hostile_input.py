@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from bot.db import Database
 from handlers.dispatcher import Dispatcher
 from handlers.messages import Incoming
 
-from .conftest import ROOT, SAHULAT, make_dispatcher, reset_schema
+from .conftest import make_dispatcher, reset_schema, sahulat
 
 TRICKY = [
     "\u200f",
@@ -95,8 +94,8 @@ def test_huge_message_inside_a_flow(core_dispatcher: Dispatcher, loop) -> None: 
 )
 def test_bad_configuration_is_a_clear_error(variable: str, value: str, tmp_path: Path) -> None:
     env = {**os.environ, variable: value, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"}
-    done = subprocess.run([SAHULAT, "ask", "hello"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1
-    assert "bad configuration" in done.stderr and variable.lower() in done.stderr.lower()
-    assert "Traceback" not in done.stderr
+    code, _, err = sahulat("ask", "hello", env=env)
+    assert code == 1
+    assert "bad configuration" in err and variable.lower() in err.lower()
+    assert "Traceback" not in err
     assert not (tmp_path / "x.db").exists()  # nothing half-written

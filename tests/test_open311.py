@@ -21,7 +21,7 @@ from bot.models import Complaint, utcnow
 from bot.open311 import add_key
 from bot.settings import Settings
 
-from .conftest import ROOT, SAHULAT, serve
+from .conftest import sahulat, serve
 
 PERSONAL = ("Ayesha Khan", "+923001234567", "citizen-42")
 
@@ -273,9 +273,8 @@ def test_key_cli_add_list_revoke(tmp_path: Path) -> None:
     env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [SAHULAT, "open311", "key", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-        )
+        code, out, err = sahulat("open311", "key", *args, env=env)
+        return subprocess.CompletedProcess(["sahulat", "open311", "key", *args], code, out, err)
 
     added = run("add", "city-portal")
     assert added.returncode == 0 and "shown once" in added.stdout

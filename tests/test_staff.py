@@ -14,7 +14,6 @@ import io
 import os
 import re
 import socket
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -37,7 +36,8 @@ from bot.staff.unanswered import group_questions
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 
-from .conftest import ROOT, SAHULAT
+from .conftest import TEST_HASHER
+from .conftest import sahulat as sahulat_in_process
 
 PASSWORD = "correct horse battery"
 XSS = "<script>alert('xss')</script>"
@@ -698,13 +698,25 @@ async def test_admin_manages_accounts(live: Live) -> None:
             await accounts.set_active(session, boss, False)
 
 
+def test_production_hashes_at_argon2_defaults_and_tests_at_the_least_cost() -> None:
+    from argon2.profiles import RFC_9106_LOW_MEMORY
+
+    production = accounts.build_hasher()
+    assert (production.time_cost, production.memory_cost, production.parallelism, production.type) == (
+        RFC_9106_LOW_MEMORY.time_cost,
+        RFC_9106_LOW_MEMORY.memory_cost,
+        RFC_9106_LOW_MEMORY.parallelism,
+        RFC_9106_LOW_MEMORY.type,
+    )
+    assert accounts.hasher is TEST_HASHER  # tests/conftest.py swapped it in, for the whole session
+    assert accounts.hasher.verify(production.hash(PASSWORD), PASSWORD)  # a production hash still verifies
+
+
 # -- the terminal --------------------------------------------------------------------------------------
 
 
 def sahulat(url: str, *args: str, stdin: str = "") -> tuple[int, str, str]:
-    env = {**os.environ, "DATABASE_URL": url}
-    done = subprocess.run([SAHULAT, *args], input=stdin.encode(), capture_output=True, cwd=ROOT, env=env, timeout=120)
-    return done.returncode, done.stdout.decode(), done.stderr.decode()
+    return sahulat_in_process(*args, stdin=stdin, env={**os.environ, "DATABASE_URL": url})
 
 
 @pytest.mark.parametrize(
@@ -713,8 +725,8 @@ def sahulat(url: str, *args: str, stdin: str = "") -> tuple[int, str, str]:
     + [["complaints", action] for action in ("list", "show", "export")],
 )
 def test_staff_commands_have_help(command: list[str]) -> None:
-    done = subprocess.run([SAHULAT, *command, "--help"], capture_output=True, cwd=ROOT, timeout=60)
-    assert done.returncode == 0 and done.stdout.decode().startswith("usage: sahulat")
+    code, out, _ = sahulat_in_process(*command, "--help")
+    assert code == 0 and out.startswith("usage: sahulat")
 
 
 def test_cli_accounts_and_complaints(database_url: str, tmp_path: Path) -> None:

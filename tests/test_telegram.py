@@ -29,7 +29,7 @@ from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
 from handlers.messages import Incoming, Option, Outcome, Reply
 
-from .conftest import ROOT, SAHULAT, scalar
+from .conftest import sahulat, scalar
 from .fake_telegram import TOKEN, FakeTelegram, free_port, parse_html, wait_until
 
 SECRET = "s3cret_Token-for-tests"
@@ -352,19 +352,10 @@ async def test_photos_and_documents_reach_the_core_and_can_be_fetched(webhook: H
 
 
 async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    """`sahulat ARGS` as a subprocess (asynchronously, so the fake in this loop can answer it)."""
+    """`sahulat ARGS` in this process, in a thread of its own (the command runs its own event loop), so the fake
+    in this test's loop can answer it."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "PUBLIC_URL"))}
-    process = await asyncio.create_subprocess_exec(
-        SAHULAT,
-        *args,
-        cwd=ROOT,
-        env={**base, **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await asyncio.wait_for(asyncio.to_thread(sahulat, *args, env={**base, **env}), timeout=60)
 
 
 async def test_cli_set_and_delete_webhook(fake: FakeTelegram) -> None:

@@ -2,6 +2,10 @@
 
 Passwords are hashed with argon2id (argon2-cffi's defaults); the throttle counts failed attempts in the
 `login_attempt` table, so it holds across every web process that shares the database.
+
+The hasher is made once, by `build_hasher`, and read from the module attribute `hasher` at every use. The test
+suite (tests/conftest.py) swaps in a cheap one through `use_hasher`; nothing else calls it, and no setting or
+environment variable changes the production cost.
 """
 
 from __future__ import annotations
@@ -35,7 +39,22 @@ MAX_FAILURES_PER_USERNAME = 5
 MAX_FAILURES_PER_CLIENT = 20
 ATTEMPT_RETENTION = dt.timedelta(days=1)
 
-hasher = PasswordHasher()
+
+def build_hasher() -> PasswordHasher:
+    """The production password hasher: argon2id at argon2-cffi's defaults (RFC 9106's low-memory profile)."""
+    return PasswordHasher()
+
+
+hasher = build_hasher()
+
+
+def use_hasher(replacement: PasswordHasher) -> PasswordHasher:
+    """Hash and verify with `replacement` from now on; returns the hasher it replaces. For tests only: they make
+    and sign in to hundreds of accounts, and pay argon2's production time and memory on none of them."""
+    global hasher
+    previous, hasher = hasher, replacement
+    _dummy_hash.cache_clear()  # made by the previous hasher
+    return previous
 
 
 class AccountError(ValueError):
