@@ -291,3 +291,16 @@ def test_a_fact_that_lives_only_in_answers_is_found(matcher: Matcher, kb: Knowle
     match = matcher.match("ultrasoft building kis shehar mein hai")
     assert match.intent == "answer" and "Quetta" in kb.answer(match.entry_id or "", "en")
     assert matcher.match("what is the weather on mars").intent == "out_of_scope"  # not "whether" in an answer
+
+
+def test_calibration_is_data_checked_at_load(tmp_path, kb: KnowledgeBase) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from knowledge.loader import KnowledgeError, load_knowledge
+
+    assert kb.calibration.answer_margin == 0.04  # what benchmarks/calibrate.py chose on the dev set
+    data = tmp_path / "data"
+    shutil.copytree(kb.directory, data)
+    (data / "calibration.yaml").write_text("answer_threshold: high\n", encoding="utf-8")
+    with pytest.raises(KnowledgeError, match="calibration.yaml: answer_threshold"):
+        load_knowledge(data)
