@@ -289,7 +289,7 @@ class Matcher:
 
     # -- scoring ---------------------------------------------------------------------------------------
 
-    def rank(self, content: list[str], limit: int = 5) -> list[Candidate]:
+    def rank(self, content: list[str], limit: int = 8) -> list[Candidate]:
         """Entries ordered by their best variant's score for these content words.
 
         The score is the cosine of IDF-weighted word vectors (which balances how much of the variant the
@@ -331,14 +331,16 @@ class Matcher:
                     len(query & variant.content),
                 )
         for entry_id, share in held.items():
-            # An answer that holds the message's words backs up a variant, and stands in where none matches.
+            # An answer that holds the message's words backs up a variant, and stands in where none matches; of
+            # entries whose answers hold it all, those whose own questions match too come first.
             current = best.get(entry_id)
+            variant_score = current.score if current else 0.0
             if current is None or self.cal.answer_weight * share > current.score:
                 # coverage stays the variant's: how much of one of the entry's own questions the message holds
                 coverage = current.coverage if current else 0.0
                 current = Candidate(entry_id, self.cal.answer_weight * share, coverage, False, share)
             precision = max(current.precision, share)
-            score = round(current.score + self.cal.answer_bonus * share, 4)
+            score = round(current.score + self.cal.answer_bonus * (share + variant_score) / 2, 4)
             best[entry_id] = replace(current, score=score, precision=round(precision, 4))
         return sorted(best.values(), key=lambda c: c.score, reverse=True)[:limit]
 
@@ -428,7 +430,7 @@ class Matcher:
             # just be where the writer lives, so there it must already be nearly the best.
             city_entries = {f"park_{p}" for p in with_parks}
             window = LONG_NARROW_WINDOW if long_message else NARROW_WINDOW
-            for candidate in candidates[:3]:
+            for candidate in candidates:
                 if candidate.entry_id in city_entries and candidate.score >= top.score - window:
                     top, narrowed = candidate, True
                     break
