@@ -18,7 +18,14 @@ from knowledge.schema import LexiconFile
 
 # A complaint reference anywhere in a message: CMP, the year, the number; separators optional.
 _REFERENCE = re.compile(r"(?<![a-z0-9])cmp\s*(20\d\d)\s*(\d{1,6})(?!\d)")
-SHORT_MESSAGE_WORDS = 6  # a language request or a goodbye is a short message; a long one is a question
+LANGUAGE_REQUEST_WORDS = 12  # a request to switch language is a short message; a longer one is a question
+MAX_OTHER_WORDS = 4  # words besides a language's name and request words ("i cant read urdu script")
+_PARTICLES = frozenset({"hi", "ہی", "bhi", "بھی"})  # emphasis that does not change a phrase ("koi sunta hi nahi")
+
+
+def _plain(text: str) -> str:
+    """The normalised message without emphatic particles, for phrase lists."""
+    return " ".join(word for word in normalize_chars(text).split() if word not in _PARTICLES)
 
 
 def _phrases(words: Iterable[str]) -> tuple[str, ...]:
@@ -53,6 +60,7 @@ class IntentReader:
         self.status = _phrases(lexicon.status_phrases)
         self.grievances = _phrases(lexicon.grievances)
         self.request_words = frozenset(w for phrase in _phrases(lexicon.language_requests) for w in phrase.split())
+        self.reply_verbs = frozenset(w for phrase in _phrases(lexicon.reply_verbs) for w in phrase.split())
         names = [(lang, name) for lang, words in lexicon.languages.items() for name in words]
         self.language_names = sorted(
             ((lang, normalize_chars(name)) for lang, name in names if len(normalize_chars(name)) > 2),
@@ -61,7 +69,7 @@ class IntentReader:
         )
 
     def read(self, text: str) -> Intent | None:
-        said = normalize_chars(text)
+        said = _plain(text)
         if not said:
             return None
         reference = find_reference(text)
@@ -74,13 +82,19 @@ class IntentReader:
         return None
 
     def language_request(self, text: str) -> str | None:
-        """ "urdu me batao", "english please", "رومن اردو میں لکھیں": a short message made only of a language's
-        name and request words ("is the website in urdu" names something else, so it is a question)."""
-        said = normalize_chars(text)
-        if len(said.split()) > SHORT_MESSAGE_WORDS:
+        """ "urdu me batao", "english please", "pls answer in roman urdu, i cant read urdu script": a short message
+        that names a language (the first one named) with request words around it, or with a verb of replying and a
+        few other words; "is the website in urdu" names something else, so it is a question."""
+        said = _plain(text)
+        if len(said.split()) > LANGUAGE_REQUEST_WORDS:
             return None
-        for lang, name in self.language_names:
-            if _has(said, name):
-                rest = f" {said} ".replace(f" {name} ", " ", 1).split()
-                return lang if all(word in self.request_words for word in rest) else None
+        found = [(f" {said} ".find(f" {name} "), -len(name), lang, name) for lang, name in self.language_names]
+        named = sorted(item for item in found if item[0] >= 0)
+        if not named:
+            return None
+        _, _, lang, name = named[0]
+        rest = f" {said} ".replace(f" {name} ", " ", 1).split()
+        others = [word for word in rest if word not in self.request_words]
+        if not others or (any(word in self.reply_verbs for word in rest) and len(others) <= MAX_OTHER_WORDS):
+            return lang
         return None

@@ -249,6 +249,10 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
                         "values are required for singlevaluelist and only for it"
                     )
     if lexicon and texts:
+        facets = {*lexicon.unsupported_facets, *lexicon.facets_together, *lexicon.entry_facets}
+        for facet in sorted(facets):
+            if f"facet_{facet}" not in texts:
+                problems.append(f"lexicon.yaml: facet {facet!r}: no text 'facet_{facet}' in texts.yaml")
         for token, province in lexicon.provinces.items():
             if province_key(province) not in texts:
                 problems.append(f"lexicon.yaml: provinces: {token!r}: unknown province {province!r}")

@@ -46,6 +46,7 @@ MAX_QUESTIONS = 3  # questions answered from one message
 _QUESTION_BREAK = re.compile(r"[?\u061f\n;]+")
 _CONJUNCTIONS = frozenset({"and", "aur", "اور", "also", "plus"})
 RESOLVED = frozenset({"answer", "decline"})  # a question answered, or declined for a facet the sources lack
+STANDS_ALONE = frozenset({"closing", "greeting", "complaint_start"})  # never read against the last question
 MATCH_CACHE_SIZE = 8192  # distinct message texts whose reading is kept (a few MB)
 TYPO_MIN_LENGTH = 5
 TYPO_CUTOFF = 80.0
@@ -140,6 +141,7 @@ class Matcher:
         self.folder, self.conflicts = PhraseFolder.build(lex.spellings, groups)
         self.number_words = {normalize_chars(word): value for word, value in lex.number_words.items()}
         self.intents = IntentReader(lex)
+        self.referring_words = {normalize_chars(w) for w in lex.referring_words}
         self.concepts = set(self.folder.phrases.values())
         self.facets = FacetReader(kb)
         self.stopwords = {self.folder.spellings.get(w, w) for w in map(normalize_chars, lex.stopwords) if w}
@@ -149,7 +151,9 @@ class Matcher:
         self._park_entries = {f"park_{p}" for p in self.places_with_parks}
 
         vocabulary: set[str] = set(self.stopwords)
-        for _, variants in groups:
+        for canonical, variants in groups:
+            if canonical.startswith(FACET_PREFIX):
+                continue  # a facet is asked in so many words: "helping" is not a typo of "helpline"
             for variant in variants:
                 vocabulary.update(self.folder.fold_spellings(normalize_chars(variant).split()))
         self.domain_words = {t for w in lex.domain_words for t in self._fold(normalize_chars(w).split())}
@@ -366,14 +370,11 @@ class Matcher:
 
         if COMPLAINT in meaningful:
             return replace(result, intent="complaint_start")
-        if CLOSING in tokens and not (meaningful & self.known_tokens):
-            # "shukriya", "thanks bye": a goodbye and nothing the knowledge base knows.
-            return replace(result, intent="closing")
-        if GREETING in tokens and not (meaningful & self.known_tokens):
-            # "hi", "salam", "bhai kaise ho": a greeting or small talk and nothing the knowledge base knows.
-            return replace(result, intent="greeting")
-
         candidates = self.rank(content)
+        if (CLOSING in tokens or GREETING in tokens) and not self._answerable(candidates):
+            # "shukriya", "thanks bye", "hi", "bhai kaise ho yar sab khair": a goodbye or a greeting, and nothing
+            # the knowledge base would answer ("thanks, and the Swat park?" is a question)
+            return replace(result, intent="closing" if CLOSING in tokens else "greeting")
         result = replace(result, candidates=tuple(candidates), near_domain=bool(meaningful & self.known_tokens))
         decided = self._facet_checked(self._decide(result, content), text, tokens, content)
         if decided.intent == "answer" and decided.entry_id in self._park_entries:
@@ -471,6 +472,10 @@ class Matcher:
             return replace(result, intent="clarify", candidates=close)
         return result
 
+    def _answerable(self, candidates: list[Candidate]) -> bool:
+        top = candidates[0] if candidates else None
+        return top is not None and top.score >= self.cal.answer_threshold and self._explains(top)
+
     def _explains(self, candidate: Candidate) -> bool:
         """Whether an entry explains enough of the message to be answered or offered on what it holds: most of its
         weight, or two of its words ("swat ... tech park" among news chatter; not "list" in "linked list python")."""
@@ -521,7 +526,9 @@ class Matcher:
         """`text` read against the previous question, when it is short and does not answer on its own: the
         reading in context if that answers, or else the previous entry, if the message in context still reads as
         about it most ("whats his full designation" after "who is Osman Nasir"); None when it stands alone."""
-        if alone.intent == "answer" or not self.is_follow_up(text):
+        if alone.intent in STANDS_ALONE or not self.is_follow_up(text):
+            return None
+        if alone.intent == "answer" and not self._refers_back(text):
             return None
         again = self.in_context(text, previous, previous_entry)
         if again.intent in RESOLVED and again.entry_id:
@@ -535,6 +542,10 @@ class Matcher:
         """A message short enough to lean on the last question: "aur pindi mein?", "kitni jagah hai?", "uska size?"
         (it is read against that question only when it does not answer on its own)."""
         return len(self.analyse(text).content) <= FOLLOWUP_MAX_WORDS
+
+    def _refers_back(self, text: str) -> bool:
+        """Whether a message points back at the last question's subject ("iski fees kitni hai", "its size")."""
+        return any(word in self.referring_words for word in normalize_chars(text).split())
 
     def in_context(self, text: str, previous: str, entry_id: str | None = None) -> Match:
         """`text` read against the previous question and the entry that answered it: their topic words, with

@@ -173,6 +173,9 @@ class LexiconFile(Strict):
     # grievances (a complaint told as a story: "money deducted but no stamp").
     status_phrases: list[str] = []
     language_requests: list[str] = []
+    reply_verbs: list[str] = []  # "answer", "likho", "جواب": with one of these, a few other words may stand around
+    # Words that point back at the last question's subject ("iski fees", "its size", "وہاں"): read in its context.
+    referring_words: list[str] = []
     closings: list[str] = []
     smalltalk: list[str] = []
     grievances: list[str] = []

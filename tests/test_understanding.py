@@ -307,3 +307,45 @@ def test_calibration_is_data_checked_at_load(tmp_path, kb: KnowledgeBase) -> Non
     (data / "calibration.yaml").write_text("answer_threshold: high\n", encoding="utf-8")
     with pytest.raises(KnowledgeError, match="calibration.yaml: answer_threshold"):
         load_knowledge(data)
+
+
+@pytest.mark.parametrize(
+    ("text", "target"),
+    [
+        ("مجھے انگریزی میں جواب چاہیے", "en"),
+        ("pls answer in roman urdu, i cant read urdu script", "roman"),  # the first language named
+        ("urdu script me likh do", "ur"),
+    ],
+)
+def test_a_language_request_may_say_why(matcher: Matcher, text: str, target: str) -> None:
+    assert matcher.intents.language_request(text) == target
+
+
+def test_emphasis_does_not_hide_a_grievance(matcher: Matcher) -> None:
+    assert matcher.intents.read("سہولت مرکز میں کوئی فون ہی نہیں اٹھاتا") is not None
+    assert matcher.intents.read("CFC wale bohat rude the aur kaam bhi nahi kiya mera") is not None
+
+
+def test_a_goodbye_after_a_question_is_not_read_as_a_follow_up(matcher: Matcher) -> None:
+    reading = matcher.understand("great thank you", "faisalabad ka software park kahan hai", "park_faisalabad")
+    assert reading.matches[0].intent == "closing"
+    assert matcher.understand("kese ho yar sab khair").matches[0].intent == "greeting"
+
+
+def test_a_pronoun_reads_a_message_against_the_last_subject(matcher: Matcher) -> None:
+    """ "iski fees" after E-Rozgar asks E-Rozgar's fee (which no source gives), not the startup fee."""
+    reading = matcher.understand("iski fees kitni hai", "e rozgar kya hai", "e_rozgar")
+    assert [(m.intent, m.entry_id, m.facet) for m in reading.matches] == [("decline", "e_rozgar", "fee")]
+
+
+def test_every_facet_has_its_text(tmp_path, kb: KnowledgeBase) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from knowledge.loader import KnowledgeError, load_knowledge
+
+    data = tmp_path / "data"
+    shutil.copytree(kb.directory, data)
+    lexicon = data / "lexicon.yaml"
+    lexicon.write_text(lexicon.read_text(encoding="utf-8") + "\nfacets_together: {parking: ['parking + space']}\n")
+    with pytest.raises(KnowledgeError, match="facet 'parking': no text 'facet_parking'"):
+        load_knowledge(data)
