@@ -79,7 +79,8 @@ def test_ask_answers_the_issue_examples() -> None:
         "fee_startup_registration",
     ]
     assert [r["language"] for r in records[:3]] == ["en", "roman", "ur"]
-    assert "\nSources: " in records[0]["reply"] and "\nSource: " in records[1]["reply"]
+    assert [r["reply_language"] for r in records[:3]] == ["en", "roman", "ur"]  # each answered as it was asked
+    assert "\nSources: " in records[0]["reply"] and "\nZariya: " in records[1]["reply"]
     assert "\nماخذ: " in records[2]["reply"]
     assert records[3]["intent"] == "complaint_start"
 
