@@ -18,9 +18,10 @@ from knowledge.schema import LexiconFile
 
 # A complaint reference anywhere in a message: CMP, the year, the number; separators optional.
 _REFERENCE = re.compile(r"(?<![a-z0-9])cmp\s*(20\d\d)\s*(\d{1,6})(?!\d)")
-LANGUAGE_REQUEST_WORDS = 12  # a request to switch language is a short message; a longer one is a question
-MAX_OTHER_WORDS = 4  # words besides a language's name and request words ("i cant read urdu script")
+LANGUAGE_REQUEST_WORDS = 16  # a request to switch language is a short message; a longer one is a question
+MAX_OTHER_WORDS = 6  # words besides a language's name and request words ("i cant read urdu script")
 _PARTICLES = frozenset({"hi", "ہی", "bhi", "بھی"})  # emphasis that does not change a phrase ("koi sunta hi nahi")
+_NEGATIONS = frozenset({"not", "no", "nahi", "nahin", "na", "نہیں", "نہ"})
 
 
 def _plain(text: str) -> str:
@@ -68,6 +69,12 @@ class IntentReader:
             reverse=True,
         )
 
+    @staticmethod
+    def _negated(said: str, at: int, name: str) -> bool:
+        """ "urdu script mein nahi, roman mein": a language named only to be refused."""
+        after = f" {said} "[at + len(name) + 2 :].split()[:2]
+        return any(word in _NEGATIONS for word in after)
+
     def read(self, text: str) -> Intent | None:
         said = _plain(text)
         if not said:
@@ -89,12 +96,14 @@ class IntentReader:
         if len(said.split()) > LANGUAGE_REQUEST_WORDS:
             return None
         found = [(f" {said} ".find(f" {name} "), -len(name), lang, name) for lang, name in self.language_names]
-        named = sorted(item for item in found if item[0] >= 0)
+        refused = {at for at, _, _, name in found if at >= 0 and self._negated(said, at, name)}
+        named = [item for item in sorted(found) if item[0] >= 0 and item[0] not in refused]
         if not named:
             return None
         _, _, lang, name = named[0]
         rest = f" {said} ".replace(f" {name} ", " ", 1).split()
-        others = [word for word in rest if word not in self.request_words]
+        names = {word for _, other in self.language_names for word in other.split()}
+        others = [word for word in rest if word not in self.request_words and word not in names]
         if not others or (any(word in self.reply_verbs for word in rest) and len(others) <= MAX_OTHER_WORDS):
             return lang
         return None

@@ -371,7 +371,8 @@ class Matcher:
         if COMPLAINT in meaningful:
             return replace(result, intent="complaint_start")
         candidates = self.rank(content)
-        if (CLOSING in tokens or GREETING in tokens) and not self._answerable(candidates):
+        short = len(content) <= FOLLOWUP_MAX_WORDS  # "hi, I am a student in Faisalabad ... which park?" asks
+        if (CLOSING in tokens or GREETING in tokens) and short and not self._answerable(candidates):
             # "shukriya", "thanks bye", "hi", "bhai kaise ho yar sab khair": a goodbye or a greeting, and nothing
             # the knowledge base would answer ("thanks, and the Swat park?" is a question)
             return replace(result, intent="closing" if CLOSING in tokens else "greeting")

@@ -11,7 +11,7 @@ from bot.db import Database
 from bot.models import Conversation, UnansweredQuestion, UserProfile
 from handlers.dispatcher import Dispatcher
 from handlers.messages import Incoming
-from knowledge.intents import find_reference
+from knowledge.intents import Intent, find_reference
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 
@@ -349,3 +349,26 @@ def test_every_facet_has_its_text(tmp_path, kb: KnowledgeBase) -> None:  # type:
     lexicon.write_text(lexicon.read_text(encoding="utf-8") + "\nfacets_together: {parking: ['parking + space']}\n")
     with pytest.raises(KnowledgeError, match="facet 'parking': no text 'facet_parking'"):
         load_knowledge(data)
+
+
+def test_a_greeting_does_not_swallow_the_question_after_it(matcher: Matcher) -> None:
+    text = "Assalam o alaikum, main Gujrat se hun aur software house shift karna hai. Pindi wala naya park kahan hai"
+    assert matcher.understand(text).matches[0].entry_id == "park_rawalpindi"
+
+
+def test_a_refused_language_is_not_the_one_asked_for(matcher: Matcher) -> None:
+    assert matcher.intents.language_request("اردو رسم الخط میں نہیں، رومن میں لکھیں") == "roman"
+    assert (
+        matcher.intents.language_request("please switch to roman urdu, i cant read urdu script on my phone") == "roman"
+    )
+
+
+def test_an_office_in_passing_is_not_a_request_for_an_address(matcher: Matcher) -> None:
+    match = matcher.match("is pindi getting a software park? heard rumours at my office")
+    assert (match.intent, match.entry_id) == ("answer", "park_rawalpindi")
+    assert matcher.match("pseb head office address").facet == "address"
+
+
+def test_asking_after_ones_complaint_is_a_status_check(matcher: Matcher) -> None:
+    for text in ("has anyone looked at my complaint yet", "اپنی شکایت کی پیش رفت جاننی ہے"):
+        assert matcher.understand(text).action == Intent("status"), text
