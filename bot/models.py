@@ -185,6 +185,7 @@ class Notification(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: dt.datetime = _timestamp()
     locked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claim_token: str | None = Field(default=None, max_length=32)  # whose claim it is while "sending"
     last_error: str | None = Field(default=None, max_length=500)
     external_id: str | None = Field(default=None, max_length=64, index=True)
     delivery_status: str | None = Field(default=None, max_length=16)  # queued, sent, delivered, read, ...

@@ -1,9 +1,15 @@
 """The notification sender: delivers outbox rows through their channel, with retries and backoff.
 
-Safe in several processes at once: a row is claimed with a compare-and-set UPDATE (only one process can move
-it from "pending" to "sending"), and a claim is a lease, so a row held by a process that died is picked up
-again after the lease runs out. A message is therefore sent once, except when a process dies between the
-network accepting it and the row being marked sent (then it may be sent again after the lease).
+Safe in several processes at once, and a row is sent once:
+- A claim is one row (what one send can do within the lease), taken with a compare-and-set UPDATE that stamps it
+  with a claim token of its own; a row held by a process that died is taken over once its lease has run out.
+- While a send runs, the lease is extended (a heartbeat), so a slow network never lets another sender take a row
+  that is still being sent.
+- "Sent" (and every other outcome) is recorded only while the claim is still this sender's (the token matches),
+  and recording is retried while the database is unreachable, so a database restart just after the network took
+  the message does not leave the row to be sent again.
+The one window left: a process that dies between the network accepting a message and the record of it; the row
+is sent again after the lease, so at most one duplicate per killed sender.
 """
 
 from __future__ import annotations
@@ -11,6 +17,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
@@ -18,6 +27,7 @@ from sqlmodel import col, select
 from bot.channels import network_channel_names
 from bot.channels.base import SendError
 from bot.core import Core
+from bot.db import DATABASE_OUTAGE
 from bot.models import Notification, utcnow
 from bot.privacy import purge_logs
 from handlers.messages import Option, Reply
@@ -26,8 +36,10 @@ log = logging.getLogger(__name__)
 
 BACKOFF_SECONDS = (10, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600)
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
-# Channels with no way to message a user unprompted: their notifications are shown in `status` instead.
 PURGE_EVERY_SECONDS = 3600.0
+HEARTBEATS_PER_LEASE = 3  # the lease is extended this often while a send runs
+RECORD_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)  # waits between tries to record an outcome (the last repeats)
+RECORD_PATIENCE_SECONDS = 900.0  # how long an outcome is retried before the sender gives up on recording it
 
 
 def _due(now: dt.datetime):  # type: ignore[no-untyped-def]
@@ -57,75 +69,147 @@ def backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1])
 
 
-async def _claim(core: Core, now: dt.datetime, limit: int) -> list[Notification]:
-    """Take up to `limit` due rows for this process; each row goes to exactly one claimant."""
+async def _claim_one(core: Core, now: dt.datetime) -> tuple[Notification, str] | None:
+    """Take the most overdue row for this sender, with a token of its own; None when nothing is due."""
     lease = dt.timedelta(seconds=core.settings.outbox_lease_seconds)
-    async with core.db.session() as session:
-        ids = list(
-            await session.exec(
-                select(Notification.id).where(_due(now)).order_by(col(Notification.next_attempt_at)).limit(limit)
-            )
-        )
-    claimed = []
-    for notification_id in ids:
+    for _ in range(3):  # another sender may take the row between the look and the claim: look again
+        async with core.db.session() as session:
+            notification_id = (
+                await session.exec(
+                    select(Notification.id).where(_due(now)).order_by(col(Notification.next_attempt_at)).limit(1)
+                )
+            ).first()
+        if notification_id is None:
+            return None
+        token = uuid.uuid4().hex
         async with core.db.session() as session, session.begin():
             result = await session.exec(  # type: ignore[call-overload]
                 update(Notification)
                 .where(col(Notification.id) == notification_id, _due(now))
-                .values(status="sending", locked_until=now + lease, attempts=Notification.attempts + 1)
+                .values(
+                    status="sending",
+                    locked_until=now + lease,
+                    attempts=Notification.attempts + 1,
+                    claim_token=token,
+                )
             )
-            if result.rowcount != 1:
-                continue  # another process took it
-            claimed.append(await session.get(Notification, notification_id))
-    return [n for n in claimed if n is not None]
+            if result.rowcount == 1:
+                row = await session.get(Notification, notification_id)
+                if row is not None:
+                    return row, token
+    return None
 
 
-async def _finish(core: Core, notification_id: int, **values: object) -> None:
+async def _under_claim(core: Core, notification_id: int, token: str, **values: Any) -> bool:
+    """Change the row if the claim is still `token`'s; False when another sender has taken it over."""
     async with core.db.session() as session, session.begin():
-        await session.exec(  # type: ignore[call-overload]
+        result = await session.exec(  # type: ignore[call-overload]
             update(Notification)
-            .where(col(Notification.id) == notification_id, col(Notification.status) == "sending")
-            .values(locked_until=None, **values)
+            .where(
+                col(Notification.id) == notification_id,
+                col(Notification.claim_token) == token,
+                col(Notification.status) == "sending",
+            )
+            .values(**values)
         )
+        return bool(result.rowcount == 1)
+
+
+async def _record(core: Core, notification_id: int, token: str, **values: Any) -> None:
+    """Record a send's outcome under the claim, retried while the database is unreachable (a restart just after
+    the network took the message must not leave the row to be sent again)."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + RECORD_PATIENCE_SECONDS
+    for attempt in range(10_000):
+        try:
+            if not await _under_claim(core, notification_id, token, locked_until=None, claim_token=None, **values):
+                log.error("notification %s: its claim was taken over before the outcome was recorded", notification_id)
+            return
+        except DATABASE_OUTAGE as exc:
+            if loop.time() >= give_up:
+                log.error("notification %s: outcome not recorded (%s); it may be sent again", notification_id, exc)
+                return
+            wait = RECORD_RETRY_SECONDS[min(attempt, len(RECORD_RETRY_SECONDS) - 1)]
+            log.warning("notification %s: recording the outcome failed (%s); retrying", notification_id, exc)
+            await asyncio.sleep(wait)
+
+
+async def _while_sending(core: Core, notification_id: int, token: str, send: Callable[[], Awaitable[Any]]) -> Any:
+    """Run `send`, extending the claim's lease while it runs, so a slow network never lets another sender in."""
+    lease = core.settings.outbox_lease_seconds
+
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(lease / HEARTBEATS_PER_LEASE)
+            try:
+                extended = utcnow() + dt.timedelta(seconds=lease)
+                if not await _under_claim(core, notification_id, token, locked_until=extended):
+                    log.error("notification %s: claim lost while sending", notification_id)
+                    return
+            except DATABASE_OUTAGE as exc:  # the lease still runs; try again at the next beat
+                log.warning("notification %s: lease not extended (%s)", notification_id, type(exc).__name__)
+
+    beat = asyncio.create_task(heartbeat(), name=f"outbox-heartbeat-{notification_id}")
+    try:
+        return await send()
+    finally:
+        beat.cancel()
+        await asyncio.gather(beat, return_exceptions=True)
 
 
 async def deliver_due(core: Core, now: dt.datetime | None = None, limit: int = 50) -> int:
-    """Send what is due now; returns how many were sent."""
-    now = now or utcnow()
+    """Send what is due, one claimed row at a time (`now`: the time to act as if it were, for tests); returns how
+    many were sent."""
     sent = 0
-    for notification in await _claim(core, now, limit):
+    for _ in range(limit):
+        moment = now or utcnow()  # each claim's lease runs from when it is taken
+        claimed = await _claim_one(core, moment)
+        if claimed is None:
+            break
+        notification, token = claimed
         assert notification.id is not None
-        channel = core.channels.get(notification.channel)
-        if channel is None and notification.channel not in network_channel_names():
-            await _finish(core, notification.id, status="failed", last_error="channel cannot message users first")
-            continue
-        try:
-            if channel is None:
-                raise SendError(f"channel {notification.channel} is not configured in this process")
-            options = [Option(o["label"], o["payload"]) for o in notification.options]
-            result = await channel.send(notification.user_id, notification.text, options)
-        except Exception as exc:  # a channel bug must not stop the other notifications
-            retryable = exc.retryable if isinstance(exc, SendError) else True
-            error = f"{type(exc).__name__}: {exc}"[:500]
-            if retryable and notification.attempts < MAX_ATTEMPTS:
-                retry_at = now + backoff(notification.attempts)
-                await _finish(core, notification.id, status="pending", next_attempt_at=retry_at, last_error=error)
-                log.warning(
-                    "notification %s: attempt %s failed, retry at %s: %s",
-                    notification.id,
-                    notification.attempts,
-                    retry_at.isoformat(),
-                    type(exc).__name__,
-                )
-            else:
-                await _finish(core, notification.id, status="failed", last_error=error)
-                log.error("notification %s failed for good: %s", notification.id, type(exc).__name__)
-            continue
-        await _finish(
-            core, notification.id, status="sent", sent_at=utcnow(), external_id=result.external_id, last_error=None
-        )
-        sent += 1
+        sent += await _deliver(core, notification, token, moment)
     return sent
+
+
+async def _deliver(core: Core, notification: Notification, token: str, now: dt.datetime) -> int:
+    """Send one claimed row and record how it went; 1 when it was sent."""
+    assert notification.id is not None
+    channel = core.channels.get(notification.channel)
+    if channel is None and notification.channel not in network_channel_names():
+        await _record(core, notification.id, token, status="failed", last_error="channel cannot message users first")
+        return 0
+    try:
+        if channel is None:
+            raise SendError(f"channel {notification.channel} is not configured in this process")
+        options = [Option(o["label"], o["payload"]) for o in notification.options]
+        result = await _while_sending(
+            core,
+            notification.id,
+            token,
+            lambda: channel.send(notification.user_id, notification.text, options),  # type: ignore[union-attr]
+        )
+    except Exception as exc:  # a channel bug must not stop the other notifications
+        retryable = exc.retryable if isinstance(exc, SendError) else True
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        if retryable and notification.attempts < MAX_ATTEMPTS:
+            retry_at = now + backoff(notification.attempts)
+            await _record(core, notification.id, token, status="pending", next_attempt_at=retry_at, last_error=error)
+            log.warning(
+                "notification %s: attempt %s failed, retry at %s: %s",
+                notification.id,
+                notification.attempts,
+                retry_at.isoformat(),
+                type(exc).__name__,
+            )
+        else:
+            await _record(core, notification.id, token, status="failed", last_error=error)
+            log.error("notification %s failed for good: %s", notification.id, type(exc).__name__)
+        return 0
+    await _record(
+        core, notification.id, token, status="sent", sent_at=utcnow(), external_id=result.external_id, last_error=None
+    )
+    return 1
 
 
 async def purge_due(core: Core) -> int:

@@ -14,7 +14,7 @@ import datetime as dt
 import email.utils
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +83,9 @@ class FakeTwilio:
     """
 
     mode: str = "ok"
+    delay: float = 0.0  # "ok" answers after this many seconds (a slow network)
+    # Runs once the message is taken and before the answer (what may happen meanwhile: a database restart, say).
+    on_accept: Callable[[], Awaitable[None]] | None = None
     error_status: int = 500
     error_code: int = 20500
     requests: list[Recorded] = field(default_factory=list)
@@ -115,6 +118,10 @@ class FakeTwilio:
                 },
                 status_code=self.error_status,
             )
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.on_accept is not None:
+            await self.on_accept()
         record.answered = True
         record.sid = "SM" + uuid.uuid4().hex
         now = email.utils.format_datetime(dt.datetime.now(dt.UTC), usegmt=True)

@@ -1,0 +1,121 @@
+"""Notifications go out once (issue 19): a send slower than the lease is not taken over, and a database restart
+between the network taking a message and its record does not send it again. Real twilio client, fake Messages API
+on 127.0.0.1 (tests/fake_twilio.py); SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+from sqlmodel import select
+
+from bot.channels import whatsapp
+from bot.channels.whatsapp import WhatsAppChannel
+from bot.core import Core
+from bot.models import Notification, UserProfile, utcnow
+from bot.outbox import deliver_due
+from bot.settings import Settings
+
+from .conftest import _postgres_url
+from .fake_twilio import FakeTwilio, running_fake
+from .test_whatsapp import WA_ID, whatsapp_settings
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:BasicAuth is deprecated:DeprecationWarning", "ignore:The 'auth' parameter is deprecated:DeprecationWarning"
+)
+
+
+@pytest.fixture
+async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeTwilio]:
+    async with running_fake() as fake:
+        monkeypatch.setattr(whatsapp, "new_http_client", fake.http_client)
+        yield fake
+
+
+@asynccontextmanager
+async def sender(core: Core, settings: Settings, lease: float) -> AsyncIterator[Core]:
+    """A core whose WhatsApp channel sends through the fake, with outbox leases of `lease` seconds."""
+    changed = whatsapp_settings(settings, outbox_lease_seconds=lease)
+    sending = dataclasses.replace(core, settings=changed, channels={})
+    channel = WhatsAppChannel(sending)
+    await channel.start()
+    sending.channels["whatsapp"] = channel
+    try:
+        yield sending
+    finally:
+        await channel.stop()
+
+
+async def queue(core: Core, texts: list[str]) -> None:
+    async with core.db.session() as session, session.begin():
+        session.add(UserProfile(channel="whatsapp", user_id=WA_ID, last_inbound_at=utcnow()))  # inside the window
+        for text in texts:
+            session.add(Notification(channel="whatsapp", user_id=WA_ID, text=text))
+
+
+async def rows(core: Core) -> list[Notification]:
+    async with core.db.session() as session:
+        return list(await session.exec(select(Notification).order_by(Notification.id)))
+
+
+async def test_a_send_slower_than_the_lease_is_not_sent_twice(core: Core, settings: Settings, fake: FakeTwilio) -> None:
+    """Each send takes twice the lease; two senders work the outbox at once. The lease is extended while a send
+    runs, so neither takes over a row the other is still sending."""
+    fake.delay = 1.5
+    texts = [f"Update {n} on your complaint" for n in range(4)]
+    await queue(core, texts)
+    async with sender(core, settings, lease=0.6) as first, sender(core, settings, lease=0.6) as second:
+        working = asyncio.create_task(deliver_due(first))
+        sent = []
+        while not working.done():  # the other sender comes round as a worker does, every interval
+            sent.append(await deliver_due(second))
+            await asyncio.sleep(0.1)
+        sent.append(await working)
+    assert sum(sent) == len(texts)
+    bodies = [record.form["Body"] for record in fake.requests]
+    assert sorted(bodies) == sorted(texts)  # every one once, none twice
+    assert {(row.status, row.attempts, row.claim_token) for row in await rows(core)} == {("sent", 1, None)}
+
+
+async def test_a_database_restart_after_the_network_took_a_message_does_not_send_it_again(
+    core: Core, settings: Settings, fake: FakeTwilio, database_url: str
+) -> None:
+    """PostgreSQL refuses connections (and ends the open ones) just after Twilio took the message: recording
+    "sent" is retried until it is back, so a second sender after the lease finds nothing to send."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a server that restarts: PostgreSQL")
+    name = make_url(database_url).database
+    admin_url = make_url(_postgres_url()).set(drivername="postgresql", database="postgres").render_as_string(False)
+
+    async def allow(allowed: bool) -> None:
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+            if not allowed:
+                await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
+        finally:
+            await admin.close()
+
+    async def restart_after_accepting() -> None:
+        fake.on_accept = None
+        await allow(False)
+        asyncio.get_running_loop().call_later(1.5, lambda: asyncio.ensure_future(allow(True)))
+
+    fake.on_accept = restart_after_accepting
+    await queue(core, ["Your complaint CMP-2026-000009 is resolved"])
+    try:
+        async with sender(core, settings, lease=4.0) as first:
+            assert await deliver_due(first) == 1
+        async with sender(core, settings, lease=4.0) as second:
+            await asyncio.sleep(4.5)  # past the first claim's lease
+            assert await deliver_due(second) == 0
+    finally:
+        await allow(True)
+    assert len(fake.requests) == 1
+    [row] = await rows(core)
+    assert (row.status, row.attempts) == ("sent", 1)
