@@ -86,6 +86,8 @@ class ProcessedMessage(SQLModel, table=True):
     user_id: str = Field(max_length=128)
     received_at: dt.datetime = _timestamp()
     handled_at: dt.datetime = _timestamp()
+    # The replies it was given (language and replies with their options): a redelivery gets the same ones.
+    outcome: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class UnansweredQuestion(SQLModel, table=True):

@@ -98,7 +98,7 @@ async def erase_user(session: AsyncSession, channel: str, user_id: str, now: dt.
     await session.exec(  # type: ignore[call-overload]
         update(ProcessedMessage)
         .where(ProcessedMessage.channel == channel, ProcessedMessage.user_id == user_id)
-        .values(user_id=alias)
+        .values(user_id=alias, outcome=None)
     )
     await session.exec(  # type: ignore[call-overload]
         delete(Conversation).where(Conversation.channel == channel, Conversation.user_id == user_id)

@@ -21,7 +21,7 @@ from handlers.flows import FLOWS
 from handlers.flows.base import menu_options
 from handlers.flows.parks import parks_at_location
 from handlers.messages import Incoming, Outcome, Reply
-from handlers.outbox import keep_replies
+from handlers.outbox import keep_outcome, keep_replies, stored_outcome
 from handlers.questions import answer_question, picked_entry
 from handlers.state import Profile, claim_and_load, save_state
 from knowledge.loader import KnowledgeBase
@@ -70,7 +70,8 @@ class Dispatcher:
         self.commands = CommandWords(kb.lexicon.commands)
 
     async def handle(self, msg: Incoming) -> Outcome:
-        """Handle one message exactly once; a repeat of a handled message id returns `duplicate=True`.
+        """Handle one message exactly once; a repeat of a handled message id returns `duplicate=True` with the
+        replies the message was given the first time.
 
         The outcome is returned only once the message's transaction has committed.
         """
@@ -81,7 +82,7 @@ class Dispatcher:
         limit, window = self.rate_limit
         state = await claim_and_load(unit, msg, now, window)
         if state is None:
-            return Outcome(duplicate=True)
+            return await stored_outcome(unit, msg)
         profile = state.profile
         if profile.rate_count > limit:  # one friendly notice per window, then silence
             lang = self._reply_language(msg, profile)
@@ -107,6 +108,7 @@ class Dispatcher:
                 return outcome
             state.conversation.options = [{"label": o.label, "payload": o.payload} for o in outcome.options]
         save_state(unit, state)
+        keep_outcome(unit, msg, outcome)
         if msg.reply_later:
             keep_replies(unit, msg, outcome, now)
         return outcome

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.transactions import Unit
-from handlers.messages import Incoming, Outcome
+from handlers.messages import Incoming, Option, Outcome, Reply
 
 KEEP_REPLY = """
 INSERT INTO notification (channel, user_id, language, kind, text, options, status, attempts, next_attempt_at,
@@ -32,3 +32,36 @@ def keep_replies(unit: Unit, msg: Incoming, outcome: Outcome, now: dt.datetime) 
         }
         unit.later(KEEP_REPLY, values)
     outcome.kept = bool(outcome.replies)
+
+
+KEEP_OUTCOME = """
+UPDATE processed_message SET outcome = :outcome WHERE channel = :channel AND external_id = :external_id"""
+STORED_OUTCOME = """
+SELECT outcome FROM processed_message WHERE channel = :channel AND external_id = :external_id"""
+
+
+def keep_outcome(unit: Unit, msg: Incoming, outcome: Outcome) -> None:
+    """Store the replies with the message's own claim, in its transaction: a redelivery (the platform never got
+    the response: a timeout, a process killed after the commit) is answered with these same replies."""
+    stored = {
+        "language": outcome.language,
+        "replies": [
+            {"text": reply.text, "options": [{"label": o.label, "payload": o.payload} for o in reply.options]}
+            for reply in outcome.replies
+        ],
+    }
+    values = {"outcome": unit.codec.json_in(stored), "channel": msg.channel, "external_id": msg.message_id[:128]}
+    unit.later(KEEP_OUTCOME, values)
+
+
+async def stored_outcome(unit: Unit, msg: Incoming) -> Outcome:
+    """The replies a message was given when it was first handled (none if it was handled before they were kept)."""
+    found = await unit.rows(STORED_OUTCOME, {"channel": msg.channel, "external_id": msg.message_id[:128]})
+    stored = unit.codec.json_out(found[0][0]) if found and found[0][0] is not None else None
+    if not stored:
+        return Outcome(duplicate=True)
+    replies = [
+        Reply(r["text"], tuple(Option(o["label"], o["payload"]) for o in r.get("options", [])))
+        for r in stored.get("replies", [])
+    ]
+    return Outcome(replies=replies, language=stored.get("language", "en"), duplicate=True)

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
+from starlette.datastructures import FormData
 from twilio.request_validator import RequestValidator
 
 from bot.app import create_app
@@ -307,19 +308,31 @@ async def test_query_string_is_part_of_the_signed_url(bot: Bot) -> None:
     assert (await bot.post(path, form)).status_code == 200
 
 
-async def test_same_message_sid_is_processed_once(bot: Bot) -> None:
+async def test_same_message_sid_is_processed_once_and_answered_alike(bot: Bot) -> None:
     form = inbound("language")
     first = await bot.post(WEBHOOK_PATH, form)
-    again = await bot.post(WEBHOOK_PATH, form)  # Twilio's retry
+    again = await bot.post(WEBHOOK_PATH, form)  # Twilio's retry: it never got our response
     assert first.status_code == 200 and twiml_messages(first)
-    assert again.status_code == 200 and twiml_messages(again) == []
+    assert again.status_code == 200 and twiml_messages(again) == twiml_messages(first)
     assert await scalar(bot.core.db, "SELECT count(*) FROM processed_message") == 1
-    # Redeliveries racing each other: one is answered, the others are empty.
+    # Redeliveries racing each other: handled once, every response the same replies.
     racing = inbound("menu")
     responses = await asyncio.gather(*(bot.post(WEBHOOK_PATH, racing) for _ in range(4)))
     assert all(response.status_code == 200 for response in responses)
-    assert sum(bool(twiml_messages(response)) for response in responses) == 1
+    assert len({tuple(twiml_messages(response)) for response in responses}) == 1 and twiml_messages(responses[0])
     assert await scalar(bot.core.db, "SELECT count(*) FROM processed_message") == 2
+
+
+async def test_a_message_handled_before_its_response_was_lost_gets_its_replies_on_redelivery(bot: Bot) -> None:
+    """The process committed the message (a complaint's confirmation, say) and died before answering Twilio: the
+    redelivery is not handled again, and is answered with the replies the first handling gave."""
+    form = inbound("startup registration fee")
+    handled = await bot.core.dispatcher.handle(whatsapp.parse_incoming(FormData(list(form.items()))))
+    assert handled.intent == "answer"  # committed; no response reached Twilio
+    redelivered = await bot.post(WEBHOOK_PATH, form)
+    assert redelivered.status_code == 200
+    assert twiml_messages(redelivered) == whatsapp.outcome_messages(handled)
+    assert await scalar(bot.core.db, "SELECT count(*) FROM processed_message") == 1
 
 
 async def test_long_reply_is_split_into_several_twiml_messages(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -526,7 +539,6 @@ async def test_status_callbacks_never_move_backwards(bot: Bot, fake: FakeTwilio)
 
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from starlette.datastructures import FormData  # noqa: E402
 from twilio.twiml.messaging_response import MessagingResponse  # noqa: E402
 
 

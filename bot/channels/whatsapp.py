@@ -384,9 +384,8 @@ class WhatsAppChannel(Channel):
         except DATABASE_OUTAGE as exc:
             log.warning("whatsapp: database unavailable (%s); Twilio will retry", type(exc).__name__)
             return PlainTextResponse("temporarily unavailable", status_code=503, headers={"Retry-After": "5"})
-        if outcome.duplicate:
-            log.debug("whatsapp: redelivery of %s ignored", incoming.message_id)
-            return twiml([])
+        if outcome.duplicate:  # Twilio never got our response: the same replies again, the message not handled again
+            log.info("whatsapp: redelivery of %s answered with its stored replies", incoming.message_id)
         return twiml(outcome_messages(outcome))
 
     async def status_callback(self, request: Request) -> Response:
