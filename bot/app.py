@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import metrics as bot_metrics
 from bot.channels import build_channels
 from bot.core import Core, build_core
 from bot.db import DATABASE_OUTAGE
 from bot.features import feature_modules
-from bot.outbox import run_sender
+from bot.logs import configure as configure_logging
+from bot.outbox import outbox_depth, run_sender
 from bot.settings import Settings, get_settings
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
@@ -53,6 +57,18 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+async def metrics(request: Request) -> Response:
+    """Prometheus's page: this process's counters, and the outbox as the database has it now."""
+    core: Core = request.app.state.core
+    token = core.settings.metrics_token
+    if token and not hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
+        return PlainTextResponse("forbidden", status_code=403)
+    depth, oldest = await outbox_depth(core)
+    bot_metrics.outbox_seen(depth, oldest)
+    body, content_type = bot_metrics.exposition()
+    return Response(body, media_type=content_type)
+
+
 def create_app(
     settings: Settings | None = None,
     core: Core | None = None,
@@ -63,8 +79,10 @@ def create_app(
     Pass `core` to share one (tests), or `knowledge` to reuse a knowledge base already loaded.
     """
     settings = settings or get_settings()
+    if not logging.getLogger().handlers:  # under uvicorn (the Procfile's web): nothing prints the app's logs yet
+        configure_logging(settings.log_level, settings.log_format)
 
-    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]
     for module in feature_modules():
         if hasattr(module, "routes"):
             routes.extend(module.routes(settings))
@@ -102,4 +120,6 @@ def create_app(
                 await active.close()
 
     outages = {error: database_unavailable for error in DATABASE_OUTAGE}
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=outages)
+    return Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers=outages, middleware=[Middleware(bot_metrics.ServerErrors)]
+    )

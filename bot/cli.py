@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 import tempfile
@@ -309,8 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = get_settings()
     except Exception as exc:  # pydantic's ValidationError for a bad environment variable
         return _fail(f"bad configuration: {exc}")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from bot.logs import configure
+
+    configure(settings.log_level, settings.log_format)
     try:
         return int(args.func(args, settings))
     except KnowledgeError as exc:

@@ -21,9 +21,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
 
+from bot import metrics
 from bot.channels import network_channel_names
 from bot.channels.base import SendError
 from bot.core import Core
@@ -194,6 +195,7 @@ async def _deliver(core: Core, notification: Notification, token: str, now: dt.d
         error = f"{type(exc).__name__}: {exc}"[:500]
         if retryable and notification.attempts < MAX_ATTEMPTS:
             retry_at = now + backoff(notification.attempts)
+            metrics.send_finished(notification.channel, "retry")
             await _record(core, notification.id, token, status="pending", next_attempt_at=retry_at, last_error=error)
             log.warning(
                 "notification %s: attempt %s failed, retry at %s: %s",
@@ -203,13 +205,31 @@ async def _deliver(core: Core, notification: Notification, token: str, now: dt.d
                 type(exc).__name__,
             )
         else:
+            metrics.send_finished(notification.channel, "failed")
             await _record(core, notification.id, token, status="failed", last_error=error)
             log.error("notification %s failed for good: %s", notification.id, type(exc).__name__)
         return 0
+    metrics.send_finished(notification.channel, "sent")
     await _record(
         core, notification.id, token, status="sent", sent_at=utcnow(), external_id=result.external_id, last_error=None
     )
     return 1
+
+
+async def outbox_depth(core: Core) -> tuple[dict[str, int], float]:
+    """How many notifications wait (by status), and how old the oldest waiting one is, in seconds."""
+    async with core.db.session() as session:
+        rows = await session.exec(  # type: ignore[call-overload]
+            select(Notification.status, func.count(), func.min(Notification.created_at))
+            .where(col(Notification.status).in_(("pending", "sending")))
+            .group_by(Notification.status)
+        )
+        found = list(rows)
+    depth = {str(status): int(count) for status, count, _ in found}
+    oldest = min((created for _, _, created in found if created is not None), default=None)
+    if oldest is not None and oldest.tzinfo is None:  # SQLite hands back naive times from an aggregate
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    return depth, (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
 
 
 async def purge_due(core: Core) -> int:

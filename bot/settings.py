@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
     secret_key: str = "dev-only-change-me"
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object per line, for a log service
+    metrics_token: str | None = None  # when set, /metrics wants "Authorization: Bearer <token>"
 
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None

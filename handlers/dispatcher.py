@@ -12,6 +12,8 @@ import datetime as dt
 import logging
 
 from bot.db import Database
+from bot.logs import request_id
+from bot.metrics import Timer, message_handled
 from bot.models import utcnow
 from bot.transactions import Unit
 from handlers.commands import COMMANDS, CommandWords, complaint_start
@@ -76,7 +78,11 @@ class Dispatcher:
         The outcome is returned only once the message's transaction has committed.
         """
         now = utcnow()
-        return await self.db.messages.run(lambda unit: self._handle(unit, msg, now), key=(msg.channel, msg.user_id))
+        timer = Timer()
+        request_id.set(f"{msg.channel}:{msg.message_id[:40]}")
+        outcome = await self.db.messages.run(lambda unit: self._handle(unit, msg, now), key=(msg.channel, msg.user_id))
+        message_handled(msg.channel, "duplicate" if outcome.duplicate else outcome.intent, timer.seconds)
+        return outcome
 
     async def _handle(self, unit: Unit, msg: Incoming, now: dt.datetime) -> Outcome:
         limit, window = self.rate_limit
