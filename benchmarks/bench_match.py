@@ -15,6 +15,7 @@ import string
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -78,6 +79,20 @@ def typo(text: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
+def milliseconds(
+    read: Callable[[str], object], questions: list[str], before: Callable[[], None] | None = None
+) -> list[float]:
+    """How long `read` takes on each question (`before` runs first, outside the timing)."""
+    timings = []
+    for question in questions:
+        if before is not None:
+            before()
+        t0 = time.perf_counter()
+        read(question)
+        timings.append((time.perf_counter() - t0) * 1000)
+    return timings
+
+
 def measure(name: str, kb: KnowledgeBase, questions: list[str], rounds: int) -> None:
     started = time.perf_counter()
     matcher = Matcher(kb)
@@ -103,19 +118,10 @@ def measure(name: str, kb: KnowledgeBase, questions: list[str], rounds: int) -> 
             timings.append((time.perf_counter() - t0) * 1000)
             previous = question
     cold = Matcher(kb)
-    cold_timings = []
-    for question in questions:
-        forget_normalized()
-        t0 = time.perf_counter()
-        cold.understand(question)
-        cold_timings.append((time.perf_counter() - t0) * 1000)
+    cold_timings = milliseconds(cold.understand, questions, before=forget_normalized)
     for question in questions:
         matcher.match(question)
-    repeated = []  # a message text seen before: answered from the cache
-    for question in questions:
-        t0 = time.perf_counter()
-        matcher.match(question)
-        repeated.append((time.perf_counter() - t0) * 1000)
+    repeated = milliseconds(matcher.match, questions)  # a message text seen before: answered from the cache
     print(
         f"{name:>22}: entries={len(kb.entries):>6} variants={len(matcher.variants):>6} "
         f"build={build * 1000:7.1f} ms build_peak_mem={build_peak / 2**20:6.1f} MiB | "
@@ -140,11 +146,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}; {len(labelled)} questions (labelled and blind_1); {args.rounds} rounds")
     measure("real knowledge base", kb, labelled, args.rounds)
     baseline = TfidfBaseline(kb)  # the same questions through the plain TF-IDF baseline, for comparison
-    timings = []
-    for question in labelled:
-        t0 = time.perf_counter()
-        baseline.best(question)
-        timings.append((time.perf_counter() - t0) * 1000)
+    timings = milliseconds(baseline.best, labelled)
     print(
         f"{'TF-IDF baseline':>22}: p50={statistics.median(timings):6.3f} ms p99={percentile(timings, 99):6.3f} ms "
         f"(char_wb 2-4 over the variants, scikit-learn)"
