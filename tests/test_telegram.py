@@ -45,10 +45,10 @@ class ScriptedDispatcher(Dispatcher):
         self.scripted: dict[str, Outcome] = {}
         self.outage: Exception | None = None
 
-    async def handle(self, msg: Incoming) -> Outcome:
+    async def handle(self, msg: Incoming, payload: str | None = None) -> Outcome:
         if self.outage is not None:
             raise self.outage
-        outcome = await super().handle(msg)  # claims the message id either way, so de-duplication is real
+        outcome = await super().handle(msg, payload)  # claims the message id either way, so de-duplication is real
         if outcome.duplicate:
             return outcome
         if msg.text.startswith("echo "):

@@ -325,7 +325,7 @@ async def test_same_message_sid_is_processed_once(bot: Bot) -> None:
 async def test_long_reply_is_split_into_several_twiml_messages(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
     long_text = "\n\n".join(f"Part {i}. " + "detail " * 120 for i in range(6))
 
-    async def long_answer(msg: Incoming) -> Outcome:
+    async def long_answer(msg: Incoming, payload: str | None = None) -> Outcome:
         return Outcome(replies=[Reply(long_text)])
 
     monkeypatch.setattr(bot.core.dispatcher, "handle", long_answer)
@@ -338,9 +338,9 @@ async def test_media_location_and_buttons_reach_the_core(bot: Bot, monkeypatch: 
     seen: list[Incoming] = []
     handle = bot.core.dispatcher.handle
 
-    async def spy(msg: Incoming) -> Outcome:
+    async def spy(msg: Incoming, payload: str | None = None) -> Outcome:
         seen.append(msg)
-        return await handle(msg)
+        return await handle(msg, payload)
 
     monkeypatch.setattr(bot.core.dispatcher, "handle", spy)
     photo = "https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM1/Media/ME1"
@@ -393,7 +393,7 @@ async def test_oversized_malformed_and_odd_requests_are_refused_cleanly(bot: Bot
 
 
 async def test_database_outage_gets_503_and_the_retry_is_processed(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def down(msg: Incoming) -> Outcome:
+    async def down(msg: Incoming, payload: str | None = None) -> Outcome:
         raise OperationalError("SELECT 1", {}, ConnectionRefusedError("database down"))
 
     form = inbound("startup registration fee")
