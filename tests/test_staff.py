@@ -170,6 +170,7 @@ GET_ROUTES = {  # path -> the least role that may open it
     "/staff/unanswered": "viewer",
     "/staff/complaints.csv": "agent",
     "/staff/accounts": "admin",
+    "/staff/deadletters": "admin",
 }
 POST_ROUTES = {
     "/staff/complaints/{ref}/status": ("agent", {"status": "in_review"}),
@@ -178,6 +179,7 @@ POST_ROUTES = {
     "/staff/unanswered/handled": ("agent", {"id": "1"}),
     "/staff/accounts": ("admin", {"username": "newbie", "role": "viewer", "password": PASSWORD}),
     "/staff/accounts/someone": ("admin", {"action": "save", "role": "viewer"}),
+    "/staff/deadletters/1": ("admin", {"action": "dismiss"}),
     "/staff/logout": ("viewer", {}),
 }
 
