@@ -404,6 +404,63 @@ async def test_database_outage_gets_503_and_the_retry_is_processed(bot: Bot, mon
     assert retried.status_code == 200 and "Rs 1,000" in twiml_messages(retried)[0]
 
 
+async def test_a_poison_message_gets_an_apology_is_kept_once_and_its_redelivery_is_ignored(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (here: the question handler raising) is not an outage: 200 with the apology in TwiML, the message
+    kept as a dead letter with what Twilio posted, and Twilio's redelivery of the same MessageSid ignored."""
+    import handlers.dispatcher as module
+
+    async def broken(ctx):  # type: ignore[no-untyped-def]
+        raise ValueError("a bug in answering")
+
+    monkeypatch.setattr(module, "answer_question", broken)
+    form = inbound("startup registration fee")
+    response = await bot.post(WEBHOOK_PATH, form)
+    assert response.status_code == 200
+    assert twiml_messages(response) == [bot.core.kb.texts("handling_failed", "en")]
+    redelivered = await bot.post(WEBHOOK_PATH, form)
+    assert redelivered.status_code == 200 and twiml_messages(redelivered) == []
+    db = bot.core.db
+    assert await scalar(db, "SELECT count(*) FROM dead_letter") == 1
+    assert await scalar(db, "SELECT channel FROM dead_letter") == "whatsapp"
+    assert await scalar(db, "SELECT message_id FROM dead_letter") == form["MessageSid"]
+    assert await scalar(db, "SELECT user_id FROM dead_letter") == WA_ID
+    assert await scalar(db, "SELECT error_type FROM dead_letter") == "builtins.ValueError"
+    payload = str(await scalar(db, "SELECT payload FROM dead_letter"))
+    assert f"MessageSid={form['MessageSid']}" in payload and "Body=startup+registration+fee" in payload
+    claims = "SELECT count(*) FROM processed_message WHERE external_id = :sid"
+    assert await scalar(db, claims, sid=form["MessageSid"]) == 1
+
+
+async def test_the_apology_is_in_the_users_language(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    import handlers.dispatcher as module
+
+    async def broken(ctx):  # type: ignore[no-untyped-def]
+        raise ValueError("a bug in answering")
+
+    await bot.say("urdu me batao")
+    monkeypatch.setattr(module, "answer_question", broken)
+    assert await bot.say("startup registration fee") == [bot.core.kb.texts("handling_failed", "ur")]
+
+
+async def test_a_transient_failure_answers_503_and_keeps_nothing(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    import handlers.dispatcher as module
+
+    async def lost(ctx):  # type: ignore[no-untyped-def]
+        raise ConnectionResetError("the database went away")
+
+    form = inbound("startup registration fee")
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "answer_question", lost)
+        response = await bot.post(WEBHOOK_PATH, form)
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert await scalar(bot.core.db, "SELECT count(*) FROM dead_letter") == 0
+    assert await scalar(bot.core.db, "SELECT count(*) FROM processed_message") == 0
+    retried = await bot.post(WEBHOOK_PATH, form)
+    assert retried.status_code == 200 and "Rs 1,000" in twiml_messages(retried)[0]
+
+
 # --- outbound notifications ----------------------------------------------------------------------------------
 
 
