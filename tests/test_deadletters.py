@@ -30,7 +30,7 @@ from handlers.messages import Incoming, Location, Media
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 
-from .conftest import make_dispatcher, scalar
+from .conftest import _postgres_url, make_dispatcher, scalar
 from .conftest import sahulat as sahulat_in_process
 
 CLAIM_TWICE = "INSERT INTO processed_message (channel, external_id, user_id, received_at, handled_at) VALUES "
@@ -104,11 +104,9 @@ def test_sqlite_busy_is_transient(tmp_path: Path) -> None:
     [("40001", True), ("40P01", True), ("57P01", True), ("57P03", True), ("53300", True), ("08006", True)]
     + [("23505", False), ("42703", False), ("22021", False)],
 )
-async def test_postgres_errors_by_sqlstate(database_url: str, sqlstate: str, transient: bool) -> None:
+async def test_postgres_errors_by_sqlstate(sqlstate: str, transient: bool) -> None:
     """The server raises each SQLSTATE for real; it is read from asyncpg's error and from SQLAlchemy's wrapper."""
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLSTATEs are PostgreSQL's")
-    db = Database(database_url)
+    db = Database(_postgres_url())
     raise_it = f"DO $$ BEGIN RAISE EXCEPTION 'test' USING ERRCODE = '{sqlstate}'; END $$"
     try:
         with pytest.raises(DBAPIError) as wrapped:
