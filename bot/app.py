@@ -19,6 +19,7 @@ from bot import metrics as bot_metrics
 from bot.channels import build_channels
 from bot.core import Core, build_core
 from bot.db import DATABASE_OUTAGE
+from bot.errors import is_transient
 from bot.features import feature_modules
 from bot.logs import configure as configure_logging
 from bot.outbox import outbox_depth, run_sender
@@ -44,11 +45,14 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def database_unavailable(request: Request, exc: Exception) -> Response:
-    """A page or API call that met a database failure: 503 and a plain sentence, not a bare 500.
-
-    The database down, or too busy to give a connection in time: a connection it merely dropped (a restart) is
-    replaced when it leaves the pool (`bot.db.create_engine`), so that alone does not land here.
+    """A page or API call that met a database failure: 503 and a plain sentence when it is transient (the database
+    down, or too busy to give a connection in time: a connection it merely dropped, a restart, is replaced when it
+    leaves the pool, `bot.db.create_engine`, so that alone does not land here); any other database error (a
+    constraint, a missing column) is a bug: logged with its traceback and answered 500.
     """
+    if not is_transient(exc):
+        log.error("%s %s: database error", request.method, request.url.path, exc_info=exc)
+        return PlainTextResponse("Internal server error", status_code=500)
     log.warning("%s %s: database unavailable (%s)", request.method, request.url.path, type(exc).__name__)
     return PlainTextResponse(
         "The database is unavailable just now. Please try again in a moment.",

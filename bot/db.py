@@ -19,9 +19,10 @@ from bot import sqlite_inline
 from bot.transactions import Lanes
 
 SQLITE_BUSY_SECONDS = 15.0
-# What "the database is unavailable" looks like: a database error, a refused or dropped connection, a timeout, or
-# no pooled connection free in time. Webhooks answer these with 503 (the sender delivers again); pages too.
-# asyncpg's own errors are here because message statements run on asyncpg directly (bot.transactions).
+# The exception types a database failure takes: a database error, a refused or dropped connection, a timeout, or
+# no pooled connection free in time. asyncpg's own errors are here because message statements run on asyncpg
+# directly (bot.transactions). Whether one means "unavailable, try again" is `bot.errors.is_transient`'s call:
+# only those answer 503; a constraint or a missing column is a bug, and answers as one.
 DATABASE_OUTAGE: tuple[type[BaseException], ...] = (
     DBAPIError,
     PoolTimeout,

@@ -239,3 +239,30 @@ class ApiKey(SQLModel, table=True):
     active: bool = True
     created_at: dt.datetime = _timestamp()
     last_used_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DeadLetter(SQLModel, table=True):
+    """A message that failed for a reason other than the database being unavailable (a bug, a constraint, bad data),
+    kept with its error for staff to retry or dismiss. Its message id is claimed in processed_message with it, so
+    a redelivery is not processed again. Personal data: erased with the user, purged after MESSAGE_LOG_DAYS."""
+
+    __tablename__ = "dead_letter"
+    __table_args__ = (
+        Index("ix_dead_letter_status_created", "status", "created_at"),
+        Index("ix_dead_letter_user", "channel", "user_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    message_id: str = Field(max_length=128)
+    user_id: str = Field(max_length=128)
+    message: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # the Incoming
+    payload: str | None = Field(default=None, sa_type=Text)  # what the channel received, as text
+    error_type: str = Field(max_length=200)
+    error_message: str = Field(sa_type=Text)
+    traceback: str = Field(sa_type=Text)
+    attempts: int = 1
+    created_at: dt.datetime = _timestamp()
+    status: str = Field(default="open", max_length=16)  # open, retried, dismissed
+    retried_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_by: str | None = Field(default=None, max_length=80)  # who retried or dismissed it

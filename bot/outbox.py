@@ -28,7 +28,7 @@ from bot import metrics
 from bot.channels import network_channel_names
 from bot.channels.base import SendError
 from bot.core import Core
-from bot.db import DATABASE_OUTAGE
+from bot.errors import is_transient
 from bot.models import Notification, utcnow
 from bot.privacy import purge_logs
 from handlers.messages import Option, Reply
@@ -126,8 +126,8 @@ async def _record(core: Core, notification_id: int, token: str, **values: Any) -
             if not await _under_claim(core, notification_id, token, locked_until=None, claim_token=None, **values):
                 log.error("notification %s: its claim was taken over before the outcome was recorded", notification_id)
             return
-        except DATABASE_OUTAGE as exc:
-            if loop.time() >= give_up:
+        except Exception as exc:
+            if not is_transient(exc) or loop.time() >= give_up:
                 log.error("notification %s: outcome not recorded (%s); it may be sent again", notification_id, exc)
                 return
             wait = RECORD_RETRY_SECONDS[min(attempt, len(RECORD_RETRY_SECONDS) - 1)]
@@ -147,7 +147,7 @@ async def _while_sending(core: Core, notification_id: int, token: str, send: Cal
                 if not await _under_claim(core, notification_id, token, locked_until=extended):
                     log.error("notification %s: claim lost while sending", notification_id)
                     return
-            except DATABASE_OUTAGE as exc:  # the lease still runs; try again at the next beat
+            except Exception as exc:  # the lease still runs; try again at the next beat
                 log.warning("notification %s: lease not extended (%s)", notification_id, type(exc).__name__)
 
     beat = asyncio.create_task(heartbeat(), name=f"outbox-heartbeat-{notification_id}")

@@ -1,7 +1,8 @@
 """A citizen's personal data: what is stored about them, erasing it on request, and purging old logs.
 
 Erasure keeps complaints for statistics but strips everything that identifies or describes the person:
-name, chat id, text, attachments, location and staff notes; the staff view then shows them as erased.
+name, chat id, text, attachments, location and staff notes; the staff view then shows them as erased. Their dead
+letters (messages kept after a failure, with the raw payload) are deleted, and purged like message records.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bot.models import (
     Complaint,
     ComplaintEvent,
     Conversation,
+    DeadLetter,
     Notification,
     ProcessedMessage,
     UnansweredQuestion,
@@ -101,6 +103,9 @@ async def erase_user(session: AsyncSession, channel: str, user_id: str, now: dt.
         .values(user_id=alias, outcome=None)
     )
     await session.exec(  # type: ignore[call-overload]
+        delete(DeadLetter).where(DeadLetter.channel == channel, DeadLetter.user_id == user_id)
+    )
+    await session.exec(  # type: ignore[call-overload]
         delete(Conversation).where(Conversation.channel == channel, Conversation.user_id == user_id)
     )
     await session.exec(  # type: ignore[call-overload]
@@ -110,8 +115,9 @@ async def erase_user(session: AsyncSession, channel: str, user_id: str, now: dt.
 
 
 async def purge_logs(session: AsyncSession, days: int, now: dt.datetime | None = None) -> int:
-    """Delete message records and unanswered-question texts older than `days`; returns rows deleted."""
+    """Delete message records, dead letters and unanswered-question texts older than `days`; returns rows deleted."""
     cutoff = (now or utcnow()) - dt.timedelta(days=days)
     messages = await session.exec(delete(ProcessedMessage).where(col(ProcessedMessage.received_at) < cutoff))  # type: ignore[call-overload]
     questions = await session.exec(delete(UnansweredQuestion).where(col(UnansweredQuestion.created_at) < cutoff))  # type: ignore[call-overload]
-    return int(messages.rowcount or 0) + int(questions.rowcount or 0)
+    dead = await session.exec(delete(DeadLetter).where(col(DeadLetter.created_at) < cutoff))  # type: ignore[call-overload]
+    return int(messages.rowcount or 0) + int(questions.rowcount or 0) + int(dead.rowcount or 0)

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.types import TypeEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.errors import is_transient
 from bot.models import UTCDateTime
 from bot.sqlite_inline import InlineConnection
 
@@ -123,6 +124,22 @@ class _Driver:
             await self.asyncpg.executemany(sql, rows)
 
 
+class ConnectionLost(ConnectionError):
+    """The server ended a message transaction's connection under it (a restart, say). asyncpg reports a statement
+    on a connection already closed as a plain InterfaceError ("connection is closed"), which says nothing about a
+    lost connection by type or SQLSTATE; the lane knows it lost the connection (asyncpg's `is_closed()`), so it
+    says so with this (transient, see bot.errors)."""
+
+
+def _meaning(error: BaseException, lost: bool) -> BaseException:
+    """`error`, or ConnectionLost wrapping it when the connection is known to be gone and `error` does not say so."""
+    if not lost or not isinstance(error, Exception) or is_transient(error):
+        return error
+    wrapped = ConnectionLost(f"the database connection was lost ({type(error).__name__}: {error})")
+    wrapped.__cause__ = error
+    return wrapped
+
+
 class _Lease:
     """A lane's connection, kept from one group to the next while messages keep coming.
 
@@ -161,6 +178,10 @@ class _Lease:
             await connection.close()
             raise TypeError(f"expected bot.sqlite_inline's connection, got {type(driver).__name__}")
         return cls(connection, driver.direct, None)
+
+    def lost(self) -> bool:
+        """Whether the server ended this connection (PostgreSQL; SQLite's is in-process)."""
+        return self._asyncpg is not None and self._asyncpg.is_closed()
 
     async def begin(self) -> _Driver:
         """Begin a transaction; its statements run on the driver this returns."""
@@ -372,6 +393,7 @@ class GroupCommit:
                 lease = await _Lease.open(self._engine)
             rolled_back = await self._transaction(lease, taken, results)
         except BaseException as exc:  # BEGIN or COMMIT failed, or the worker is being stopped: none of it stands
+            error = _meaning(exc, lease is not None and lease.lost())
             if lease is not None:
                 # What the connection holds is not known: after a failed commit SQLAlchemy counts SQLite's
                 # transaction (and its write lock) as ended, and on PostgreSQL the lane's own transaction may be
@@ -383,7 +405,7 @@ class GroupCommit:
                 taken.extend(self._queue)
                 self._queue.clear()
             for job in taken:
-                _settle(job, exc)
+                _settle(job, error)
             if not isinstance(exc, Exception):
                 raise
             log.warning("message transaction failed (%s); %d messages not stored", type(exc).__name__, len(taken))
@@ -484,7 +506,7 @@ class GroupCommit:
             await driver.send_later()
             await lease.commit()
         except Exception as exc:
-            _settle(job, exc)
+            _settle(job, _meaning(exc, lease.lost()))
             return await lease.rollback_or_drop()
         _settle(job, None, result)
         return lease

@@ -4,6 +4,11 @@ Order: a redelivered message is dropped; an option picked by number or label bec
 "cancel"/"menu" leave any flow; an active flow gets the message; then commands; then the question matcher.
 The message claim, the state change and any log rows commit together, so a crash leaves nothing
 half-done and a redelivery is processed afresh.
+
+Failures are sorted by meaning (bot.errors): a transient one (the database out of reach or busy) is raised, and
+the channel answers 503 so the message is delivered again; any other (a bug, a constraint, bad data) is logged
+with its traceback, the message is kept as a dead letter with its id claimed (handlers.deadletters), and the user
+gets a short apology: a redelivery would only fail the same way.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ import datetime as dt
 import logging
 
 from bot.db import Database
+from bot.errors import is_transient
 from bot.logs import request_id
 from bot.metrics import Timer, message_handled
 from bot.models import utcnow
 from bot.transactions import Unit
+from handlers import deadletters
 from handlers.commands import COMMANDS, CommandWords, complaint_start
 from handlers.complaints import reopen_complaint, show_status
 from handlers.context import Context
@@ -71,20 +78,31 @@ class Dispatcher:
         self.log_days = log_days
         self.commands = CommandWords(kb.lexicon.commands)
 
-    async def handle(self, msg: Incoming) -> Outcome:
+    async def handle(self, msg: Incoming, payload: str | None = None) -> Outcome:
         """Handle one message exactly once; a repeat of a handled message id returns `duplicate=True` with the
         replies the message was given the first time.
 
-        The outcome is returned only once the message's transaction has committed.
+        The outcome is returned only once the message's transaction has committed. A transient database failure
+        is raised (the channel answers 503); any other failure keeps the message as a dead letter, with `payload`
+        (what the channel received, as text), and returns an apology (intent "failed").
         """
         now = utcnow()
         timer = Timer()
         request_id.set(f"{msg.channel}:{msg.message_id[:40]}")
-        outcome = await self.db.messages.run(lambda unit: self._handle(unit, msg, now), key=(msg.channel, msg.user_id))
+        try:
+            outcome = await self.db.messages.run(
+                lambda unit: self.process(unit, msg, now), key=(msg.channel, msg.user_id)
+            )
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            log.exception("%s message %s: handling failed; kept as a dead letter", msg.channel, msg.message_id[:40])
+            outcome = await deadletters.keep(self, msg, payload, exc)
         message_handled(msg.channel, "duplicate" if outcome.duplicate else outcome.intent, timer.seconds)
         return outcome
 
-    async def _handle(self, unit: Unit, msg: Incoming, now: dt.datetime) -> Outcome:
+    async def process(self, unit: Unit, msg: Incoming, now: dt.datetime) -> Outcome:
+        """The message's work inside `unit`'s transaction (claim, route, save); raises what handling raised."""
         limit, window = self.rate_limit
         state = await claim_and_load(unit, msg, now, window)
         if state is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+import pytest
 from sqlmodel import select
 
 from bot.db import Database
@@ -177,18 +178,17 @@ async def test_concurrent_first_messages_from_one_user(dispatcher: Dispatcher, d
     assert await scalar(db, "SELECT count(*) FROM processed_message") == 6
 
 
-async def test_failed_handling_does_not_claim_the_message(dispatcher: Dispatcher, db: Database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """A crash mid-handling rolls the claim back, so the redelivery is processed."""
+async def test_a_transient_failure_does_not_claim_the_message(dispatcher: Dispatcher, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The database lost mid-handling rolls the claim back and is raised (the channel answers 503), so the
+    redelivery is processed. (Any other failure keeps the message as a dead letter: tests/test_deadletters.py.)"""
     import handlers.dispatcher as module
 
     async def broken(ctx):  # type: ignore[no-untyped-def]
-        raise RuntimeError("boom")
+        raise ConnectionResetError("connection lost")
 
     monkeypatch.setattr(module, "answer_question", broken)
-    try:
+    with pytest.raises(ConnectionResetError):
         await dispatcher.handle(msg("stp in swat", message_id="crash-1"))
-    except RuntimeError:
-        pass
     monkeypatch.undo()
     retried = await dispatcher.handle(msg("stp in swat", message_id="crash-1"))
     assert not retried.duplicate

@@ -28,7 +28,7 @@ from bot.app import create_app
 from bot.complaints import Draft, change_status, file_complaint
 from bot.core import build_core
 from bot.db import Database
-from bot.models import Complaint, ComplaintEvent, Notification, StaffUser, UnansweredQuestion, utcnow
+from bot.models import Complaint, ComplaintEvent, DeadLetter, Notification, StaffUser, UnansweredQuestion, utcnow
 from bot.settings import Settings
 from bot.staff import accounts
 from bot.staff.queries import LOCAL_TZ, like_pattern
@@ -170,6 +170,7 @@ GET_ROUTES = {  # path -> the least role that may open it
     "/staff/unanswered": "viewer",
     "/staff/complaints.csv": "agent",
     "/staff/accounts": "admin",
+    "/staff/deadletters": "admin",
 }
 POST_ROUTES = {
     "/staff/complaints/{ref}/status": ("agent", {"status": "in_review"}),
@@ -178,6 +179,7 @@ POST_ROUTES = {
     "/staff/unanswered/handled": ("agent", {"id": "1"}),
     "/staff/accounts": ("admin", {"username": "newbie", "role": "viewer", "password": PASSWORD}),
     "/staff/accounts/someone": ("admin", {"action": "save", "role": "viewer"}),
+    "/staff/deadletters/1": ("admin", {"action": "dismiss"}),
     "/staff/logout": ("viewer", {}),
 }
 
@@ -649,6 +651,59 @@ async def test_unanswered_queue_and_mark_handled(live: Live) -> None:
     async with live.db.session() as session:
         handled = list(await session.exec(select(UnansweredQuestion).where(col(UnansweredQuestion.handled))))
     assert sorted(q.handled_by or "" for q in handled) == ["", "agent", "agent", "agent"]
+
+
+# -- dead letters --------------------------------------------------------------------------------------
+
+
+async def test_dead_letters_page_lists_them_and_retry_and_dismiss_work(
+    live: Live, knowledge: tuple[KnowledgeBase, Matcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import handlers.dispatcher as module
+    from handlers.messages import Incoming
+
+    from .conftest import make_dispatcher
+
+    async def broken(ctx):  # type: ignore[no-untyped-def]
+        raise RuntimeError(f"a bug in answering {XSS}")
+
+    monkeypatch.setattr(module, "answer_question", broken)
+    dispatcher = make_dispatcher(live.db, knowledge)
+    for number in (1, 2):
+        message = Incoming(channel="telegram", user_id="4242", text="startup registration fee", message_id=f"u{number}")
+        outcome = await dispatcher.handle(message, payload=f'{{"update_id": {number}, "text": "{XSS}"}}')
+        assert outcome.intent == "failed"
+    async with signed_in(live, "agent", "agent") as agent:
+        assert "Dead letters" not in (await agent.get("/staff/")).text  # admins only
+    async with signed_in(live, "boss", "admin") as client:
+        assert 'href="/staff/deadletters"' in (await client.get("/staff/")).text
+        page = (await client.get("/staff/deadletters")).text
+        assert page.count('class="card dead-letter"') == 2 and page.index("#2") < page.index("#1")  # newest first
+        assert "builtins.RuntimeError" in page and "telegram" in page and "<details>" in page
+        assert XSS not in page and "&lt;script&gt;" in page  # the payload and the error are escaped
+        csrf = csrf_of(page)
+        refused = await client.post("/staff/deadletters/1", data={"action": "retry", "csrf": "forged"})
+        assert refused.status_code == 403
+        failed = await client.post("/staff/deadletters/1", data={"action": "retry", "csrf": csrf})
+        assert failed.status_code == 409 and "failed again" in failed.text  # still broken: it stays open
+
+        monkeypatch.undo()  # the bug is fixed
+        response = await client.post("/staff/deadletters/1", data={"action": "retry", "csrf": csrf})
+        assert response.status_code == 303 and response.headers["location"] == "/staff/deadletters?ok=retried"
+        dismissed = await client.post("/staff/deadletters/2", data={"action": "dismiss", "csrf": csrf})
+        assert dismissed.status_code == 303
+        assert 'class="card dead-letter"' not in (await client.get("/staff/deadletters?ok=dismissed")).text
+        everything = (await client.get("/staff/deadletters?all=1")).text
+        assert everything.count('class="card dead-letter"') == 2 and "staff:boss" in everything
+        again = await client.post("/staff/deadletters/2", data={"action": "retry", "csrf": csrf})
+        assert again.status_code == 409 and "not open" in again.text
+    async with live.db.session() as session:
+        first, second = await session.get(DeadLetter, 1), await session.get(DeadLetter, 2)
+        assert first is not None and second is not None
+        assert (first.status, first.attempts, first.updated_by) == ("retried", 2, "staff:boss")
+        assert second.status == "dismissed"
+        [kept] = list(await session.exec(select(Notification).where(Notification.kind == "reply")))
+    assert (kept.channel, kept.user_id) == ("telegram", "4242") and "Rs 1,000" in kept.text
 
 
 # -- accounts ------------------------------------------------------------------------------------------

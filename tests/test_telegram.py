@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,10 +46,10 @@ class ScriptedDispatcher(Dispatcher):
         self.scripted: dict[str, Outcome] = {}
         self.outage: Exception | None = None
 
-    async def handle(self, msg: Incoming) -> Outcome:
+    async def handle(self, msg: Incoming, payload: str | None = None) -> Outcome:
         if self.outage is not None:
             raise self.outage
-        outcome = await super().handle(msg)  # claims the message id either way, so de-duplication is real
+        outcome = await super().handle(msg, payload)  # claims the message id either way, so de-duplication is real
         if outcome.duplicate:
             return outcome
         if msg.text.startswith("echo "):
@@ -261,9 +262,31 @@ async def test_database_outage_gives_503_and_the_redelivery_is_processed(webhook
     webhook.dispatcher.outage = OperationalError("SELECT 1", {}, ConnectionRefusedError("database down"))
     headers = {telegram.SECRET_HEADER: SECRET}
     response = await webhook.http.post("/telegram/webhook", json=update, headers=headers)
-    assert response.status_code == 503
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
     webhook.dispatcher.outage = None
     await webhook.exchange(update, "Rs 1,000")  # Telegram redelivers; this time it is handled
+
+
+async def test_a_poison_update_gets_an_apology_is_kept_once_and_its_redelivery_is_ignored(webhook: Harness) -> None:
+    """A real bad input: a text with a lone surrogate (a JSON "\\ud800" escape) cannot be stored in the log of
+    unanswered questions. Not an outage: 200, the apology, a dead letter; the redelivery changes nothing."""
+    fake, db = webhook.fake, webhook.core.db
+    update = fake.message_update(CHAT, "who won the cricket \ud800 match")
+    body = json.dumps(update).encode()  # "\ud800" escaped, as Telegram sends it
+    headers = {telegram.SECRET_HEADER: SECRET, "content-type": "application/json"}
+    apology = webhook.core.kb.texts("handling_failed", "en")
+    for _ in range(2):  # the first delivery, then Telegram's redelivery of the same update
+        response = await webhook.http.post("/telegram/webhook", content=body, headers=headers)
+        assert response.status_code == 200
+        await wait_until(lambda: apology in fake.sent_texts(), what="the apology")
+    await webhook.exchange(fake.message_update(CHAT, "startup registration fee"), "Rs 1,000")
+    assert fake.sent_texts().count(apology) == 1
+    assert await scalar(db, "SELECT count(*) FROM dead_letter") == 1
+    assert await scalar(db, "SELECT message_id FROM dead_letter") == f"u{update['update_id']}"
+    assert await scalar(db, "SELECT user_id FROM dead_letter") == str(CHAT)
+    assert "\\ud800" in str(await scalar(db, "SELECT payload FROM dead_letter"))
+    claims = "SELECT count(*) FROM processed_message WHERE external_id = :id"
+    assert await scalar(db, claims, id=f"u{update['update_id']}") == 1
 
 
 async def test_telegram_errors_are_logged_and_nothing_crashes(

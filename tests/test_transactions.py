@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from bot.db import DATABASE_OUTAGE, Database
+from bot.errors import is_transient
 from bot.models import UnansweredQuestion, utcnow
 from bot.transactions import GroupCommit, Unit
 
@@ -150,7 +151,7 @@ async def test_a_failed_commit_fails_every_message_in_the_group_and_keeps_none(d
 
         bodies[-1] = last_then_server_gone
     results = await asyncio.gather(*(db.messages.run(body) for body in bodies), return_exceptions=True)
-    assert all(isinstance(result, DATABASE_OUTAGE) for result in results), results
+    assert all(isinstance(result, DATABASE_OUTAGE) and is_transient(result) for result in results), results
     assert await stored(db) == []
     assert await db.messages.run(remember("d")) == "d"  # the next group works
     assert await stored(db) == ["d"]
@@ -352,8 +353,9 @@ async def test_on_postgres_a_connection_lost_between_statements_is_an_outage_and
         await unit.rows(REMEMBER, {"name": "m2", "now": now})
         return "m"
 
-    with pytest.raises(DATABASE_OUTAGE):
+    with pytest.raises(DATABASE_OUTAGE) as lost:
         await pg.messages.run(lose_the_connection)
+    assert is_transient(lost.value), repr(lost.value)
     assert await stored(pg) == []
     assert await pg.messages.run(remember("m")) == "m"  # the redelivery
     assert await stored(pg) == ["m"]

@@ -338,7 +338,7 @@ async def test_a_message_handled_before_its_response_was_lost_gets_its_replies_o
 async def test_long_reply_is_split_into_several_twiml_messages(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
     long_text = "\n\n".join(f"Part {i}. " + "detail " * 120 for i in range(6))
 
-    async def long_answer(msg: Incoming) -> Outcome:
+    async def long_answer(msg: Incoming, payload: str | None = None) -> Outcome:
         return Outcome(replies=[Reply(long_text)])
 
     monkeypatch.setattr(bot.core.dispatcher, "handle", long_answer)
@@ -351,9 +351,9 @@ async def test_media_location_and_buttons_reach_the_core(bot: Bot, monkeypatch: 
     seen: list[Incoming] = []
     handle = bot.core.dispatcher.handle
 
-    async def spy(msg: Incoming) -> Outcome:
+    async def spy(msg: Incoming, payload: str | None = None) -> Outcome:
         seen.append(msg)
-        return await handle(msg)
+        return await handle(msg, payload)
 
     monkeypatch.setattr(bot.core.dispatcher, "handle", spy)
     photo = "https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM1/Media/ME1"
@@ -406,13 +406,70 @@ async def test_oversized_malformed_and_odd_requests_are_refused_cleanly(bot: Bot
 
 
 async def test_database_outage_gets_503_and_the_retry_is_processed(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def down(msg: Incoming) -> Outcome:
+    async def down(msg: Incoming, payload: str | None = None) -> Outcome:
         raise OperationalError("SELECT 1", {}, ConnectionRefusedError("database down"))
 
     form = inbound("startup registration fee")
     with monkeypatch.context() as patch:
         patch.setattr(bot.core.dispatcher, "handle", down)
         assert (await bot.post(WEBHOOK_PATH, form)).status_code == 503
+    retried = await bot.post(WEBHOOK_PATH, form)
+    assert retried.status_code == 200 and "Rs 1,000" in twiml_messages(retried)[0]
+
+
+async def test_a_poison_message_gets_an_apology_is_kept_once_and_its_redelivery_is_ignored(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (here: the question handler raising) is not an outage: 200 with the apology in TwiML, the message
+    kept as a dead letter with what Twilio posted, and Twilio's redelivery of the same MessageSid ignored."""
+    import handlers.dispatcher as module
+
+    async def broken(ctx):  # type: ignore[no-untyped-def]
+        raise ValueError("a bug in answering")
+
+    monkeypatch.setattr(module, "answer_question", broken)
+    form = inbound("startup registration fee")
+    response = await bot.post(WEBHOOK_PATH, form)
+    assert response.status_code == 200
+    assert twiml_messages(response) == [bot.core.kb.texts("handling_failed", "en")]
+    redelivered = await bot.post(WEBHOOK_PATH, form)
+    assert redelivered.status_code == 200 and twiml_messages(redelivered) == []
+    db = bot.core.db
+    assert await scalar(db, "SELECT count(*) FROM dead_letter") == 1
+    assert await scalar(db, "SELECT channel FROM dead_letter") == "whatsapp"
+    assert await scalar(db, "SELECT message_id FROM dead_letter") == form["MessageSid"]
+    assert await scalar(db, "SELECT user_id FROM dead_letter") == WA_ID
+    assert await scalar(db, "SELECT error_type FROM dead_letter") == "builtins.ValueError"
+    payload = str(await scalar(db, "SELECT payload FROM dead_letter"))
+    assert f"MessageSid={form['MessageSid']}" in payload and "Body=startup+registration+fee" in payload
+    claims = "SELECT count(*) FROM processed_message WHERE external_id = :sid"
+    assert await scalar(db, claims, sid=form["MessageSid"]) == 1
+
+
+async def test_the_apology_is_in_the_users_language(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    import handlers.dispatcher as module
+
+    async def broken(ctx):  # type: ignore[no-untyped-def]
+        raise ValueError("a bug in answering")
+
+    await bot.say("urdu me batao")
+    monkeypatch.setattr(module, "answer_question", broken)
+    assert await bot.say("startup registration fee") == [bot.core.kb.texts("handling_failed", "ur")]
+
+
+async def test_a_transient_failure_answers_503_and_keeps_nothing(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    import handlers.dispatcher as module
+
+    async def lost(ctx):  # type: ignore[no-untyped-def]
+        raise ConnectionResetError("the database went away")
+
+    form = inbound("startup registration fee")
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "answer_question", lost)
+        response = await bot.post(WEBHOOK_PATH, form)
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert await scalar(bot.core.db, "SELECT count(*) FROM dead_letter") == 0
+    assert await scalar(bot.core.db, "SELECT count(*) FROM processed_message") == 0
     retried = await bot.post(WEBHOOK_PATH, form)
     assert retried.status_code == 200 and "Rs 1,000" in twiml_messages(retried)[0]
 

@@ -2,8 +2,9 @@
 
 Webhook mode (production): Telegram POSTs each update to /telegram/webhook. The secret header is checked in
 constant time, the dispatcher handles the update inside the request (one short database transaction that also
-claims `u<update_id>`, so a redelivery is answered 200 and not processed again; a database outage answers 503
-so Telegram redelivers), and the Bot API calls (replies, answering button presses) run in a background task.
+claims `u<update_id>`, so a redelivery is answered 200 and not processed again; a transient database failure
+answers 503 so Telegram redelivers, and an update that fails otherwise is kept by the core as a dead letter and
+answered with an apology), and the Bot API calls (replies, answering button presses) run in a background task.
 
 Polling mode (local development): the Application's Updater pulls updates with getUpdates, so `sahulat run`
 needs no public address.
@@ -55,7 +56,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 
 from bot.channels.base import Channel, SendError, Sent
 from bot.channels.telegram_http import AiohttpRequest
-from bot.db import DATABASE_OUTAGE
+from bot.errors import is_transient
 from bot.outbox import queue_replies
 from bot.settings import Settings
 from handlers.messages import Incoming, Location, Media, Option, Outcome, Reply
@@ -477,13 +478,14 @@ class TelegramChannel(Channel):
         if len(self._tasks) >= self.max_pending_deliveries:  # a backlog: the replies wait in the outbox instead
             incoming = replace(incoming, reply_later=True)
         try:
-            outcome = await self.core.dispatcher.handle(incoming)
-        except DATABASE_OUTAGE as exc:
-            log.warning("update %s: database unavailable (%s); Telegram will redeliver", update_id, exc)
-            return PlainTextResponse("database unavailable", status_code=503)
-        except Exception:
-            # A bug, not an outage: redelivering would fail the same way and hold up the bot's later updates.
-            log.exception("update %s: handling failed; update dropped", update_id)
+            # A failure other than a transient one comes back as the core's apology, the update kept as a dead letter.
+            outcome = await self.core.dispatcher.handle(incoming, payload=body.decode("utf-8", "replace"))
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("update %s: database unavailable (%s); Telegram will redeliver", update_id, exc)
+                return PlainTextResponse("database unavailable", status_code=503, headers={"Retry-After": "5"})
+            # Not even the dead letter could be kept: redelivering would fail the same way and hold up later updates.
+            log.exception("update %s: handling failed and the update could not be kept; update dropped", update_id)
             return Response(status_code=200)
         if outcome.duplicate or incoming.reply_later:
             return Response(status_code=200)
@@ -504,19 +506,20 @@ class TelegramChannel(Channel):
         if incoming is None:
             return
         outcome: Outcome | None = None
+        payload = json.dumps(update.to_dict(), ensure_ascii=False)
         for delay in (*POLLING_DB_RETRY_DELAYS, None):
             try:
-                outcome = await self.core.dispatcher.handle(incoming)
+                outcome = await self.core.dispatcher.handle(incoming, payload=payload)
                 break
-            except DATABASE_OUTAGE as exc:
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("update %s: handling failed and the update could not be kept", update.update_id)
+                    return
                 if delay is None:
                     log.error("update %s: database unavailable (%s); update dropped", update.update_id, exc)
                     return
                 log.warning("update %s: database unavailable (%s); retrying", update.update_id, exc)
                 await asyncio.sleep(delay)
-            except Exception:
-                log.exception("update %s: handling failed; update dropped", update.update_id)
-                return
         if outcome is not None and not outcome.duplicate:
             await self._deliver(update.update_id, int(incoming.user_id), update.callback_query, outcome)
 

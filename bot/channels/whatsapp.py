@@ -33,7 +33,7 @@ from twilio.request_validator import RequestValidator, add_port, compare, remove
 from twilio.rest import Client
 
 from bot.channels.base import Channel, SendError, Sent
-from bot.db import DATABASE_OUTAGE
+from bot.errors import is_transient
 from bot.models import Notification, UserProfile, utcnow
 from bot.settings import Settings
 from handlers.messages import Incoming, Location, Media, Option, Outcome, Reply
@@ -121,6 +121,11 @@ class Refused(Exception):
 
 async def read_form(request: Request, limit: int) -> FormData:
     """The urlencoded body, read at most `limit` bytes far: 415, 413 or 400 for what is not a sane form."""
+    return (await read_form_text(request, limit))[1]
+
+
+async def read_form_text(request: Request, limit: int) -> tuple[str, FormData]:
+    """The body as text and as a form (see `read_form`); the text is kept with a message that becomes a dead letter."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != FORM_CONTENT_TYPE:
         raise Refused(415, "expected application/x-www-form-urlencoded")
@@ -150,7 +155,7 @@ async def read_form(request: Request, limit: int) -> FormData:
         )
     except (UnicodeDecodeError, ValueError) as exc:
         raise Refused(400, "malformed form") from exc
-    return FormData(pairs)
+    return text, FormData(pairs)
 
 
 def _number(value: str | None, default: int = 0) -> int:
@@ -364,24 +369,35 @@ class WhatsAppChannel(Channel):
 
     async def verified_form(self, request: Request) -> FormData:
         """The form of a request Twilio signed; Refused (403, 413, 415, 400) otherwise."""
+        return (await self.verified(request))[1]
+
+    async def verified(self, request: Request) -> tuple[str, FormData]:
+        """The body (as text and as a form) of a request Twilio signed; Refused (403, 413, 415, 400) otherwise."""
         signature = request.headers.get(SIGNATURE_HEADER)
         if not signature:
             raise Refused(403, "missing signature")
-        form = await read_form(request, self.settings.max_webhook_body_bytes)
+        body, form = await read_form_text(request, self.settings.max_webhook_body_bytes)
         if not self.signatures.valid(self.signed_url(request), form, signature):
             log.warning("whatsapp: refused a request to %s with a wrong signature", request.url.path)
             raise Refused(403, "bad signature")
-        return form
+        return body, form
 
     async def webhook(self, request: Request) -> Response:
-        """An incoming message: handled once through the core, answered in TwiML."""
+        """An incoming message: handled once through the core, answered in TwiML.
+
+        A transient database failure answers 503 so Twilio tries again; a message that fails for any other reason
+        is kept by the core as a dead letter and answered with an apology (the core's outcome, as any reply).
+        """
         try:
-            incoming = parse_incoming(await self.verified_form(request))
+            body, form = await self.verified(request)
+            incoming = parse_incoming(form)
         except Refused as refused:
             return refused.response()
         try:
-            outcome = await self.core.dispatcher.handle(incoming)
-        except DATABASE_OUTAGE as exc:
+            outcome = await self.core.dispatcher.handle(incoming, payload=body)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
             log.warning("whatsapp: database unavailable (%s); Twilio will retry", type(exc).__name__)
             return PlainTextResponse("temporarily unavailable", status_code=503, headers={"Retry-After": "5"})
         if outcome.duplicate:  # Twilio never got our response: the same replies again, the message not handled again
@@ -400,7 +416,9 @@ class WhatsAppChannel(Channel):
             return PlainTextResponse("MessageSid and MessageStatus are required", status_code=400)
         try:
             await self.record_delivery(sid, status, (form.get("ErrorCode") or "").strip() or None)
-        except DATABASE_OUTAGE as exc:
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
             log.warning("whatsapp: database unavailable for a status callback (%s)", type(exc).__name__)
             return PlainTextResponse("temporarily unavailable", status_code=503, headers={"Retry-After": "5"})
         return PlainTextResponse("")
@@ -461,7 +479,9 @@ class WhatsAppChannel(Channel):
             raise SendError("WhatsApp channel is not started", retryable=True)
         try:
             fields = await self.message_fields(user_id, render_reply(Reply(text, tuple(options))))
-        except DATABASE_OUTAGE as exc:
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
             raise SendError(f"database unavailable ({type(exc).__name__})", retryable=True) from exc
         seconds = self.settings.twilio_send_timeout_seconds
         try:

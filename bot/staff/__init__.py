@@ -1,10 +1,11 @@
-"""The staff dashboard (issue 8): complaints, overview charts, the unanswered-questions queue, accounts.
+"""The staff dashboard (issue 8): complaints, overview charts, the unanswered-questions queue, dead letters, accounts.
 
 A feature in the sense of bot/features.py:
 
     routes(settings)     one Mount("/staff") of a Starlette sub-app (bot/staff/web.py explains how it reaches the
                          shared Core: a small ASGI wrapper copies it from the outer app before the sub-app runs)
-    add_cli(subparsers)  `sahulat staff add|list|disable|bootstrap` and `sahulat complaints list|show|export`
+    add_cli(subparsers)  `sahulat staff add|list|disable|bootstrap`, `sahulat complaints list|show|export` and
+                         `sahulat deadletters list|retry|dismiss`
 
 Kept light on import: `sahulat --help` imports every feature, so the web app and templates load only when used.
 """

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import getpass
 import json
 import sys
@@ -304,6 +305,106 @@ def _write(path: str, lines: Iterable[str]) -> None:
         raise CliError(f"cannot write {path}: {exc.strerror}") from None
 
 
+# -- dead letters ------------------------------------------------------------------------------------
+
+
+def _dead_letter_record(d: Any) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "created_at": d.created_at.isoformat(),
+        "channel": d.channel,
+        "message_id": d.message_id,
+        "user_id": d.user_id,
+        "status": d.status,
+        "attempts": d.attempts,
+        "error_type": d.error_type,
+        "error_message": d.error_message,
+        "text": d.message.get("text", ""),
+        "retried_at": d.retried_at.isoformat() if d.retried_at else None,
+        "updated_by": d.updated_by,
+    }
+
+
+def cmd_deadletters_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.staff import queries
+    from handlers import deadletters
+
+    async def work(database: Any) -> int:
+        async with database.session() as session:
+            rows = await deadletters.listing(session, include_closed=args.all, limit=args.limit)
+        if args.json:
+            for d in rows:
+                print(json.dumps(_dead_letter_record(d), ensure_ascii=False))
+            return EXIT_OK
+        print(f"{'ID':>6} {'FAILED (PKT)':<16} {'CHANNEL':<9} {'STATUS':<9} {'TRIES':>5} ERROR")
+        for d in rows:
+            error = " ".join(f"{d.error_type.rpartition('.')[2]}: {d.error_message}".split())
+            error = error if len(error) <= 70 else error[:69] + "…"
+            when = queries.local_time(d.created_at)
+            print(f"{d.id:>6} {when:<16} {d.channel:<9} {d.status:<9} {d.attempts:>5} {error}")
+        suffix = "" if args.all else " open (--all shows retried and dismissed ones too)"
+        print(f"{len(rows)} dead letter(s){suffix}")
+        return EXIT_OK
+
+    return _run(settings, work)
+
+
+def _with_core(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int:
+    """Like `_run`, with the whole core (knowledge base, dispatcher): a retry handles a message again."""
+
+    async def core_work(database: Any) -> int:
+        from bot.core import Core, load_kb
+        from handlers.dispatcher import Dispatcher
+
+        kb, matcher = load_kb(settings)
+        dispatcher = Dispatcher(
+            database,
+            kb,
+            matcher,
+            flow_timeout=dt.timedelta(minutes=settings.flow_timeout_minutes),
+            max_chars=settings.max_message_chars,
+            rate_limit=(settings.rate_limit_messages, dt.timedelta(seconds=settings.rate_limit_window_seconds)),
+            log_days=settings.message_log_days,
+        )
+        return await work(Core(settings=settings, db=database, kb=kb, matcher=matcher, dispatcher=dispatcher))
+
+    return _run(settings, core_work)
+
+
+def cmd_deadletters_retry(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers import deadletters
+
+    async def work(core: Any) -> int:
+        try:
+            result = await deadletters.retry(core.dispatcher, args.id, "cli")
+        except deadletters.DeadLetterError as exc:
+            raise CliError(str(exc)) from None
+        if not result.ok:
+            print(f"dead letter {args.id}: the retry failed again ({result.error}); it stays open", file=sys.stderr)
+            return EXIT_ERROR
+        replies = len(result.outcome.replies) if result.outcome else 0
+        print(f"dead letter {args.id} retried: {replies} repl{'y' if replies == 1 else 'ies'} queued for the sender")
+        return EXIT_OK
+
+    return _with_core(settings, work)
+
+
+def cmd_deadletters_dismiss(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers import deadletters
+
+    async def work(database: Any) -> int:
+        async with database.session() as session:
+            try:
+                await deadletters.dismiss(session, args.id, "cli")
+            except deadletters.DeadLetterError as exc:
+                raise CliError(str(exc)) from None
+            await session.commit()
+        print(f"dead letter {args.id} dismissed")
+        return EXIT_OK
+
+    return _run(settings, work)
+
+
 # -- parsers -------------------------------------------------------------------------------------------
 
 
@@ -411,3 +512,30 @@ def add_cli(subparsers: argparse._SubParsersAction[Any]) -> None:
     export.add_argument("--output", "-o", metavar="FILE", help="write to FILE (default: standard output)")
     export.add_argument("--personal", action="store_true", help="include personal data (name, user id, location)")
     export.set_defaults(func=cmd_complaints_export)
+
+    dead = subparsers.add_parser(
+        "deadletters",
+        help="list, retry and dismiss messages that failed",
+        description="Messages whose handling failed for a reason other than a database outage (a bug, a "
+        "constraint, bad data), kept with their error; the user was sent an apology.",
+    )
+    d_sub = dead.add_subparsers(dest="deadletters_command", metavar="ACTION", required=True)
+    d_list = d_sub.add_parser("list", help="list dead letters", description="List dead letters, newest first.")
+    d_list.add_argument("--all", action="store_true", help="retried and dismissed ones too (default: open only)")
+    d_list.add_argument("--limit", type=_positive, default=200, help="how many to show (default: 200)")
+    d_list.add_argument("--json", action="store_true", help="one JSON object per dead letter")
+    d_list.set_defaults(func=cmd_deadletters_list)
+    d_retry = d_sub.add_parser(
+        "retry",
+        help="handle a dead letter's message again",
+        description="Run the message through the bot again; its replies wait in the outbox for the sender "
+        "(`sahulat worker`). A retry that fails again records the new error and leaves the dead letter open "
+        "(exit status 1).",
+    )
+    d_retry.add_argument("id", type=int, metavar="ID")
+    d_retry.set_defaults(func=cmd_deadletters_retry)
+    d_dismiss = d_sub.add_parser(
+        "dismiss", help="close a dead letter without retrying it", description="Mark a dead letter dismissed."
+    )
+    d_dismiss.add_argument("id", type=int, metavar="ID")
+    d_dismiss.set_defaults(func=cmd_deadletters_dismiss)

@@ -36,6 +36,7 @@ from bot.models import Complaint, Notification, StaffUser, utcnow
 from bot.settings import Settings
 from bot.staff import accounts, charts, queries, unanswered
 from bot.staff.session import SessionData, Sessions
+from handlers import deadletters
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -66,6 +67,8 @@ MESSAGES = {
     "account_saved": "Account saved.",
     "account_disabled": "Account disabled; its sessions are signed out.",
     "account_enabled": "Account enabled.",
+    "retried": "Retried: the message was handled again; its replies wait in the outbox for the sender.",
+    "dismissed": "Dead letter dismissed.",
 }
 
 
@@ -547,6 +550,49 @@ class StaffWeb:
         await ctx.db.commit()
         return RedirectResponse(f"{ctx.base}/unanswered?ok=handled", status_code=303)
 
+    # -- dead letters (admin) ------------------------------------------------------------------------------
+
+    async def deadletters_page(self, ctx: Ctx, *, error: str = "", status: int = 200) -> Response:
+        show_all = ctx.request.query_params.get("all", "") == "1"
+        rows = await deadletters.listing(ctx.db, include_closed=show_all)
+        return self.render(
+            ctx.request,
+            "deadletters.html",
+            ctx=ctx,
+            status=status,
+            nav="deadletters",
+            error=error,
+            rows=rows,
+            show_all=show_all,
+        )
+
+    async def deadletter_action(self, ctx: Ctx) -> Response:
+        """Retry or dismiss one dead letter. A retry runs in a message transaction of its own (the dispatcher's),
+        so this request's session only reads."""
+        ident = int(ctx.request.path_params["ident"])
+        action = ctx.field("action", 16)
+        try:
+            if action == "retry":
+                # Nothing of this request's session may be held while the message is handled (on SQLite its read
+                # holds the write lock); closing keeps the loaded account usable, detached, for the page.
+                await ctx.db.close()
+                result = await deadletters.retry(ctx.core.dispatcher, ident, ctx.actor)
+                if not result.ok:
+                    return await self.deadletters_page(
+                        ctx, error=f"Dead letter #{ident} failed again ({result.error}); it stays open.", status=409
+                    )
+                code = "retried"
+            elif action == "dismiss":
+                await deadletters.dismiss(ctx.db, ident, ctx.actor)
+                await ctx.db.commit()
+                code = "dismissed"
+            else:
+                raise HTTPException(400, "Unknown action.")
+        except deadletters.DeadLetterError as exc:
+            return await self.deadletters_page(ctx, error=f"Not done: {exc}.", status=409)
+        log.info("staff %s: %s on dead letter %s", ctx.user.username, action, ident)
+        return RedirectResponse(f"{ctx.base}/deadletters?ok={code}", status_code=303)
+
     # -- accounts (admin) ----------------------------------------------------------------------------------
 
     async def accounts_page(self, ctx: Ctx, *, error: str = "", status: int = 200, **extra: Any) -> Response:
@@ -636,6 +682,8 @@ class StaffWeb:
             Route("/overview", g("viewer")(self.overview), methods=["GET"]),
             Route("/unanswered", g("viewer")(self.unanswered), methods=["GET"]),
             Route("/unanswered/handled", g("agent")(self.mark_handled), methods=["POST"]),
+            Route("/deadletters", g("admin")(self.deadletters_page), methods=["GET"]),
+            Route("/deadletters/{ident:int}", g("admin")(self.deadletter_action), methods=["POST"]),
             Route("/accounts", g("admin")(self.accounts_page), methods=["GET"]),
             Route("/accounts", g("admin")(self.add_account), methods=["POST"]),
             Route("/accounts/{username}", g("admin")(self.change_account), methods=["POST"]),
