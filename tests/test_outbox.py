@@ -9,7 +9,6 @@ import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 from sqlmodel import select
@@ -17,11 +16,11 @@ from sqlmodel import select
 from bot.channels import whatsapp
 from bot.channels.whatsapp import WhatsAppChannel
 from bot.core import Core
+from bot.db import Database
 from bot.models import Notification, UserProfile, utcnow
 from bot.outbox import deliver_due
 from bot.settings import Settings
 
-from .conftest import _postgres_url
 from .fake_twilio import FakeTwilio, running_fake
 from .test_whatsapp import WA_ID, whatsapp_settings
 
@@ -82,40 +81,79 @@ async def test_a_send_slower_than_the_lease_is_not_sent_twice(core: Core, settin
     assert {(row.status, row.attempts, row.claim_token) for row in await rows(core)} == {("sent", 1, None)}
 
 
+class DatabaseLink:
+    """A TCP relay between the product and PostgreSQL on 127.0.0.1: `cut()` ends every connection and refuses new
+    ones (connection refused), as a stopped server would; `restore()` listens again on the same port."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.server: asyncio.Server | None = None
+        self.listen_port = 0
+        self.links: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", self.listen_port, reuse_address=True)
+        self.listen_port = self.server.sockets[0].getsockname()[1]
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+        self.links |= {writer, up_writer}
+
+        async def pipe(source: asyncio.StreamReader, target: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    target.write(data)
+                    await target.drain()
+            except OSError:
+                pass
+            finally:
+                target.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def cut(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+        for link in list(self.links):
+            link.close()
+        self.links.clear()
+
+    async def restore(self) -> None:
+        await self.start()
+
+
 async def test_a_database_restart_after_the_network_took_a_message_does_not_send_it_again(
     core: Core, settings: Settings, fake: FakeTwilio, database_url: str
 ) -> None:
-    """PostgreSQL refuses connections (and ends the open ones) just after Twilio took the message: recording
-    "sent" is retried until it is back, so a second sender after the lease finds nothing to send."""
+    """PostgreSQL goes away (connections end, new ones refused) just after Twilio took the message, and comes
+    back 1.5 s later: recording "sent" is retried until it is back, so a second sender after the lease finds
+    nothing to send."""
     if not database_url.startswith("postgresql"):
         pytest.skip("a server that restarts: PostgreSQL")
-    name = make_url(database_url).database
-    admin_url = make_url(_postgres_url()).set(drivername="postgresql", database="postgres").render_as_string(False)
-
-    async def allow(allowed: bool) -> None:
-        admin = await asyncpg.connect(admin_url)
-        try:
-            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allowed).lower()}')
-            if not allowed:
-                await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
-        finally:
-            await admin.close()
+    target = make_url(database_url)
+    link = DatabaseLink(target.host or "127.0.0.1", target.port or 5432)
+    await link.start()
+    relayed = Database(target.set(host="127.0.0.1", port=link.listen_port).render_as_string(hide_password=False))
+    through_link = dataclasses.replace(core, db=relayed)
 
     async def restart_after_accepting() -> None:
         fake.on_accept = None
-        await allow(False)
-        asyncio.get_running_loop().call_later(1.5, lambda: asyncio.ensure_future(allow(True)))
+        await link.cut()
+        asyncio.get_running_loop().call_later(1.5, lambda: asyncio.ensure_future(link.restore()))
 
     fake.on_accept = restart_after_accepting
     await queue(core, ["Your complaint CMP-2026-000009 is resolved"])
     try:
-        async with sender(core, settings, lease=4.0) as first:
+        async with sender(through_link, settings, lease=4.0) as first:
             assert await deliver_due(first) == 1
         async with sender(core, settings, lease=4.0) as second:
             await asyncio.sleep(4.5)  # past the first claim's lease
             assert await deliver_due(second) == 0
     finally:
-        await allow(True)
+        await relayed.dispose()
+        if link.server is not None:
+            link.server.close()
     assert len(fake.requests) == 1
     [row] = await rows(core)
     assert (row.status, row.attempts) == ("sent", 1)
