@@ -49,6 +49,19 @@ TAG = re.compile(r"</?([a-zA-Z0-9-]*)[^>]*>")
 LONG_POLL_CAP_SECONDS = 0.3
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server, looking for `should_exit` every 10 ms instead of every 100 ms, so the tests' many servers
+    stop sooner. Start-up, lifespan and graceful shutdown are uvicorn's own."""
+
+    async def main_loop(self) -> None:
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 8_640_000
+            await asyncio.sleep(0.01)
+            should_exit = await self.on_tick(counter)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -108,7 +121,7 @@ class FakeTelegram:
 
     async def start(self) -> None:
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_config=None, lifespan="off")
-        self.server = uvicorn.Server(config)
+        self.server = Server(config)
         self._task = asyncio.create_task(self.server.serve())
         await wait_until(lambda: self.server is not None and self.server.started, what="fake Telegram to start")
 
