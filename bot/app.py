@@ -29,6 +29,11 @@ from knowledge.matcher import Matcher
 
 log = logging.getLogger(__name__)
 
+# Start-up ends with a full collection and gc.freeze() (see `lifespan`). The test suite turns this off
+# (tests/conftest.py): it starts hundreds of apps in one process whose heap is mostly its own, where each such
+# collection cost about a fifth of a second. Not a setting: `sahulat run`, including in the tests, always does it.
+freeze_heap_at_startup = True
+
 
 async def healthz(request: Request) -> JSONResponse:
     """200 when the database answers, 503 otherwise (load balancers take the process out of rotation)."""
@@ -103,8 +108,10 @@ def create_app(
         # What start-up loaded (the knowledge base, the matcher's index, the libraries) lives as long as the process.
         # Moved out of the collector's sight, it is no longer scanned by every full collection: those scans were
         # pauses of tens of milliseconds under load (p99 latency 80 ms at 50 connections; 14 ms without them).
-        gc.collect()
-        gc.freeze()
+        frozen = freeze_heap_at_startup
+        if frozen:
+            gc.collect()
+            gc.freeze()
         stop = asyncio.Event()
         sender = (
             asyncio.create_task(run_sender(active, stop, settings.outbox_interval_seconds))
@@ -114,7 +121,8 @@ def create_app(
         try:
             yield
         finally:
-            gc.unfreeze()
+            if frozen:
+                gc.unfreeze()
             stop.set()
             if sender:
                 await sender

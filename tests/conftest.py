@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 from starlette.types import ASGIApp
 
+import bot.app
 import bot.models  # noqa: F401  (registers the tables)
 from bot.core import Core
 from bot.db import Database, create_engine
@@ -41,7 +42,7 @@ from handlers.dispatcher import Dispatcher
 from knowledge.loader import KnowledgeBase, load_knowledge
 from knowledge.matcher import Matcher
 
-from .fake_telegram import FakeTelegram, free_port
+from .fake_telegram import FakeTelegram, Server, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -61,6 +62,19 @@ def cheap_password_hashing() -> Iterator[PasswordHasher]:
     previous = accounts.use_hasher(TEST_HASHER)
     yield TEST_HASHER
     accounts.use_hasher(previous)
+
+
+FREEZE_HEAP_IN_PRODUCTION = bot.app.freeze_heap_at_startup  # as the product sets it, before the fixture below
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_heap_freeze_at_app_startup() -> Iterator[None]:
+    """Apps started in this process skip start-up's full collection and gc.freeze() (`bot.app`): a fifth of a
+    second each, hundreds of times. The test of that step turns it back on; `sahulat run` subprocesses
+    (test_run, test_scale_out) do it as production does."""
+    bot.app.freeze_heap_at_startup = False
+    yield
+    bot.app.freeze_heap_at_startup = FREEZE_HEAP_IN_PRODUCTION
 
 
 @pytest.fixture(scope="session")
@@ -258,14 +272,14 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 def serve(app: ASGIApp, timeout: float = 30.0) -> Iterator[str]:
     """Run an ASGI app under uvicorn on 127.0.0.1 in a thread (its own event loop); yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
+        time.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -29,6 +29,8 @@ from starlette.types import ASGIApp
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response as TwilioResponse
 
+from .fake_telegram import Server
+
 TWILIO_API = "https://api.twilio.com"
 WAIT_SECONDS = 30.0  # upper bound on every wait in these helpers
 
@@ -43,7 +45,7 @@ async def serve(app: ASGIApp) -> AsyncIterator[str]:
     config = uvicorn.Config(
         app, lifespan="on", log_config=None, access_log=False, timeout_graceful_shutdown=5, ws="none"
     )
-    server = uvicorn.Server(config)
+    server = Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(WAIT_SECONDS):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from starlette.testclient import TestClient
 
+import bot.app
 from bot.app import create_app
 from bot.core import build_core
 from bot.settings import Settings
+
+from .conftest import FREEZE_HEAP_IN_PRODUCTION
 
 
 def test_healthz_ok(database_url: str, settings: Settings, knowledge) -> None:  # type: ignore[no-untyped-def]
@@ -41,9 +45,12 @@ def test_what_start_up_loaded_is_kept_out_of_the_garbage_collectors_scans(
     database_url: str,
     settings: Settings,
     knowledge,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import gc
 
+    assert FREEZE_HEAP_IN_PRODUCTION is True
+    monkeypatch.setattr(bot.app, "freeze_heap_at_startup", True)  # the rest of the suite skips it (conftest)
     kb, matcher = knowledge
     core = build_core(settings, database_url=database_url, knowledge=knowledge)
     assert gc.get_freeze_count() == 0

@@ -38,6 +38,7 @@ from knowledge.matcher import Matcher
 
 from .conftest import TEST_HASHER
 from .conftest import sahulat as sahulat_in_process
+from .fake_telegram import Server
 
 PASSWORD = "correct horse battery"
 XSS = "<script>alert('xss')</script>"
@@ -67,7 +68,7 @@ async def live(database_url: str, knowledge: tuple[KnowledgeBase, Matcher]) -> A
         twilio_account_sid=None,
     )
     core = build_core(settings, database_url=database_url, knowledge=knowledge)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, core=core), log_level="warning", lifespan="on"))
+    server = Server(uvicorn.Config(create_app(settings, core=core), log_level="warning", lifespan="on"))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -79,7 +80,7 @@ async def live(database_url: str, knowledge: tuple[KnowledgeBase, Matcher]) -> A
                 if task.done():
                     task.result()
                     raise RuntimeError("uvicorn stopped before it started")
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.01)
         yield Live(url=f"http://127.0.0.1:{port}", db=db, kb=knowledge[0])
     finally:
         server.should_exit = True

@@ -31,7 +31,7 @@ from handlers.dispatcher import Dispatcher
 from handlers.messages import Incoming, Option, Outcome, Reply
 
 from .conftest import sahulat, scalar
-from .fake_telegram import TOKEN, FakeTelegram, free_port, parse_html, wait_until
+from .fake_telegram import TOKEN, FakeTelegram, Server, free_port, parse_html, wait_until
 
 SECRET = "s3cret_Token-for-tests"
 CHAT = 4242
@@ -78,7 +78,7 @@ def telegram_core(core: Core, settings: Settings) -> Core:
 async def serve(app: Starlette) -> AsyncIterator[str]:
     """Run the ASGI app (lifespan included) under uvicorn on a free port, in this event loop."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    server = Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     task = asyncio.create_task(server.serve())
     await wait_until(lambda: server.started or task.done(), what="the app to start")
     assert server.started, "the app failed to start"
