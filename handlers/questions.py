@@ -57,15 +57,21 @@ def log_unanswered(ctx: Context, match: Match, intent: str, answered: str | None
 
     `answered` is the entry the bot answered with when it was not sure (staff see what the user was told).
     """
-    codec = ctx.unit.codec
-    candidates = [{"entry_id": c.entry_id, "score": c.score} for c in match.candidates[:3]]
+    candidates: list[dict[str, object]] = [{"entry_id": c.entry_id, "score": c.score} for c in match.candidates[:3]]
     if answered:
         candidates.insert(0, {"entry_id": answered, "score": match.score, "answered": True})
+    _keep_for_staff(ctx, ctx.text, match.normalized, match.language, intent, candidates)
+
+
+def _keep_for_staff(
+    ctx: Context, text: str, normalized: str, language: str, intent: str, candidates: list[dict[str, object]]
+) -> None:
+    codec = ctx.unit.codec
     values = {
         "channel": ctx.msg.channel,
-        "text": ctx.text[:4000],
-        "normalized": match.normalized[:4000],
-        "language": match.language,
+        "text": text[:4000],
+        "normalized": normalized[:4000],
+        "language": language,
         "intent": intent,
         "candidates": codec.json_in(candidates),
         "created_at": codec.time_in(ctx.now),
@@ -79,20 +85,8 @@ def picked_entry(ctx: Context, entry_id: str) -> Outcome:
     (they show which wording the knowledge base lacks)."""
     asked = ctx.conversation.context.get("clarify")
     if asked:
-        codec = ctx.unit.codec
-        ctx.unit.later(
-            LOG_UNANSWERED,
-            {
-                "channel": ctx.msg.channel,
-                "text": asked,
-                "normalized": ctx.matcher.analyse(asked).normalized[:4000],
-                "language": ctx.lang,
-                "intent": "clarify_pick",
-                "candidates": codec.json_in([{"entry_id": entry_id, "picked": True}]),
-                "created_at": codec.time_in(ctx.now),
-                "false": codec.false,
-            },
-        )
+        normalized = ctx.matcher.analyse(asked).normalized
+        _keep_for_staff(ctx, asked, normalized, ctx.lang, "clarify_pick", [{"entry_id": entry_id, "picked": True}])
     ctx.conversation.context = {"q": asked or ctx.kb.entries[entry_id].questions.en[0], "entry": entry_id}
     return answer_entry(ctx, entry_id)
 

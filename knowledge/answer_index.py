@@ -37,11 +37,11 @@ class AnswerIndex:
 
     def recall(self, query: set[str]) -> dict[str, float]:
         """Entry -> the share of the message's weight its answer holds (only entries holding some of it)."""
-        total = sum(self.idf.get(t, self.unknown_idf) for t in query)
+        total = sum(self.idf.get(t, self.unknown_idf) for t in sorted(query))
         if not total:
             return {}
         held: dict[str, float] = defaultdict(float)
-        for token in query:
+        for token in sorted(query):
             weight = self.idf.get(token)
             if weight is None:
                 continue

@@ -10,18 +10,13 @@ for renewal...) are the lexicon's `unsupported_facets`, read by the matcher.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from knowledge.loader import KnowledgeBase
-from knowledge.normalize import normalize_chars
+from knowledge.normalize import normalize_chars, phrases
 
 _YEAR = re.compile(r"\b(19|20)\d\d\b")
 _SQUARE_FEET = re.compile(r"\bsq\b|square f", re.IGNORECASE)
 _RUPEES = re.compile(r"\bRs\b|rupee", re.IGNORECASE)
-
-
-def _phrases(words: Iterable[str]) -> tuple[str, ...]:
-    return tuple(sorted({p for p in map(normalize_chars, words) if p}, key=len, reverse=True))
 
 
 def _rule(text: str) -> tuple[frozenset[str], ...]:
@@ -33,7 +28,7 @@ def _rule(text: str) -> tuple[frozenset[str], ...]:
 class FacetReader:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
-        self.asks = {facet: _phrases(words) for facet, words in kb.lexicon.entry_facets.items()}
+        self.asks = {facet: phrases(words) for facet, words in kb.lexicon.entry_facets.items()}
         self.together = {facet: [_rule(r) for r in rules] for facet, rules in kb.lexicon.facets_together.items()}
 
     def asked_together(self, text: str) -> list[str]:

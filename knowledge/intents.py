@@ -10,10 +10,9 @@ Detectors work on the normalised text (normalize.py: case, Urdu letter forms, Ea
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from knowledge.normalize import normalize_chars
+from knowledge.normalize import normalize_chars, phrases
 from knowledge.schema import LexiconFile
 
 # A complaint reference anywhere in a message: CMP, the year, the number; separators optional.
@@ -27,11 +26,6 @@ _NEGATIONS = frozenset({"not", "no", "nahi", "nahin", "na", "نہیں", "نہ"})
 def _plain(text: str) -> str:
     """The normalised message without emphatic particles, for phrase lists."""
     return " ".join(word for word in normalize_chars(text).split() if word not in _PARTICLES)
-
-
-def _phrases(words: Iterable[str]) -> tuple[str, ...]:
-    """Normalised phrases, longest first (so "roman urdu" is found before "urdu")."""
-    return tuple(sorted({p for p in map(normalize_chars, words) if p}, key=len, reverse=True))
 
 
 def _has(text: str, phrase: str) -> bool:
@@ -58,10 +52,10 @@ class IntentReader:
     """Built once from the lexicon; `read` is a few substring checks on the normalised message."""
 
     def __init__(self, lexicon: LexiconFile) -> None:
-        self.status = _phrases(lexicon.status_phrases)
-        self.grievances = _phrases(lexicon.grievances)
-        self.request_words = frozenset(w for phrase in _phrases(lexicon.language_requests) for w in phrase.split())
-        self.reply_verbs = frozenset(w for phrase in _phrases(lexicon.reply_verbs) for w in phrase.split())
+        self.status = phrases(lexicon.status_phrases)
+        self.grievances = phrases(lexicon.grievances)
+        self.request_words = frozenset(w for phrase in phrases(lexicon.language_requests) for w in phrase.split())
+        self.reply_verbs = frozenset(w for phrase in phrases(lexicon.reply_verbs) for w in phrase.split())
         names = [(lang, name) for lang, words in lexicon.languages.items() for name in words]
         self.language_names = sorted(
             ((lang, normalize_chars(name)) for lang, name in names if len(normalize_chars(name)) > 2),

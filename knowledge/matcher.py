@@ -303,9 +303,9 @@ class Matcher:
         query = set(content)
         if not query:
             return []
-        query_norm = math.sqrt(sum(self.idf.get(t, self.unknown_idf) ** 2 for t in query))
+        query_norm = math.sqrt(sum(self.idf.get(t, self.unknown_idf) ** 2 for t in sorted(query)))
         dots: dict[int, float] = defaultdict(float)
-        for token in query:
+        for token in sorted(query):  # a fixed order: the same sums, to the last bit, in every process
             idf = self.idf.get(token)
             if idf is None:
                 continue
@@ -346,7 +346,7 @@ class Matcher:
             precision = max(current.precision, share)
             score = round(current.score + self.cal.answer_bonus * (share + variant_score) / 2, 4)
             best[entry_id] = replace(current, score=score, precision=round(precision, 4))
-        return sorted(best.values(), key=lambda c: c.score, reverse=True)[:limit]
+        return sorted(best.values(), key=lambda c: (-c.score, c.entry_id))[:limit]  # ties in a fixed order
 
     def recalibrate(self, calibration: Calibration) -> None:
         """New decision thresholds (benchmarks/calibrate.py); readings made with the old ones are forgotten."""
@@ -490,7 +490,7 @@ class Matcher:
         known = [t for t in words if t in self.idf]
         if not known:
             return None
-        rarest = max(known, key=lambda t: self.idf[t])
+        rarest = max(known, key=lambda t: (self.idf[t], t))
         holders = [c for c in close if rarest in self.entry_tokens.get(c.entry_id, ())]
         return holders[0] if len(holders) == 1 and not holders[0].place_only else None
 

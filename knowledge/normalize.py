@@ -76,6 +76,11 @@ def forget_normalized() -> None:
     _normalize_short.cache_clear()
 
 
+def phrases(words: Iterable[str]) -> tuple[str, ...]:
+    """Normalised phrases for substring checks, longest first (so "roman urdu" is found before "urdu")."""
+    return tuple(sorted({p for p in map(normalize_chars, words) if p}, key=len, reverse=True))
+
+
 def script_of(text: str) -> str:
     """'ur' when most letters are Arabic script, else 'latin'."""
     urdu = len(_ARABIC_SCRIPT.findall(text))

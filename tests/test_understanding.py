@@ -372,3 +372,10 @@ def test_an_office_in_passing_is_not_a_request_for_an_address(matcher: Matcher) 
 def test_asking_after_ones_complaint_is_a_status_check(matcher: Matcher) -> None:
     for text in ("has anyone looked at my complaint yet", "اپنی شکایت کی پیش رفت جاننی ہے"):
         assert matcher.understand(text).action == Intent("status"), text
+
+
+def test_equal_candidates_come_in_a_fixed_order(matcher: Matcher) -> None:
+    """The reading must not depend on the process's hash seed: entries that score the same are ordered by id."""
+    candidates = matcher.rank(matcher.analyse("fee").content)
+    tied = [c for c in candidates if c.score == candidates[0].score]
+    assert len(tied) >= 2 and [c.entry_id for c in tied] == sorted(c.entry_id for c in tied)
