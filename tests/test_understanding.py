@@ -376,6 +376,6 @@ def test_asking_after_ones_complaint_is_a_status_check(matcher: Matcher) -> None
 
 def test_equal_candidates_come_in_a_fixed_order(matcher: Matcher) -> None:
     """The reading must not depend on the process's hash seed: entries that score the same are ordered by id."""
-    candidates = matcher.rank(matcher.analyse("fee").content)
+    candidates = matcher.rank(matcher.analyse("osman nasir").content)[1:]  # after the entry about him, ties
     tied = [c for c in candidates if c.score == candidates[0].score]
     assert len(tied) >= 2 and [c.entry_id for c in tied] == sorted(c.entry_id for c in tied)
