@@ -88,6 +88,8 @@ class ProcessedMessage(SQLModel, table=True):
     handled_at: dt.datetime = _timestamp()
     # The replies it was given (language and replies with their options): a redelivery gets the same ones.
     outcome: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # how many of those replies a channel that sends them itself (Telegram) has sent
+    delivered: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class UnansweredQuestion(SQLModel, table=True):

@@ -30,7 +30,7 @@ from handlers.flows import FLOWS
 from handlers.flows.base import menu_options
 from handlers.flows.parks import parks_at_location
 from handlers.messages import Incoming, Outcome, Reply
-from handlers.outbox import keep_outcome, keep_replies, stored_outcome
+from handlers.outbox import keep_outcome, keep_replies, mark_delivered, stored_outcome
 from handlers.questions import answer_question, picked_entry
 from handlers.state import Profile, claim_and_load, save_state
 from knowledge.loader import KnowledgeBase
@@ -100,6 +100,11 @@ class Dispatcher:
             outcome = await deadletters.keep(self, msg, payload, exc)
         message_handled(msg.channel, "duplicate" if outcome.duplicate else outcome.intent, timer.seconds)
         return outcome
+
+    async def replies_delivered(self, msg: Incoming, count: int) -> None:
+        """A channel that sends replies itself (Telegram) records how many went out, so a redelivery of the same
+        message sends only the rest."""
+        await self.db.messages.run(lambda unit: mark_delivered(unit, msg, count), key=(msg.channel, msg.user_id))
 
     async def process(self, unit: Unit, msg: Incoming, now: dt.datetime) -> Outcome:
         """The message's work inside `unit`'s transaction (claim, route, save); raises what handling raised."""

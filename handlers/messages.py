@@ -73,6 +73,7 @@ class Outcome:
     detected_language: str | None = None
     duplicate: bool = False
     kept: bool = False  # the replies wait in the outbox (the message asked for `reply_later`)
+    delivered: int = 0  # a duplicate: how many of its stored replies were already sent
 
     @property
     def options(self) -> tuple[Option, ...]:

@@ -37,7 +37,10 @@ def keep_replies(unit: Unit, msg: Incoming, outcome: Outcome, now: dt.datetime) 
 KEEP_OUTCOME = """
 UPDATE processed_message SET outcome = :outcome WHERE channel = :channel AND external_id = :external_id"""
 STORED_OUTCOME = """
-SELECT outcome FROM processed_message WHERE channel = :channel AND external_id = :external_id"""
+SELECT outcome, delivered FROM processed_message WHERE channel = :channel AND external_id = :external_id"""
+MARK_DELIVERED = """
+UPDATE processed_message SET delivered = :count
+WHERE channel = :channel AND external_id = :external_id AND delivered < :count"""
 
 
 def keep_outcome(unit: Unit, msg: Incoming, outcome: Outcome) -> None:
@@ -64,4 +67,10 @@ async def stored_outcome(unit: Unit, msg: Incoming) -> Outcome:
         Reply(r["text"], tuple(Option(o["label"], o["payload"]) for o in r.get("options", [])))
         for r in stored.get("replies", [])
     ]
-    return Outcome(replies=replies, language=stored.get("language", "en"), duplicate=True)
+    delivered = int(found[0][1] or 0)
+    return Outcome(replies=replies, language=stored.get("language", "en"), duplicate=True, delivered=delivered)
+
+
+async def mark_delivered(unit: Unit, msg: Incoming, count: int) -> None:
+    """Record that the first `count` replies of a message went out (never moves back)."""
+    unit.later(MARK_DELIVERED, {"count": count, "channel": msg.channel, "external_id": msg.message_id[:128]})

@@ -634,3 +634,20 @@ async def test_an_urdu_writer_keeps_urdu_through_buttons_on_an_english_phone(web
     assert parse_html(parks["text"]).startswith(parks_ur)
     switch = fake.message_update(CHAT, "roman urdu mein likho")  # a plain request, in the middle of a flow
     assert await webhook.exchange(switch, kb.texts("language_set", "roman"))
+
+
+async def test_a_redelivered_update_sends_the_stored_replies_not_yet_sent_and_none_twice(harness: Harness) -> None:
+    """The process committed the update and died before sending its reply (Telegram redelivers, since it never got
+    our 200): the redelivery sends the stored reply, once; a further redelivery sends nothing."""
+    fake = harness.fake
+    update = fake.message_update(CHAT, "startup registration fee")
+    incoming = telegram.to_incoming(update)
+    assert incoming is not None
+    handled = await harness.core.dispatcher.handle(incoming)  # committed; nothing was sent
+    assert handled.intent == "answer" and not fake.called("sendMessage")
+    await harness.exchange(update, "Rs 1,000")  # redelivered
+    await harness.deliver(update, again=True)  # and again, after the reply went out
+    await harness.exchange(fake.message_update(CHAT, "/start"), "Assalam o Alaikum")  # replies go out in order
+    assert sum("Rs 1,000" in text for text in fake.sent_texts()) == 1
+    delivered = "SELECT delivered FROM processed_message WHERE channel = 'telegram' AND external_id = :id"
+    assert await scalar(harness.core.db, delivered, id=incoming.message_id) == 1

@@ -366,6 +366,7 @@ class TelegramChannel(Channel):
         self._tasks: set[asyncio.Task[None]] = set()
         self.max_pending_deliveries = MAX_PENDING_DELIVERIES
         self._turns: dict[int, _Turn] = {}
+        self._delivering: set[int] = set()  # updates whose replies this process is sending now
         self._secret = (self.settings.telegram_webhook_secret or "").encode()
         self._starter: asyncio.Task[None] | None = None
 
@@ -487,9 +488,13 @@ class TelegramChannel(Channel):
             # Not even the dead letter could be kept: redelivering would fail the same way and hold up later updates.
             log.exception("update %s: handling failed and the update could not be kept; update dropped", update_id)
             return Response(status_code=200)
-        if outcome.duplicate or incoming.reply_later:
+        if incoming.reply_later or (outcome.duplicate and outcome.delivered >= len(outcome.replies)):
             return Response(status_code=200)
-        self._spawn(self._deliver(update_id, int(incoming.user_id), query, outcome), f"telegram-deliver-{update_id}")
+        if outcome.duplicate and update_id in self._delivering:  # this process is sending them right now
+            return Response(status_code=200)
+        if outcome.duplicate:  # handled before, its replies not all sent (the process died): send the rest
+            query = None
+        self._spawn(self._deliver(update_id, incoming, query, outcome), f"telegram-deliver-{update_id}")
         return Response(status_code=200)
 
     # inbound: polling
@@ -520,8 +525,9 @@ class TelegramChannel(Channel):
                     return
                 log.warning("update %s: database unavailable (%s); retrying", update.update_id, exc)
                 await asyncio.sleep(delay)
-        if outcome is not None and not outcome.duplicate:
-            await self._deliver(update.update_id, int(incoming.user_id), update.callback_query, outcome)
+        if outcome is not None and outcome.delivered < len(outcome.replies):
+            query = None if outcome.duplicate else update.callback_query
+            await self._deliver(update.update_id, incoming, query, outcome)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         update_id = update.update_id if isinstance(update, Update) else None
@@ -576,13 +582,26 @@ class TelegramChannel(Channel):
             return False
         return False
 
-    async def _deliver(self, update_id: int, chat_id: int, query: CallbackQuery | None, outcome: Outcome) -> None:
-        """Answer the pressed button, mark the choice on its message, then send the replies in order."""
+    async def _deliver(self, update_id: int, incoming: Incoming, query: CallbackQuery | None, outcome: Outcome) -> None:
+        """Answer the pressed button, mark the choice on its message, then send the replies in order (those not
+        sent yet, for a redelivery), recording each one sent so a later redelivery sends none twice."""
+        chat_id = int(incoming.user_id)
+        self._delivering.add(update_id)
+        try:
+            await self._deliver_in_turn(update_id, chat_id, incoming, query, outcome)
+        finally:
+            self._delivering.discard(update_id)
+
+    async def _deliver_in_turn(
+        self, update_id: int, chat_id: int, incoming: Incoming, query: CallbackQuery | None, outcome: Outcome
+    ) -> None:
         async with self._turn(chat_id):
             if query is not None:
                 await self._api(update_id, "answerCallbackQuery", lambda: self.bot.answer_callback_query(query.id))
                 await self._mark_choice(update_id, query)
             for index, reply in enumerate(outcome.replies):
+                if index < outcome.delivered:
+                    continue
                 for text, markup in render_reply(reply):
                     sent = await self._api(
                         update_id,
@@ -597,7 +616,15 @@ class TelegramChannel(Channel):
                     )
                     if sent is False:  # Telegram is down: the rest waits in the outbox, nothing is lost
                         await self._keep(update_id, str(chat_id), outcome, outcome.replies[index:])
+                        await self._sent(update_id, incoming, len(outcome.replies))
                         return
+                await self._sent(update_id, incoming, index + 1)
+
+    async def _sent(self, update_id: int, incoming: Incoming, count: int) -> None:
+        try:
+            await self.core.dispatcher.replies_delivered(incoming, count)
+        except Exception as exc:  # it went out; a redelivery may send it again, which is the lesser harm
+            log.warning("update %s: could not record the replies sent (%s)", update_id, type(exc).__name__)
 
     async def _keep(self, update_id: int, user_id: str, outcome: Outcome, replies: Sequence[Reply]) -> None:
         try:
