@@ -101,6 +101,10 @@ class Dispatcher:
         message_handled(msg.channel, "duplicate" if outcome.duplicate else outcome.intent, timer.seconds)
         return outcome
 
+    async def stored_replies(self, msg: Incoming) -> Outcome:
+        """The replies a handled message was given, and how many of them went out (a duplicate's outcome)."""
+        return await self.db.messages.run(lambda unit: stored_outcome(unit, msg), key=(msg.channel, msg.user_id))
+
     async def replies_delivered(self, msg: Incoming, count: int) -> None:
         """A channel that sends replies itself (Telegram) records how many went out, so a redelivery of the same
         message sends only the rest."""

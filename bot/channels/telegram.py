@@ -81,7 +81,10 @@ STOP_GRACE_SECONDS = 10.0  # how long stop() lets in-flight replies finish befor
 # sender: memory stays bounded, nothing is lost if the process dies, and thousands of rate-limited waiters do not
 # eat the CPU.
 MAX_PENDING_DELIVERIES = 300
-POLLING_DB_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # polling cannot ask Telegram to redeliver, so it waits instead
+POLLING_DB_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
+# A redelivered update whose replies were not all sent waits this long before sending the rest: the process that
+# handled it may still be sending them (well under this, as a rule).
+REDELIVERY_GRACE_SECONDS = 5.0  # polling cannot ask Telegram to redeliver, so it waits instead
 
 # The client's command menu; descriptions are the texts `command_<name>` (English, and Urdu for Urdu clients).
 # The dispatcher understands each one typed as text.
@@ -367,6 +370,7 @@ class TelegramChannel(Channel):
         self.max_pending_deliveries = MAX_PENDING_DELIVERIES
         self._turns: dict[int, _Turn] = {}
         self._delivering: set[int] = set()  # updates whose replies this process is sending now
+        self.redelivery_grace = REDELIVERY_GRACE_SECONDS
         self._secret = (self.settings.telegram_webhook_secret or "").encode()
         self._starter: asyncio.Task[None] | None = None
 
@@ -490,12 +494,25 @@ class TelegramChannel(Channel):
             return Response(status_code=200)
         if incoming.reply_later or (outcome.duplicate and outcome.delivered >= len(outcome.replies)):
             return Response(status_code=200)
-        if outcome.duplicate and update_id in self._delivering:  # this process is sending them right now
+        if outcome.duplicate:  # handled before, its replies not all sent: the rest, unless someone is sending them
+            if update_id not in self._delivering:
+                self._spawn(self._deliver_rest(update_id, incoming), f"telegram-redeliver-{update_id}")
             return Response(status_code=200)
-        if outcome.duplicate:  # handled before, its replies not all sent (the process died): send the rest
-            query = None
         self._spawn(self._deliver(update_id, incoming, query, outcome), f"telegram-deliver-{update_id}")
         return Response(status_code=200)
+
+    async def _deliver_rest(self, update_id: int, incoming: Incoming) -> None:
+        """A redelivered update whose replies were not all sent: after a grace period (the process that handled it
+        may be sending them right now: Telegram delivers the same update to two processes at once), send those
+        still not sent (that process died after committing, say)."""
+        await asyncio.sleep(self.redelivery_grace)
+        try:
+            outcome = await self.core.dispatcher.stored_replies(incoming)
+        except Exception as exc:
+            log.warning("update %s: stored replies unavailable (%s)", update_id, type(exc).__name__)
+            return
+        if outcome.delivered < len(outcome.replies):
+            await self._deliver(update_id, incoming, None, outcome)
 
     # inbound: polling
 
