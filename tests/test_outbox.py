@@ -123,14 +123,13 @@ class DatabaseLink:
         await self.start()
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # a server that restarts: PostgreSQL
 async def test_a_database_restart_after_the_network_took_a_message_does_not_send_it_again(
     core: Core, settings: Settings, fake: FakeTwilio, database_url: str
 ) -> None:
     """PostgreSQL goes away (connections end, new ones refused) just after Twilio took the message, and comes
     back 1.5 s later: recording "sent" is retried until it is back, so a second sender after the lease finds
     nothing to send."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("a server that restarts: PostgreSQL")
     target = make_url(database_url)
     link = DatabaseLink(target.host or "127.0.0.1", target.port or 5432)
     await link.start()
