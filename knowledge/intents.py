@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from knowledge.normalize import normalize_chars, phrases
 from knowledge.schema import LexiconFile
 
 # A complaint reference anywhere in a message: CMP, the year, the number; separators optional.
 _REFERENCE = re.compile(r"(?<![a-z0-9])cmp\s*(20\d\d)\s*(\d{1,6})(?!\d)")
+READ_CACHE_SIZE = 8192  # distinct message texts whose intent is remembered
 LANGUAGE_REQUEST_WORDS = 16  # a request to switch language is a short message; a longer one is a question
 MAX_OTHER_WORDS = 6  # words besides a language's name and request words ("i cant read urdu script")
 _PARTICLES = frozenset({"hi", "ہی", "bhi", "بھی"})  # emphasis that does not change a phrase ("koi sunta hi nahi")
@@ -55,6 +57,7 @@ class IntentReader:
         self.status = phrases(lexicon.status_phrases)
         self.grievances = phrases(lexicon.grievances)
         self.request_words = frozenset(w for phrase in phrases(lexicon.language_requests) for w in phrase.split())
+        self._read_cached = lru_cache(maxsize=READ_CACHE_SIZE)(self._read)
         self.reply_verbs = frozenset(w for phrase in phrases(lexicon.reply_verbs) for w in phrase.split())
         names = [(lang, name) for lang, words in lexicon.languages.items() for name in words]
         self.language_names = sorted(
@@ -70,6 +73,10 @@ class IntentReader:
         return any(word in _NEGATIONS for word in after)
 
     def read(self, text: str) -> Intent | None:
+        """What `text` asks the bot to do, if anything (read once per distinct text: every message asks this)."""
+        return self._read_cached(text)
+
+    def _read(self, text: str) -> Intent | None:
         said = _plain(text)
         if not said:
             return None
