@@ -65,10 +65,10 @@ async def rows(core: Core) -> list[Notification]:
 async def test_a_send_slower_than_the_lease_is_not_sent_twice(core: Core, settings: Settings, fake: FakeTwilio) -> None:
     """Each send takes twice the lease; two senders work the outbox at once. The lease is extended while a send
     runs, so neither takes over a row the other is still sending."""
-    fake.delay = 1.5
-    texts = [f"Update {n} on your complaint" for n in range(4)]
+    fake.delay = 0.8
+    texts = [f"Update {n} on your complaint" for n in range(3)]
     await queue(core, texts)
-    async with sender(core, settings, lease=0.6) as first, sender(core, settings, lease=0.6) as second:
+    async with sender(core, settings, lease=0.3) as first, sender(core, settings, lease=0.3) as second:
         working = asyncio.create_task(deliver_due(first))
         sent = []
         while not working.done():  # the other sender comes round as a worker does, every interval
@@ -128,7 +128,7 @@ async def test_a_database_restart_after_the_network_took_a_message_does_not_send
     core: Core, settings: Settings, fake: FakeTwilio, database_url: str
 ) -> None:
     """PostgreSQL goes away (connections end, new ones refused) just after Twilio took the message, and comes
-    back 1.5 s later: recording "sent" is retried until it is back, so a second sender after the lease finds
+    back 1 s later: recording "sent" is retried until it is back, so a second sender after the lease finds
     nothing to send."""
     target = make_url(database_url)
     link = DatabaseLink(target.host or "127.0.0.1", target.port or 5432)
@@ -139,15 +139,15 @@ async def test_a_database_restart_after_the_network_took_a_message_does_not_send
     async def restart_after_accepting() -> None:
         fake.on_accept = None
         await link.cut()
-        asyncio.get_running_loop().call_later(1.5, lambda: asyncio.ensure_future(link.restore()))
+        asyncio.get_running_loop().call_later(1.0, lambda: asyncio.ensure_future(link.restore()))
 
     fake.on_accept = restart_after_accepting
     await queue(core, ["Your complaint CMP-2026-000009 is resolved"])
     try:
-        async with sender(through_link, settings, lease=4.0) as first:
+        async with sender(through_link, settings, lease=2.5) as first:
             assert await deliver_due(first) == 1
-        async with sender(core, settings, lease=4.0) as second:
-            await asyncio.sleep(4.5)  # past the first claim's lease
+        async with sender(core, settings, lease=2.5) as second:
+            await asyncio.sleep(2.7)  # past the first claim's lease
             assert await deliver_due(second) == 0
     finally:
         await relayed.dispose()
