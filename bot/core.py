@@ -41,6 +41,11 @@ def build_core(
     """Everything a process needs; pass `knowledge` when it was already loaded (checked) by the caller."""
     kb, matcher = knowledge or load_kb(settings)
     db = Database(database_url or settings.database_url, pool_size=settings.database_pool_size)
+    return core_on(settings, db, kb, matcher)
+
+
+def core_on(settings: Settings, db: Database, kb: KnowledgeBase, matcher: Matcher) -> Core:
+    """The core over a database the caller already holds (the CLI's commands open their own)."""
     dispatcher = Dispatcher(
         db,
         kb,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import getpass
 import json
 import sys
@@ -353,20 +352,9 @@ def _with_core(settings: Settings, work: Callable[[Any], Awaitable[int]]) -> int
     """Like `_run`, with the whole core (knowledge base, dispatcher): a retry handles a message again."""
 
     async def core_work(database: Any) -> int:
-        from bot.core import Core, load_kb
-        from handlers.dispatcher import Dispatcher
+        from bot.core import core_on, load_kb
 
-        kb, matcher = load_kb(settings)
-        dispatcher = Dispatcher(
-            database,
-            kb,
-            matcher,
-            flow_timeout=dt.timedelta(minutes=settings.flow_timeout_minutes),
-            max_chars=settings.max_message_chars,
-            rate_limit=(settings.rate_limit_messages, dt.timedelta(seconds=settings.rate_limit_window_seconds)),
-            log_days=settings.message_log_days,
-        )
-        return await work(Core(settings=settings, db=database, kb=kb, matcher=matcher, dispatcher=dispatcher))
+        return await work(core_on(settings, database, *load_kb(settings)))
 
     return _run(settings, core_work)
 
