@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -15,22 +14,13 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import sqlite_inline
-from bot.transactions import Lanes
+from bot.storage.transactions import MessageTransactions
 
 SQLITE_BUSY_SECONDS = 15.0
 # The exception types a database failure takes: a database error, a refused or dropped connection, a timeout, or
-# no pooled connection free in time. asyncpg's own errors are here because message statements run on asyncpg
-# directly (bot.transactions). Whether one means "unavailable, try again" is `bot.errors.is_transient`'s call:
-# only those answer 503; a constraint or a missing column is a bug, and answers as one.
-DATABASE_OUTAGE: tuple[type[BaseException], ...] = (
-    DBAPIError,
-    PoolTimeout,
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-)
+# no pooled connection free in time. Whether one means "unavailable, try again" is `bot.errors.is_transient`'s
+# call: only those answer 503; a constraint or a missing column is a bug, and answers as one.
+DATABASE_OUTAGE: tuple[type[BaseException], ...] = (DBAPIError, PoolTimeout, OSError, TimeoutError)
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -41,14 +31,17 @@ def _prepare_sqlite_file(url: str) -> None:
 
 
 def _install_sqlite_recipe(engine: AsyncEngine) -> None:
-    """WAL and SQLAlchemy's documented BEGIN IMMEDIATE recipe for SQLite.
+    """WAL, and the recipe SQLAlchemy documents for aiosqlite ("Serializable isolation / Savepoints / Transactional
+    DDL"): the driver's own transaction handling is switched off and SQLAlchemy's BEGIN is emitted here.
 
-    With a deferred BEGIN, two writers that both read first deadlock into "database is locked"; taking the
-    write lock at BEGIN makes them queue instead (see `bot.sqlite_inline` for how a busy database is awaited).
+    That makes savepoints (`session.begin_nested()`) work as on PostgreSQL, and lets BEGIN be IMMEDIATE: with a
+    deferred BEGIN, two writers that both read first deadlock into "database is locked"; taking the write lock at
+    BEGIN makes them queue instead (in SQLite's busy handler, on aiosqlite's thread, up to SQLITE_BUSY_SECONDS).
     """
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -57,40 +50,22 @@ def _install_sqlite_recipe(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        # On the DBAPI cursor: SQLAlchemy's own statement path (exec_driver_sql) cost ten times SQLite's BEGIN, and
-        # every message transaction begins here. The cursor still awaits a busy database (bot.sqlite_inline).
-        cursor = connection.connection.cursor()
-        try:
-            cursor.execute("BEGIN IMMEDIATE")
-        finally:
-            cursor.close()
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
     """An async engine for `url`, with the SQLite recipe applied where it applies.
 
-    PostgreSQL: `pool_size` connections kept open, and as many again opened for bursts of other work (message
-    transactions use up to half of them: see `message_lanes`). A connection is pinged as it leaves the pool, so
-    one the server ended (a restart, say) is replaced instead of failing a request; on a failed ping SQLAlchemy
-    also retires every pooled connection older than it. The ping costs round trips, but messages rarely pay it:
-    a busy message lane keeps its connection (`bot.transactions`), and reruns its messages on a fresh one if the
-    server ends it.
+    PostgreSQL: `pool_size` connections kept open, and as many again opened for bursts. A connection is pinged
+    as it leaves the pool, so one the server ended (a restart, say) is replaced instead of failing a request; on a
+    failed ping SQLAlchemy also retires every pooled connection older than it.
     """
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
-        database = make_url(url).database or ":memory:"
-        engine = create_async_engine(
-            url, echo=echo, async_creator=lambda: sqlite_inline.connect(database, patience=SQLITE_BUSY_SECONDS)
-        )
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         _install_sqlite_recipe(engine)
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
-
-
-def message_lanes(url: str, pool_size: int) -> int:
-    """How many message transactions run side by side: SQLite has one writer; on PostgreSQL half the pool, so
-    pages, APIs and the outbox sender keep the other half."""
-    return 1 if url.startswith("sqlite") else max(1, pool_size // 2)
 
 
 class Database:
@@ -100,8 +75,8 @@ class Database:
         self.url = url
         self.engine = create_engine(url, echo=echo, pool_size=pool_size)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        # Message transactions: in order of arrival, those waiting together in a lane committed together.
-        self.messages = Lanes(self.engine, message_lanes(url, pool_size))
+        # Each message in a transaction of its own (bot.storage.transactions).
+        self.messages = MessageTransactions(self.engine)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -114,5 +89,4 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
-        await self.messages.close()
         await self.engine.dispose()

@@ -8,9 +8,8 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.transactions import Unit
+from bot.storage.conversations import ConversationState, Profile, clear_flow
 from handlers.messages import Incoming, Option, Outcome, Reply
-from handlers.state import ConversationState, Profile, clear_flow
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 
@@ -18,7 +17,7 @@ from knowledge.matcher import Matcher
 @dataclass
 class Context:
     msg: Incoming
-    unit: Unit
+    session: AsyncSession  # the message's transaction: whatever a handler writes commits with the message
     profile: Profile
     conversation: ConversationState
     kb: KnowledgeBase
@@ -30,11 +29,6 @@ class Context:
     payload: str | None = None
     log_days: int = 30
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def session(self) -> AsyncSession:
-        """The ORM session for flows that need one, in the message's transaction (opened on first use)."""
-        return self.unit.session
 
     def t(self, key: str, **values: object) -> str:
         """A user-facing sentence in the reply language."""

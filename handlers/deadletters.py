@@ -21,16 +21,14 @@ import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.errors import is_transient
 from bot.models import DeadLetter, utcnow
-from bot.transactions import Unit
+from bot.storage.conversations import claim_message, profile_language, unclaim_message
+from bot.storage.deadletters import start_retry
 from handlers.messages import Incoming, Location, Media, Outcome, Reply
 from handlers.outbox import keep_outcome, keep_replies, stored_outcome
-from handlers.state import CLAIM
 
 if TYPE_CHECKING:
     from handlers.dispatcher import Dispatcher
@@ -41,13 +39,6 @@ STATUSES = ("open", "retried", "dismissed")
 MAX_ERROR_CHARS = 2000
 MAX_TRACEBACK_CHARS = 20000
 MAX_PAYLOAD_CHARS = 200_000
-
-UNCLAIM = "DELETE FROM processed_message WHERE channel = :channel AND external_id = :external_id"
-LANGUAGE = "SELECT language FROM user_profile WHERE channel = :channel AND user_id = :user_id"
-START_RETRY = """
-UPDATE dead_letter SET status = 'retried', retried_at = :now, updated_by = :actor
-WHERE id = :id AND status = 'open'
-RETURNING id"""
 
 
 class DeadLetterError(Exception):
@@ -87,13 +78,13 @@ def _error_fields(exc: BaseException) -> dict[str, str]:
     }
 
 
-async def _language(unit: Unit, dispatcher: Dispatcher, msg: Incoming) -> str:
+async def _language(session: AsyncSession, dispatcher: Dispatcher, msg: Incoming) -> str:
     """The user's language as far as it can be known without the message's own handling (which failed)."""
     if msg.reply_language:
         return msg.reply_language
-    rows = await unit.rows(LANGUAGE, {"channel": msg.channel, "user_id": msg.user_id[:128]})
-    if rows and rows[0][0]:
-        return str(rows[0][0])
+    stored = await profile_language(session, msg.channel, msg.user_id)
+    if stored:
+        return stored
     try:
         written = dispatcher.matcher.language_of(msg.text) if msg.text and not msg.payload else None
     except Exception:  # the text may be what broke the handler
@@ -114,19 +105,11 @@ async def keep(dispatcher: Dispatcher, msg: Incoming, payload: str | None, exc: 
     fields = _error_fields(exc)
     record = message_record(msg)
 
-    async def body(unit: Unit) -> Outcome:
-        codec = unit.codec
-        claim = {
-            "channel": msg.channel,
-            "external_id": msg.message_id[:128],
-            "user_id": msg.user_id[:128],
-            "received_at": codec.time_in(msg.received_at),
-            "handled_at": codec.time_in(now),
-        }
-        if not await unit.rows(CLAIM, claim):
-            return await stored_outcome(unit, msg)
-        lang = await _language(unit, dispatcher, msg)
-        unit.session.add(
+    async def body(session: AsyncSession) -> Outcome:
+        if not await claim_message(session, msg.channel, msg.message_id, msg.user_id, msg.received_at):
+            return await stored_outcome(session, msg)
+        lang = await _language(session, dispatcher, msg)
+        session.add(
             DeadLetter(
                 channel=msg.channel,
                 message_id=msg.message_id[:128],
@@ -138,29 +121,15 @@ async def keep(dispatcher: Dispatcher, msg: Incoming, payload: str | None, exc: 
             )
         )
         outcome = Outcome(replies=[Reply(dispatcher.kb.texts("handling_failed", lang))], intent="failed", language=lang)
-        keep_outcome(unit, msg, outcome)  # a redelivery gets the same apology, and is not handled again
+        await keep_outcome(session, msg, outcome)  # a redelivery gets the same apology, and is not handled again
         if msg.reply_later:
-            keep_replies(unit, msg, outcome, now)
+            await keep_replies(session, msg, outcome, now)
         return outcome
 
     return await dispatcher.db.messages.run(body, key=(msg.channel, msg.user_id))
 
 
 # --- staff: list, retry, dismiss -------------------------------------------------------------------------------
-
-
-async def listing(session: AsyncSession, *, include_closed: bool = False, limit: int = 200) -> list[DeadLetter]:
-    """Dead letters, newest first: the open ones, or all of them."""
-    query = select(DeadLetter)
-    if not include_closed:
-        query = query.where(DeadLetter.status == "open")
-    query = query.order_by(col(DeadLetter.created_at).desc(), col(DeadLetter.id).desc()).limit(limit)
-    return list(await session.exec(query))
-
-
-async def open_count(session: AsyncSession) -> int:
-    query = select(func.count()).select_from(DeadLetter).where(DeadLetter.status == "open")
-    return int((await session.exec(query)).one())
 
 
 @dataclass
@@ -194,12 +163,11 @@ async def retry(dispatcher: Dispatcher, ident: int, actor: str) -> Retried:
     msg = dataclasses.replace(message_from_record(dead.message), reply_later=True)
     now = utcnow()
 
-    async def body(unit: Unit) -> Outcome:
-        values = {"id": ident, "now": unit.codec.time_in(now), "actor": actor[:80]}
-        if not await unit.rows(START_RETRY, values):
+    async def body(session: AsyncSession) -> Outcome:
+        if not await start_retry(session, ident, now, actor):
             raise DeadLetterError(f"dead letter {ident} is no longer open")
-        await unit.rows(UNCLAIM, {"channel": dead.channel, "external_id": dead.message_id})
-        return await dispatcher.process(unit, msg, now)
+        await unclaim_message(session, dead.channel, dead.message_id)
+        return await dispatcher.process(session, msg, now)
 
     try:
         outcome = await dispatcher.db.messages.run(body, key=(msg.channel, msg.user_id))

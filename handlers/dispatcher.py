@@ -16,12 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.db import Database
 from bot.errors import is_transient
 from bot.logs import request_id
 from bot.metrics import Timer, message_handled
 from bot.models import utcnow
-from bot.transactions import Unit
+from bot.storage.conversations import Profile, claim_message, load_state, save_state
 from handlers import deadletters
 from handlers.commands import COMMANDS, CommandWords, complaint_start
 from handlers.complaints import reopen_complaint, show_status
@@ -32,7 +34,6 @@ from handlers.flows.parks import parks_at_location
 from handlers.messages import Incoming, Outcome, Reply
 from handlers.outbox import keep_outcome, keep_replies, mark_delivered, stored_outcome
 from handlers.questions import answer_question, picked_entry
-from handlers.state import Profile, claim_and_load, save_state
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 from knowledge.normalize import normalize_chars
@@ -91,7 +92,7 @@ class Dispatcher:
         request_id.set(f"{msg.channel}:{msg.message_id[:40]}")
         try:
             outcome = await self.db.messages.run(
-                lambda unit: self.process(unit, msg, now), key=(msg.channel, msg.user_id)
+                lambda session: self.process(session, msg, now), key=(msg.channel, msg.user_id)
             )
         except Exception as exc:
             if is_transient(exc):
@@ -103,19 +104,19 @@ class Dispatcher:
 
     async def stored_replies(self, msg: Incoming) -> Outcome:
         """The replies a handled message was given, and how many of them went out (a duplicate's outcome)."""
-        return await self.db.messages.run(lambda unit: stored_outcome(unit, msg), key=(msg.channel, msg.user_id))
+        return await self.db.messages.run(lambda session: stored_outcome(session, msg), key=(msg.channel, msg.user_id))
 
     async def replies_delivered(self, msg: Incoming, count: int) -> None:
         """A channel that sends replies itself (Telegram) records how many went out, so a redelivery of the same
         message sends only the rest."""
-        await self.db.messages.run(lambda unit: mark_delivered(unit, msg, count), key=(msg.channel, msg.user_id))
+        await self.db.messages.run(lambda session: mark_delivered(session, msg, count), key=(msg.channel, msg.user_id))
 
-    async def process(self, unit: Unit, msg: Incoming, now: dt.datetime) -> Outcome:
-        """The message's work inside `unit`'s transaction (claim, route, save); raises what handling raised."""
+    async def process(self, session: AsyncSession, msg: Incoming, now: dt.datetime) -> Outcome:
+        """The message's work inside `session`'s transaction (claim, route, save); raises what handling raised."""
         limit, window = self.rate_limit
-        state = await claim_and_load(unit, msg, now, window)
-        if state is None:
-            return await stored_outcome(unit, msg)
+        if not await claim_message(session, msg.channel, msg.message_id, msg.user_id, msg.received_at):
+            return await stored_outcome(session, msg)
+        state = await load_state(session, msg.channel, msg.user_id, msg.display_name, msg.received_at, now, window)
         profile = state.profile
         if profile.rate_count > limit:  # one friendly notice per window, then silence
             lang = self._reply_language(msg, profile)
@@ -125,7 +126,7 @@ class Dispatcher:
         else:
             ctx = Context(
                 msg=msg,
-                unit=unit,
+                session=session,
                 profile=profile,
                 conversation=state.conversation,
                 kb=self.kb,
@@ -140,10 +141,10 @@ class Dispatcher:
             if ctx.extra.get("erased"):  # after an erasure the rows are gone, and stay gone
                 return outcome
             state.conversation.options = [{"label": o.label, "payload": o.payload} for o in outcome.options]
-        save_state(unit, state)
-        keep_outcome(unit, msg, outcome)
+        await save_state(session, state)
+        await keep_outcome(session, msg, outcome)
         if msg.reply_later:
-            keep_replies(unit, msg, outcome, now)
+            await keep_replies(session, msg, outcome, now)
         return outcome
 
     def _reply_language(self, msg: Incoming, profile: Profile) -> str:
@@ -201,7 +202,7 @@ class Dispatcher:
     async def _payload(self, ctx: Context, payload: str) -> Outcome:
         kind, _, value = payload.partition(":")
         if kind == "kb" and value in ctx.kb.entries:
-            return picked_entry(ctx, value)
+            return await picked_entry(ctx, value)
         if kind == "complaint":
             return await complaint_start(ctx)
         if kind == "status":

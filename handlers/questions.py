@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from bot.storage.unanswered import keep_question
 from handlers.commands import complaint_start, entry_label, welcome
 from handlers.complaints import show_status
 from handlers.context import Context
@@ -47,46 +48,41 @@ def _declined(ctx: Context, match: Match) -> Outcome:
     return ctx.outcome(text, options, intent="out_of_scope", score=match.score)
 
 
-LOG_UNANSWERED = """
-INSERT INTO unanswered_question (channel, text, normalized, language, intent, candidates, created_at, handled)
-VALUES (:channel, :text, :normalized, :language, :intent, :candidates, :created_at, :false)"""
-
-
-def log_unanswered(ctx: Context, match: Match, intent: str, answered: str | None = None) -> None:
-    """Keep the question for staff (bot.models.UnansweredQuestion), as plain SQL in the message's transaction.
+async def log_unanswered(ctx: Context, match: Match, intent: str, answered: str | None = None) -> None:
+    """Keep the question for staff (bot.models.UnansweredQuestion), in the message's transaction.
 
     `answered` is the entry the bot answered with when it was not sure (staff see what the user was told).
     """
     candidates: list[dict[str, object]] = [{"entry_id": c.entry_id, "score": c.score} for c in match.candidates[:3]]
     if answered:
         candidates.insert(0, {"entry_id": answered, "score": match.score, "answered": True})
-    _keep_for_staff(ctx, ctx.text, match.normalized, match.language, intent, candidates)
+    await _keep_for_staff(ctx, ctx.text, match.normalized, match.language, intent, candidates)
 
 
-def _keep_for_staff(
+async def _keep_for_staff(
     ctx: Context, text: str, normalized: str, language: str, intent: str, candidates: list[dict[str, object]]
 ) -> None:
-    codec = ctx.unit.codec
-    values = {
-        "channel": ctx.msg.channel,
-        "text": text[:4000],
-        "normalized": normalized[:4000],
-        "language": language,
-        "intent": intent,
-        "candidates": codec.json_in(candidates),
-        "created_at": codec.time_in(ctx.now),
-        "false": codec.false,
-    }
-    ctx.unit.later(LOG_UNANSWERED, values)
+    await keep_question(
+        ctx.session,
+        channel=ctx.msg.channel,
+        text=text,
+        normalized=normalized,
+        language=language,
+        intent=intent,
+        candidates=candidates,
+        now=ctx.now,
+    )
 
 
-def picked_entry(ctx: Context, entry_id: str) -> Outcome:
+async def picked_entry(ctx: Context, entry_id: str) -> Outcome:
     """An option the user picked: answered, and after a "did you mean" the question and the pick kept for staff
     (they show which wording the knowledge base lacks)."""
     asked = ctx.conversation.context.get("clarify")
     if asked:
         normalized = ctx.matcher.analyse(asked).normalized
-        _keep_for_staff(ctx, asked, normalized, ctx.lang, "clarify_pick", [{"entry_id": entry_id, "picked": True}])
+        await _keep_for_staff(
+            ctx, asked, normalized, ctx.lang, "clarify_pick", [{"entry_id": entry_id, "picked": True}]
+        )
     ctx.conversation.context = {"q": asked or ctx.kb.entries[entry_id].questions.en[0], "entry": entry_id}
     return answer_entry(ctx, entry_id)
 
@@ -124,9 +120,9 @@ async def answer_question(ctx: Context) -> Outcome:
     else:
         outcome = _declined(ctx, match)
     if outcome.intent in ("clarify", "out_of_scope", "decline"):
-        log_unanswered(ctx, match, outcome.intent)
+        await log_unanswered(ctx, match, outcome.intent)
     elif match.low_confidence and match.entry_id:
-        log_unanswered(ctx, match, "low_confidence", answered=match.entry_id)
+        await log_unanswered(ctx, match, "low_confidence", answered=match.entry_id)
     outcome.detected_language = match.language
     return outcome
 

@@ -1,38 +1,36 @@
-"""Message transactions: group commit, the lazy ORM session, and what a failure takes with it (both databases)."""
+"""Message transactions (bot.storage.transactions): one transaction per message on SQLModel's AsyncSession, what a
+failure takes with it, savepoints, the order of a user's messages, and lost connections (both databases)."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
-import asyncpg
 import pytest
-from sqlalchemy import event
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db import DATABASE_OUTAGE, Database
 from bot.errors import is_transient
-from bot.models import UnansweredQuestion, utcnow
-from bot.transactions import GroupCommit, Unit
+from bot.models import ProcessedMessage, UnansweredQuestion, utcnow
+from bot.storage.conversations import claim_message
 
 from .conftest import _postgres_url, end_connections, reset_schema, scalar
-
-REMEMBER = """
-INSERT INTO processed_message (channel, external_id, user_id, received_at, handled_at)
-VALUES ('test', :name, 'u', :now, :now)"""
 
 
 def remember(  # type: ignore[no-untyped-def]
     name: str, *, then: Callable[[], Awaitable[None]] | None = None, fail: bool = False, runs: list[str] | None = None
 ):
-    """A message body that stores a row named `name`, then optionally waits or fails; `runs` counts its runs."""
+    """A message body that claims a message named `name`, then optionally waits or fails; `runs` counts its runs."""
 
-    async def body(unit: Unit) -> str:
+    async def body(session: AsyncSession) -> str:
         if runs is not None:
             runs.append(name)
-        await unit.rows(REMEMBER, {"name": name, "now": unit.codec.time_in(utcnow())})
+        assert await claim_message(session, "test", name, "u", utcnow())
         if then is not None:
             await then()
         if fail:
@@ -49,64 +47,15 @@ async def stored(db: Database) -> list[str]:
 
 
 @pytest.fixture
-async def sqlite_db(tmp_path) -> Database:  # type: ignore[no-untyped-def]
-    url = f"sqlite+aiosqlite:///{tmp_path / 'group.db'}"
+async def pg() -> AsyncIterator[Database]:
+    url = _postgres_url()
     await reset_schema(url)
     database = Database(url)
-    yield database  # type: ignore[misc]
+    yield database
     await database.dispose()
 
 
-def sent_statements(db: Database) -> list[str]:
-    """PostgreSQL: every statement sent on the connections the engine opens from now on, as asyncpg logs them."""
-    statements: list[str] = []
-    event.listen(
-        db.engine.sync_engine,
-        "connect",
-        lambda dbapi_connection, _record: dbapi_connection.driver_connection.add_query_logger(
-            lambda record: statements.append(record.query)
-        ),
-    )
-    return statements
-
-
-def count_commits(db: Database) -> Callable[[], int]:
-    """How many commits have been sent: SQLAlchemy's on SQLite; on PostgreSQL the lanes send COMMIT on asyncpg
-    themselves, so they are read from what asyncpg sent."""
-    if db.engine.dialect.name != "sqlite":
-        statements = sent_statements(db)
-        return lambda: sum(statement.startswith("COMMIT") for statement in statements)
-    commits: list[int] = []
-    event.listen(db.engine.sync_engine, "commit", lambda _connection: commits.append(1))
-    return lambda: len(commits)
-
-
-async def test_messages_waiting_together_share_one_commit(db: Database) -> None:
-    commits = count_commits(db)
-    names = [f"m{i:02}" for i in range(20)]
-    results = await asyncio.gather(*(db.messages.run(remember(name)) for name in names))
-    assert results == names  # each caller gets its own result
-    assert await stored(db) == names
-    assert 0 < commits() < len(names) // 2  # without grouping: one commit per message
-
-
-async def test_a_caller_hears_back_only_after_the_commit_that_holds_its_work(sqlite_db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    release = asyncio.Event()
-    first = asyncio.create_task(sqlite_db.messages.run(remember("first")))
-    second = asyncio.create_task(sqlite_db.messages.run(remember("second", then=release.wait)))
-    await asyncio.sleep(0.05)
-    assert not first.done()  # its work is done, but the group it is in has not committed yet
-    outside = sqlite3.connect(tmp_path / "group.db")
-    assert outside.execute("SELECT count(*) FROM processed_message").fetchone() == (0,)
-    release.set()
-    assert await first == "first"
-    assert outside.execute("SELECT count(*) FROM processed_message").fetchone() == (2,)  # durable when it returns
-    await second
-    outside.close()
-
-
-async def test_a_failing_message_takes_only_its_own_work_with_it(db: Database) -> None:
-    """SQLite rolls back the failing message's savepoint; PostgreSQL runs the group's messages again one by one."""
+async def test_a_message_commits_its_work_and_a_failure_keeps_none_of_it(db: Database) -> None:
     results = await asyncio.gather(
         db.messages.run(remember("a")),
         db.messages.run(remember("b", fail=True)),
@@ -120,237 +69,139 @@ async def test_a_failing_message_takes_only_its_own_work_with_it(db: Database) -
     assert await stored(db) == ["a", "c", "d"]
 
 
-async def kill_own_backend(unit: Unit) -> None:
-    """PostgreSQL: end this transaction's server process from another connection (the server going away)."""
-    ((pid,),) = await unit.rows("SELECT pg_backend_pid()", {})
-    await end_connections("pid = $1", pid)
+async def test_flush_integrity_error_rollback_to_savepoint_then_carry_on(db: Database) -> None:
+    """Inside one message: a flush that breaks a unique key is rolled back to its savepoint, and the message goes
+    on and commits the rest (on PostgreSQL a failed statement would otherwise abort the whole transaction)."""
+    await db.messages.run(remember("taken"))
 
+    async def body(session: AsyncSession) -> str:
+        try:
+            async with session.begin_nested():
+                session.add(ProcessedMessage(channel="test", external_id="taken", user_id="u"))
+                await session.flush()
+        except IntegrityError:
+            outcome = "duplicate noticed"
+        else:
+            outcome = "no conflict"
+        session.add(UnansweredQuestion(channel="test", text="q", normalized="q", language="en", intent="x"))
+        await session.flush()
+        assert await claim_message(session, "test", "after", "u", utcnow())
+        return outcome
 
-async def test_a_failed_commit_fails_every_message_in_the_group_and_keeps_none(db: Database) -> None:
-    """And leaves nothing open behind it: the next group must not commit the failed group's work.
-
-    SQLite: the commit raises a disk error. PostgreSQL: the server process ends after the last message's work,
-    so the commit meets a closed connection.
-    """
-    bodies = [remember(name) for name in ("a", "b", "c")]
-    if db.engine.dialect.name == "sqlite":
-        failures = iter([True])
-
-        def refuse(_connection) -> None:  # type: ignore[no-untyped-def]
-            if next(failures, False):
-                raise OSError("disk I/O error")
-
-        event.listen(db.engine.sync_engine, "commit", refuse)
-    else:
-        last = bodies[-1]
-
-        async def last_then_server_gone(unit: Unit) -> str:
-            result = await last(unit)
-            await kill_own_backend(unit)
-            return result
-
-        bodies[-1] = last_then_server_gone
-    results = await asyncio.gather(*(db.messages.run(body) for body in bodies), return_exceptions=True)
-    assert all(isinstance(result, DATABASE_OUTAGE) and is_transient(result) for result in results), results
-    assert await stored(db) == []
-    assert await db.messages.run(remember("d")) == "d"  # the next group works
-    assert await stored(db) == ["d"]
-
-
-async def test_a_busy_lane_keeps_its_connection_from_one_message_to_the_next(db: Database) -> None:
-    """Checking a connection out of the pool for each group cost more CPU than a quiet bot's message itself."""
-    checkouts: list[int] = []
-    event.listen(db.engine.sync_engine, "checkout", lambda *_args: checkouts.append(1))
-    for name in ("a", "b", "c"):  # one after another, a little apart (well within the linger): a group each
-        assert await db.messages.run(remember(name), key="user") == name
-        await asyncio.sleep(0.05)
-    assert len(checkouts) == 1
-    assert db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
-    await db.messages.close()
-    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]  # given back before the engine goes
-    assert await stored(db) == ["a", "b", "c"]
-
-
-async def test_an_idle_lane_gives_its_connection_back_and_takes_one_again(db: Database) -> None:
-    lane = GroupCommit(db.engine, linger=0.05)
-    assert await lane.run(remember("a")) == "a"
-    for _ in range(100):  # it waits `linger` seconds for another message first
-        if db.engine.pool.checkedout() == 0:  # type: ignore[attr-defined]
-            break
-        await asyncio.sleep(0.05)
-    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-    assert await lane.run(remember("b")) == "b"
-    await lane.close()
-    assert await stored(db) == ["a", "b"]
-
-
-async def test_a_caller_that_stops_waiting_before_its_turn_is_skipped(sqlite_db: Database) -> None:
-    release = asyncio.Event()
-    first = asyncio.create_task(sqlite_db.messages.run(remember("first", then=release.wait)))
-    await asyncio.sleep(0.01)
-    gone = asyncio.create_task(sqlite_db.messages.run(remember("gone")))
-    await asyncio.sleep(0.01)
-    gone.cancel()
-    release.set()
-    await first
-    with pytest.raises(asyncio.CancelledError):
-        await gone
-    assert await stored(sqlite_db) == ["first"]
-
-
-async def test_orm_work_joins_the_message_and_rolls_back_with_it(database_url: str) -> None:
-    """A flow's ORM session writes in the message's transaction; a failing message loses its ORM rows too."""
-    db = Database(database_url)
-
-    def note(text: str, *, fail: bool = False):  # type: ignore[no-untyped-def]
-        async def body(unit: Unit) -> None:
-            unit.session.add(
-                UnansweredQuestion(channel="test", text=text, normalized=text, language="en", intent="clarify")
-            )
-            await unit.session.flush()
-            await remember(text, fail=fail)(unit)
-
-        return body
-
-    results = await asyncio.gather(
-        db.messages.run(note("kept")), db.messages.run(note("lost", fail=True)), return_exceptions=True
-    )
-    assert results[0] is None and isinstance(results[1], ValueError)
-    async with db.session() as session:
-        texts = [q.text for q in await session.exec(select(UnansweredQuestion))]
-    assert texts == ["kept"]
-    assert await stored(db) == ["kept"]
+    assert await db.messages.run(body, key="u") == "duplicate noticed"
+    assert await stored(db) == ["after", "taken"]
     assert await scalar(db, "SELECT count(*) FROM unanswered_question") == 1
-    await db.dispose()
 
 
-async def test_a_group_rolled_back_on_postgres_runs_each_message_again_once(db: Database) -> None:
-    """On PostgreSQL the others in a failed group run again; each still stores its work exactly once."""
-    runs: list[str] = []
-    names = ["a", "b", "c", "d"]
-    results = await asyncio.gather(
-        *(db.messages.run(remember(name, fail=name == "b", runs=runs)) for name in names), return_exceptions=True
-    )
-    assert [r if isinstance(r, str) else "failed" for r in results] == ["a", "failed", "c", "d"]
-    assert await stored(db) == ["a", "c", "d"]
-    if db.engine.dialect.name == "postgresql":
-        assert runs.count("a") == 2 and runs.count("c") == 1  # a ran in the group and again alone; c only alone
-    else:
-        assert runs == names  # SQLite: a savepoint each, nothing runs twice
+async def test_an_integrity_error_without_a_savepoint_fails_only_that_message(db: Database) -> None:
+    await db.messages.run(remember("taken"))
+
+    async def duplicate(session: AsyncSession) -> None:
+        assert await claim_message(session, "test", "lost", "u", utcnow())
+        session.add(ProcessedMessage(channel="test", external_id="taken", user_id="u"))
+        await session.flush()
+
+    with pytest.raises(IntegrityError) as failed:
+        await db.messages.run(duplicate)
+    assert not is_transient(failed.value)  # a bug or bad data: a dead letter, not a 503
+    assert await db.messages.run(remember("next")) == "next"
+    assert await stored(db) == ["next", "taken"]
 
 
-@pytest.fixture
-async def pg() -> AsyncIterator[Database]:
-    """PostgreSQL only: it runs messages in several lanes and sends statements straight to asyncpg."""
-    url = _postgres_url()
-    await reset_schema(url)
-    database = Database(url)
-    yield database
-    await database.dispose()
+async def test_one_users_messages_run_in_order_of_arrival(db: Database) -> None:
+    order: list[str] = []
+    release = asyncio.Event()
 
+    def step(name: str, wait: bool = False):  # type: ignore[no-untyped-def]
+        async def run(session: AsyncSession) -> str:
+            if wait:
+                await release.wait()
+            order.append(name)
+            return name
 
-def keys_in_different_lanes(db: Database) -> tuple[str, str]:
-    lanes = len(db.messages)
-    first = "user-0"
-    other = next(f"user-{i}" for i in range(1, 1000) if hash(f"user-{i}") % lanes != hash(first) % lanes)
-    return first, other
+        return run
+
+    first = asyncio.create_task(db.messages.run(step("first", wait=True), key="user"))
+    await asyncio.sleep(0.01)
+    waiting = asyncio.create_task(db.messages.run(step("waiting"), key="user"))
+    await asyncio.sleep(0.01)
+    assert order == []  # it waits for the first
+    release.set()
+    newcomer = asyncio.create_task(db.messages.run(step("newcomer"), key="user"))  # must not overtake
+    assert await asyncio.gather(first, waiting, newcomer) == ["first", "waiting", "newcomer"]
+    assert order == ["first", "waiting", "newcomer"]
 
 
 async def test_on_postgres_two_users_messages_run_side_by_side(pg: Database) -> None:
     """Each of these messages waits for the other to start: they finish only if their transactions overlap."""
-    assert len(pg.messages) == 5  # half of the default pool of 10
     started = {"a": asyncio.Event(), "b": asyncio.Event()}
 
-    async def meet(unit: Unit, me: str, other: str) -> str:
-        await remember(me)(unit)
+    async def meet(session: AsyncSession, me: str, other: str) -> str:
+        assert await claim_message(session, "test", me, me, utcnow())
         started[me].set()
-        await asyncio.wait_for(started[other].wait(), timeout=5)
+        async with asyncio.timeout(5):
+            await started[other].wait()
         return me
 
-    first, other = keys_in_different_lanes(pg)
-    results = await asyncio.gather(
-        pg.messages.run(lambda unit: meet(unit, "a", "b"), key=first),
-        pg.messages.run(lambda unit: meet(unit, "b", "a"), key=other),
+    both = await asyncio.gather(
+        pg.messages.run(lambda s: meet(s, "a", "b"), key="user-a"),
+        pg.messages.run(lambda s: meet(s, "b", "a"), key="user-b"),
     )
-    assert results == ["a", "b"]
+    assert both == ["a", "b"]
     assert await stored(pg) == ["a", "b"]
 
 
-async def test_one_users_messages_keep_their_order(db: Database) -> None:
-    """The same user's next message waits for the one before it, even while other users' messages run."""
-    order: list[str] = []
-    release = asyncio.Event()
-
-    def step(name: str, then: Callable[[], Awaitable[None]] | None = None):  # type: ignore[no-untyped-def]
-        async def body(unit: Unit) -> str:
-            order.append(name)
-            return await remember(name, then=then)(unit)
-
-        return body
-
-    first, other = keys_in_different_lanes(db) if len(db.messages) > 1 else ("user-0", "user-1")
-    one = asyncio.create_task(db.messages.run(step("1st", then=release.wait), key=first))
-    await asyncio.sleep(0.01)
-    two = asyncio.create_task(db.messages.run(step("2nd"), key=first))
-    elsewhere = asyncio.create_task(db.messages.run(step("other"), key=other))
-    await asyncio.sleep(0.05)
-    assert "2nd" not in order
-    release.set()
-    await asyncio.gather(one, two, elsewhere)
-    assert order.index("1st") < order.index("2nd")
-    assert await stored(db) == ["1st", "2nd", "other"]
-
-
-async def test_on_postgres_message_statements_go_straight_to_asyncpg_inside_the_transaction(pg: Database) -> None:
-    """None of a message's statements goes through SQLAlchemy, and they still roll back with it."""
-    seen: list[str] = []
-    event.listen(pg.engine.sync_engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
-
-    async def two_rows_then_fail(unit: Unit) -> None:
-        now = unit.codec.time_in(utcnow())
-        await unit.rows(REMEMBER, {"name": "first", "now": now})
-        await unit.rows(REMEMBER, {"name": "second", "now": now})
-        raise ValueError("fails after both rows")
-
-    with pytest.raises(ValueError):
-        await pg.messages.run(two_rows_then_fail)
-    assert await stored(pg) == []  # the statements asyncpg ran were in the transaction
-    assert await pg.messages.run(remember("later")) == "later"
-    assert await stored(pg) == ["later"]
-    assert not [sql for sql in seen if "processed_message (" in sql]
-
-
-async def test_on_postgres_a_commit_begins_the_next_transaction_and_the_lane_ends_it_before_giving_back(
-    pg: Database,
-) -> None:
-    """One round trip per group saved: its BEGIN went with the last commit. The connection goes back clean."""
-    statements = sent_statements(pg)
-    for name in ("a", "b", "c"):  # one after another: a group each
-        await pg.messages.run(remember(name), key="user")
-    await pg.messages.close()
-    await asyncio.sleep(0)  # asyncpg hands the log records over on the next turn of the loop
-    assert [s for s in statements if "processed_message" not in s] == [
-        "BEGIN",
-        "COMMIT; BEGIN",
-        "COMMIT; BEGIN",
-        "COMMIT; BEGIN",
-        "ROLLBACK",  # the transaction begun ahead, empty, ended when the lane went idle
-    ]
-    assert await stored(pg) == ["a", "b", "c"]
-    idle_in_transaction = await scalar(
-        pg,
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+async def test_on_sqlite_the_process_messages_take_turns_at_the_one_writer(tmp_path: Path) -> None:
+    """Many messages at once, each holding its transaction across an await: none meets "database is locked"."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'turns.db'}"
+    await reset_schema(url)
+    db = Database(url)
+    names = [f"m{index:02d}" for index in range(40)]
+    results = await asyncio.gather(
+        *(db.messages.run(remember(name, then=lambda: asyncio.sleep(0)), key=name) for name in names)
     )
-    assert idle_in_transaction == 0
+    assert results == names
+    assert await stored(db) == names
+    await db.dispose()
 
 
-async def test_on_postgres_a_connection_lost_between_statements_is_an_outage_and_the_retry_works(pg: Database) -> None:
-    async def lose_the_connection(unit: Unit) -> str:
-        now = unit.codec.time_in(utcnow())
-        await unit.rows(REMEMBER, {"name": "m", "now": now})
-        await kill_own_backend(unit)
-        await unit.rows(REMEMBER, {"name": "m2", "now": now})
+async def test_on_sqlite_another_process_holding_the_write_lock_is_waited_for(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    await reset_schema(url)
+    db = Database(url)
+    other = sqlite3.connect(make_url(url).database or "", isolation_level=None)  # another process's connection
+    other.execute("BEGIN IMMEDIATE")
+    other.execute(
+        "INSERT INTO processed_message (channel, external_id, user_id, received_at, handled_at, delivered)"
+        " VALUES ('test', 'theirs', 'x', '2026-01-01', '2026-01-01', 0)"
+    )
+    message = asyncio.create_task(db.messages.run(remember("ours")))
+    await asyncio.sleep(0.3)
+    assert not message.done()  # waiting for the lock, not failed
+    other.execute("COMMIT")
+    other.close()
+    assert await message == "ours"
+    assert await stored(db) == ["ours", "theirs"]
+    await db.dispose()
+
+
+async def test_on_sqlite_an_isolation_level_can_be_set_on_the_engine(tmp_path: Path) -> None:
+    """Stock SQLAlchemy behaviour on the SQLite engine (an imitation of the driver once broke it)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'iso.db'}"
+    await reset_schema(url)
+    db = Database(url)
+    engine = db.engine.execution_options(isolation_level="SERIALIZABLE")
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT count(*) FROM processed_message"))).scalar() == 0
+    await db.dispose()
+
+
+async def test_on_postgres_a_connection_lost_mid_message_is_an_outage_and_the_redelivery_works(pg: Database) -> None:
+    async def lose_the_connection(session: AsyncSession) -> str:
+        assert await claim_message(session, "test", "m", "u", utcnow())
+        pid = (await session.exec(text("SELECT pg_backend_pid()"))).scalar()
+        await end_connections("pid = $1", pid)
+        assert await claim_message(session, "test", "m2", "u", utcnow())
         return "m"
 
     with pytest.raises(DATABASE_OUTAGE) as lost:
@@ -361,88 +212,19 @@ async def test_on_postgres_a_connection_lost_between_statements_is_an_outage_and
     assert await stored(pg) == ["m"]
 
 
-@pytest.mark.parametrize("last", ["committed", "rolled back"])
-async def test_on_postgres_a_lane_whose_connection_the_server_ended_runs_its_messages_on_a_fresh_one(
-    pg: Database, last: str
-) -> None:
-    """A restart must not cost a 503: after a commit the lane's next transaction was begun ahead, so its first
-    statement meets the closed connection; after a rollback the lane's BEGIN does."""
-    if last == "committed":
-        assert await pg.messages.run(remember("a"), key="u") == "a"
-    else:
-        with pytest.raises(ValueError):
-            await pg.messages.run(remember("a", fail=True), key="u")
-    assert pg.engine.pool.checkedout() == 1  # type: ignore[attr-defined]  # the lane kept its connection
-    await end_connections()
-    runs: list[str] = []
-    assert await asyncio.gather(*(pg.messages.run(remember(n, runs=runs), key="u") for n in ("b", "c"))) == ["b", "c"]
-    assert await stored(pg) == (["a", "b", "c"] if last == "committed" else ["b", "c"])
-    assert sorted(set(runs)) == ["b", "c"]
+async def test_on_postgres_a_failed_commit_keeps_nothing_and_the_next_message_works(pg: Database) -> None:
+    """The server ends the connection after the message's work: the commit fails, transiently, and none of it
+    stands."""
 
+    async def then_server_gone(session: AsyncSession) -> str:
+        assert await claim_message(session, "test", "a", "u", utcnow())
+        pid = (await session.exec(text("SELECT pg_backend_pid()"))).scalar()
+        await end_connections("pid = $1", pid)
+        return "a"
 
-async def test_on_postgres_a_server_that_ends_idle_transactions_soon_costs_no_message(pg: Database) -> None:
-    """A commit begins the next transaction ahead, and the lane keeps it open while it waits for work: a server
-    whose idle_in_transaction_session_timeout is shorter than that wait ends the session. The next message runs on
-    a fresh connection."""
-
-    async def short_patience(unit: Unit) -> str:
-        await unit.rows("SET idle_in_transaction_session_timeout = 50", {})  # for the session, once committed
-        return await remember("a")(unit)
-
-    assert await pg.messages.run(short_patience, key="u") == "a"
-    await asyncio.sleep(0.3)  # well within the lane's linger: it still holds the connection the server ended
-    assert await pg.messages.run(remember("b"), key="u") == "b"
-    assert await stored(pg) == ["a", "b"]
-
-
-def hold_back(name: str, *, see: str | None = None, fail: bool = False, runs: list[str] | None = None):  # type: ignore[no-untyped-def]
-    """A message body that holds back a row named `name` (Unit.later) and reports whether it sees row `see`."""
-
-    async def body(unit: Unit) -> bool | None:
-        if runs is not None:
-            runs.append(name)
-        seen = None
-        if see is not None:
-            found = await unit.rows("SELECT count(*) FROM processed_message WHERE external_id = :see", {"see": see})
-            seen = found[0][0] == 1
-        unit.later(REMEMBER, {"name": name, "now": unit.codec.time_in(utcnow())})
-        if fail:
-            raise ValueError(f"{name} failed")
-        return seen
-
-    return body
-
-
-async def test_held_back_writes_are_seen_by_the_same_users_next_message_and_commit_with_the_group(
-    db: Database,
-) -> None:
-    results = await asyncio.gather(
-        db.messages.run(hold_back("a1"), key="a"),
-        db.messages.run(hold_back("b1", see="a1"), key="b"),
-        db.messages.run(hold_back("a2", see="a1"), key="a"),
-    )
-    assert results[2] is True  # the same user's earlier write was sent before their next message ran
-    assert await stored(db) == ["a1", "a2", "b1"]
-
-
-async def test_a_failing_message_drops_its_held_back_writes(db: Database) -> None:
-    results = await asyncio.gather(
-        db.messages.run(hold_back("kept")), db.messages.run(hold_back("lost", fail=True)), return_exceptions=True
-    )
-    assert results[0] is None and isinstance(results[1], ValueError)
-    assert await stored(db) == ["kept"]
-
-
-async def test_held_back_writes_that_fail_roll_the_group_back_and_each_message_runs_alone(db: Database) -> None:
-    """The batch cannot say whose write failed: each message runs again on its own, and only the culprit fails."""
-    await db.messages.run(remember("taken"))
-    runs: list[str] = []
-    results = await asyncio.gather(
-        db.messages.run(hold_back("x", runs=runs)),
-        db.messages.run(hold_back("taken", runs=runs)),  # its row already exists: the insert violates the key
-        db.messages.run(hold_back("y", runs=runs)),
-        return_exceptions=True,
-    )
-    assert results[0] is None and results[2] is None
-    assert isinstance(results[1], sqlite3.IntegrityError | IntegrityError | asyncpg.UniqueViolationError)
-    assert await stored(db) == ["taken", "x", "y"]
+    with pytest.raises(DATABASE_OUTAGE) as failed:
+        await pg.messages.run(then_server_gone)
+    assert is_transient(failed.value)
+    assert await stored(pg) == []
+    assert await pg.messages.run(remember("b")) == "b"
+    assert await stored(pg) == ["b"]

@@ -326,7 +326,7 @@ def _dead_letter_record(d: Any) -> dict[str, Any]:
 
 def cmd_deadletters_list(args: argparse.Namespace, settings: Settings) -> int:
     from bot.staff import queries
-    from handlers import deadletters
+    from bot.storage import deadletters
 
     async def work(database: Any) -> int:
         async with database.session() as session:

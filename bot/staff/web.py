@@ -36,6 +36,7 @@ from bot.models import Complaint, Notification, StaffUser, utcnow
 from bot.settings import Settings
 from bot.staff import accounts, charts, queries, unanswered
 from bot.staff.session import SessionData, Sessions
+from bot.storage import deadletters as stored_deadletters
 from handlers import deadletters
 
 if TYPE_CHECKING:
@@ -554,7 +555,7 @@ class StaffWeb:
 
     async def deadletters_page(self, ctx: Ctx, *, error: str = "", status: int = 200) -> Response:
         show_all = ctx.request.query_params.get("all", "") == "1"
-        rows = await deadletters.listing(ctx.db, include_closed=show_all)
+        rows = await stored_deadletters.listing(ctx.db, include_closed=show_all)
         return self.render(
             ctx.request,
             "deadletters.html",
