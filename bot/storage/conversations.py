@@ -204,6 +204,4 @@ def clear_flow(conversation: ConversationState) -> None:
 async def unclaim_message(session: AsyncSession, channel: str, message_id: str) -> None:
     """Forget that a message was handled, so it can be handled again (a dead letter's retry)."""
     table = ProcessedMessage.__table__
-    await session.exec(
-        delete(table).where(table.c.channel == channel, table.c.external_id == message_id[:KEY_CHARS])
-    )
+    await session.exec(delete(table).where(table.c.channel == channel, table.c.external_id == message_id[:KEY_CHARS]))
