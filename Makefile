@@ -22,7 +22,7 @@ chat: $(STAMP)  ## chat with the bot in this terminal
 
 test: $(STAMP)  ## lint, then the test suite
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 eval: $(STAMP)  ## understanding on the blind sets, beside the TF-IDF baseline
 	$(BIN)/python benchmarks/bench_understanding.py benchmarks/blind_1.yaml

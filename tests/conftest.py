@@ -55,6 +55,32 @@ UNDER_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
+def _worker_database() -> None:
+    """Under pytest-xdist (`make test` runs two workers) each worker gets a PostgreSQL database of its own, made
+    here on first use: tests reset their database and end its connections, which must not touch another worker's.
+    Subprocesses the tests start inherit it through TEST_DATABASE_URL."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    if not worker or not url:
+        return
+    base = make_url(url)
+    own = base.set(database=f"{base.database}_{worker}")
+
+    async def create() -> None:
+        connection = await asyncpg.connect(base.set(drivername="postgresql").render_as_string(hide_password=False))
+        try:
+            if not await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", own.database):
+                await connection.execute(f'CREATE DATABASE "{own.database}"')
+        finally:
+            await connection.close()
+
+    asyncio.run(create())
+    os.environ["TEST_DATABASE_URL"] = own.render_as_string(hide_password=False)
+
+
+_worker_database()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def cheap_password_hashing() -> Iterator[PasswordHasher]:
     """Every test (and every in-process `sahulat` command) hashes with TEST_HASHER; production keeps
