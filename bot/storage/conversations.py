@@ -11,13 +11,14 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from dataclasses import dataclass, field, fields
+from functools import cache
 from typing import Any
 
-from sqlalchemy import case, delete, func, literal, or_, update
+from sqlalchemy import Executable, Table, bindparam, case, delete, func, literal, or_, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.models import Conversation, ProcessedMessage, UserProfile, utcnow
-from bot.storage.inserts import upsert_insert
+from bot.models import Conversation, ProcessedMessage, UserProfile, UTCDateTime, utcnow
+from bot.storage.inserts import dialect_of, upsert_insert
 
 KEY_CHARS = 128
 NAME_CHARS = 256
@@ -70,6 +71,23 @@ class State:
         }
 
 
+@cache
+def _claim(dialect: str) -> Executable:
+    table = ProcessedMessage.__table__
+    return (
+        upsert_insert(dialect, table)
+        .values(
+            channel=bindparam("channel"),
+            external_id=bindparam("external_id"),
+            user_id=bindparam("user_id"),
+            received_at=bindparam("received_at", type_=UTCDateTime),
+            handled_at=bindparam("handled_at", type_=UTCDateTime),
+        )
+        .on_conflict_do_nothing(index_elements=[table.c.channel, table.c.external_id])
+        .returning(table.c.id)
+    )
+
+
 async def claim_message(
     session: AsyncSession, channel: str, message_id: str, user_id: str, received_at: dt.datetime
 ) -> bool:
@@ -78,20 +96,14 @@ async def claim_message(
     It runs in the caller's transaction: if handling fails the claim rolls back with it and a redelivery is
     processed afresh.
     """
-    table = ProcessedMessage.__table__
-    statement = (
-        upsert_insert(session, table)
-        .values(
-            channel=channel,
-            external_id=message_id[:KEY_CHARS],
-            user_id=user_id[:KEY_CHARS],
-            received_at=received_at,
-            handled_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=[table.c.channel, table.c.external_id])
-        .returning(table.c.id)
-    )
-    return (await session.exec(statement)).first() is not None
+    values = {
+        "channel": channel,
+        "external_id": message_id[:KEY_CHARS],
+        "user_id": user_id[:KEY_CHARS],
+        "received_at": received_at,
+        "handled_at": utcnow(),
+    }
+    return (await session.exec(_claim(dialect_of(session)), params=values)).first() is not None
 
 
 async def load_state(
@@ -106,8 +118,20 @@ async def load_state(
     """Create or refresh the user's profile and conversation, counting this message against the rate-limit
     window, and return them (a flow idle past its expiry is cleared)."""
     user_id = user_id[:KEY_CHARS]
-    profile_row = await _upsert_profile(session, channel, user_id, display_name, received_at, now, window)
-    conversation_row = await _upsert_conversation(session, channel, user_id, now)
+    dialect = dialect_of(session)
+    profile_values = {
+        "channel": channel,
+        "user_id": user_id,
+        "display_name": display_name[:NAME_CHARS] if display_name else None,
+        "received_at": received_at,
+        "now": now,
+        "window_opened_before": now - window,
+    }
+    profile_row = (await session.exec(_upsert_profile(dialect), params=profile_values)).mappings().one()
+    conversation_values = {"channel": channel, "user_id": user_id, "now": now}
+    found = (await session.exec(_upsert_conversation(dialect), params=conversation_values)).mappings().one()
+    conversation_row = {**found, "data": found["data"] or {}, "options": found["options"] or []}
+    conversation_row["context"] = found["context"] or {}
     profile = Profile(channel, user_id, **profile_row)
     conversation = ConversationState(channel, user_id, **conversation_row)
     state = State(profile, conversation)
@@ -117,53 +141,61 @@ async def load_state(
     return state
 
 
-async def _upsert_profile(
-    session: AsyncSession,
-    channel: str,
-    user_id: str,
-    display_name: str | None,
-    received_at: dt.datetime,
-    now: dt.datetime,
-    window: dt.timedelta,
-) -> dict[str, Any]:
+@cache
+def _upsert_profile(dialect: str) -> Executable:
     table = UserProfile.__table__
-    insert = upsert_insert(session, table).values(
-        channel=channel,
-        user_id=user_id,
-        display_name=display_name[:NAME_CHARS] if display_name else None,
+    now = bindparam("now", type_=UTCDateTime)
+    insert = upsert_insert(dialect, table).values(
+        channel=bindparam("channel"),
+        user_id=bindparam("user_id"),
+        display_name=bindparam("display_name"),
         language=None,
         first_seen_at=now,
-        last_inbound_at=received_at,
+        last_inbound_at=bindparam("received_at", type_=UTCDateTime),
         rate_window_start=now,
         rate_count=1,
         rate_notified=False,
         language_chosen=False,
     )
     window_start = table.c.rate_window_start
-    new_window = or_(window_start.is_(None), window_start <= now - window)
-    statement = insert.on_conflict_do_update(
+    opened_before = bindparam("window_opened_before", type_=UTCDateTime)
+    new_window = or_(window_start.is_(None), window_start <= opened_before)
+    return insert.on_conflict_do_update(
         index_elements=[table.c.channel, table.c.user_id],
         set_={
             "last_inbound_at": insert.excluded.last_inbound_at,
             "display_name": func.coalesce(insert.excluded.display_name, table.c.display_name),
             "rate_count": case((new_window, 1), else_=table.c.rate_count + 1),
-            "rate_window_start": case((new_window, literal(now, window_start.type)), else_=window_start),
+            "rate_window_start": case((new_window, now), else_=window_start),
             "rate_notified": case((new_window, literal(False)), else_=table.c.rate_notified),
         },
     ).returning(*(table.c[f.name] for f in fields(Profile) if f.name not in ("channel", "user_id")))
-    return dict((await session.exec(statement)).mappings().one())
 
 
-async def _upsert_conversation(session: AsyncSession, channel: str, user_id: str, now: dt.datetime) -> dict[str, Any]:
+@cache
+def _upsert_conversation(dialect: str) -> Executable:
     table = Conversation.__table__
-    insert = upsert_insert(session, table).values(
-        channel=channel, user_id=user_id, data={}, options=[], context={}, updated_at=now
+    insert = upsert_insert(dialect, table).values(
+        channel=bindparam("channel"),
+        user_id=bindparam("user_id"),
+        data={},
+        options=[],
+        context={},
+        updated_at=bindparam("now", type_=UTCDateTime),
     )
-    statement = insert.on_conflict_do_update(
+    return insert.on_conflict_do_update(
         index_elements=[table.c.channel, table.c.user_id], set_={"updated_at": insert.excluded.updated_at}
     ).returning(*(table.c[name] for name in SAVED_CONVERSATION))
-    row = dict((await session.exec(statement)).mappings().one())
-    return {**row, "data": row["data"] or {}, "options": row["options"] or [], "context": row["context"] or {}}
+
+
+@cache
+def _update(table: Table, columns: tuple[str, ...]) -> Executable:
+    """UPDATE of `columns` of one user's row; parameters are the columns' names and key_channel, key_user_id."""
+    return (
+        update(table)
+        .where(table.c.channel == bindparam("key_channel"), table.c.user_id == bindparam("key_user_id"))
+        .values({name: bindparam(name, type_=table.c[name].type) for name in columns})
+    )
 
 
 async def save_state(session: AsyncSession, state: State) -> None:
@@ -176,10 +208,8 @@ async def save_state(session: AsyncSession, state: State) -> None:
         changed = {key: value for key, value in current[name].items() if state.loaded.get(name, {}).get(key) != value}
         if not changed:
             continue
-        table = model.__table__
-        await session.exec(
-            update(table).where(table.c.channel == row.channel, table.c.user_id == row.user_id).values(**changed)
-        )
+        statement = _update(model.__table__, tuple(sorted(changed)))
+        await session.exec(statement, params={**changed, "key_channel": row.channel, "key_user_id": row.user_id})
     state.loaded = current
 
 

@@ -11,31 +11,34 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import Notification, ProcessedMessage
 from bot.storage.conversations import KEY_CHARS
 
+TABLE = ProcessedMessage.__table__
+THIS_MESSAGE = (TABLE.c.channel == bindparam("key_channel")) & (TABLE.c.external_id == bindparam("key_message_id"))
+KEEP = update(TABLE).where(THIS_MESSAGE).values(outcome=bindparam("outcome", type_=TABLE.c.outcome.type))
+STORED = select(TABLE.c.outcome, TABLE.c.delivered).where(THIS_MESSAGE)
+DELIVERED = (
+    update(TABLE).where(THIS_MESSAGE, TABLE.c.delivered < bindparam("count")).values(delivered=bindparam("count"))
+)
 
-def _this_message(channel: str, message_id: str) -> Any:
-    table = ProcessedMessage.__table__
-    return (table.c.channel == channel) & (table.c.external_id == message_id[:KEY_CHARS])
+
+def _key(channel: str, message_id: str) -> dict[str, str]:
+    return {"key_channel": channel, "key_message_id": message_id[:KEY_CHARS]}
 
 
 async def keep_outcome(session: AsyncSession, channel: str, message_id: str, stored: dict[str, Any]) -> None:
     """Store the replies (as JSON-ready data) on the message's claim."""
-    table = ProcessedMessage.__table__
-    await session.exec(update(table).where(_this_message(channel, message_id)).values(outcome=stored))
+    await session.exec(KEEP, params={**_key(channel, message_id), "outcome": stored})
 
 
 async def stored_outcome(session: AsyncSession, channel: str, message_id: str) -> tuple[dict[str, Any] | None, int]:
     """The replies kept for a handled message (None if it was handled before they were kept), and how many of
     them were delivered."""
-    table = ProcessedMessage.__table__
-    found = (
-        await session.exec(select(table.c.outcome, table.c.delivered).where(_this_message(channel, message_id)))
-    ).first()
+    found = (await session.exec(STORED, params=_key(channel, message_id))).first()
     if found is None:
         return None, 0
     return found.outcome or None, int(found.delivered or 0)
@@ -43,10 +46,7 @@ async def stored_outcome(session: AsyncSession, channel: str, message_id: str) -
 
 async def mark_delivered(session: AsyncSession, channel: str, message_id: str, count: int) -> None:
     """Record that the first `count` replies of a message went out (never moves back)."""
-    table = ProcessedMessage.__table__
-    await session.exec(
-        update(table).where(_this_message(channel, message_id), table.c.delivered < count).values(delivered=count)
-    )
+    await session.exec(DELIVERED, params={**_key(channel, message_id), "count": count})
 
 
 async def queue_replies(
