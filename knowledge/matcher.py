@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -25,10 +24,11 @@ from rapidfuzz import fuzz, process
 
 from knowledge.answer_index import AnswerIndex
 from knowledge.facets import FacetReader
-from knowledge.intents import Intent, IntentReader
+from knowledge.intents import IntentReader
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import PhraseFolder, normalize_chars, script_of
 from knowledge.numbers import read_numbers
+from knowledge.reading import FOLLOWUP_MAX_WORDS, MessageReader, Reading
 from knowledge.schema import Calibration
 
 GREETING = "__greet"
@@ -41,12 +41,6 @@ LONG_NARROW_WINDOW = 0.05
 LONG_MESSAGE_WORDS = 8  # content words beyond which a message is read as "long"
 FACET_MAX_WORDS = 12  # "phone number" etc. decline only in a message that is about them
 MAX_TOKENS = 80
-FOLLOWUP_MAX_WORDS = 4  # a follow-up is short: a place, a facet, a pronoun
-MAX_QUESTIONS = 3  # questions answered from one message
-_QUESTION_BREAK = re.compile(r"[?\u061f\n;]+")
-_CONJUNCTIONS = frozenset({"and", "aur", "اور", "also", "plus"})
-RESOLVED = frozenset({"answer", "decline"})  # a question answered, or declined for a facet the sources lack
-STANDS_ALONE = frozenset({"closing", "greeting", "complaint_start"})  # never read against the last question
 MATCH_CACHE_SIZE = 8192  # distinct message texts whose reading is kept (a few MB)
 TYPO_MIN_LENGTH = 5
 TYPO_CUTOFF = 80.0
@@ -103,16 +97,6 @@ class Match:
     near_domain: bool = False
     low_confidence: bool = False  # answered, but not clearly: staff see it in the unanswered queue
     also: tuple[str, ...] = ()  # the same question about other places the message names ("quetta aur sukkur")
-
-
-@dataclass(frozen=True)
-class Reading:
-    """A message as understood: its question(s) in the order asked, the text the first was read as (with the
-    last question for a follow-up), and what it asks the bot to do instead, if anything."""
-
-    matches: list[Match]
-    asked: str
-    action: Intent | None = None
 
 
 @dataclass
@@ -202,7 +186,8 @@ class Matcher:
         self.known_tokens = set(df) | self.domain_words | self.answers.vocabulary()
         self.entry_tokens = {entry_id: frozenset(tokens) for entry_id, tokens in entry_tokens.items()}
         self._match_cached = lru_cache(maxsize=MATCH_CACHE_SIZE)(self.read)
-        self._understood = lru_cache(maxsize=MATCH_CACHE_SIZE)(self.read_message)
+        self.reader = MessageReader(self)
+        self._understood = lru_cache(maxsize=MATCH_CACHE_SIZE)(self.reader.read)
 
         self.postings: dict[str, list[int]] = defaultdict(list)
         for entry_id, content in raw_variants:
@@ -282,6 +267,10 @@ class Matcher:
         spelled = self.folder.fold_spellings(raw)
         folded = self.folder.fold_phrases([self._correct(t) for t in spelled])
         return Analysis(language=self._language(text, raw), tokens=folded, content=self._content(folded))
+
+    def is_facet(self, token: str) -> bool:
+        """Whether a folded token is a facet no source gives ("phone number"): asking it is meaning too."""
+        return token.startswith(FACET_PREFIX)
 
     def places_in(self, text: str) -> list[str]:
         """Place ids named in `text`, in order ("stp in fsd" -> ["faisalabad"])."""
@@ -496,100 +485,12 @@ class Matcher:
         holders = [c for c in close if rarest in self.entry_tokens.get(c.entry_id, ())]
         return holders[0] if len(holders) == 1 and not holders[0].place_only else None
 
-    # -- follow-ups and several questions in one message ---------------------------------------------------
+    # -- a whole message (knowledge/reading.py) ------------------------------------------------------------
 
     def understand(self, text: str, previous: str | None = None, previous_entry: str | None = None) -> Reading:
         """Everything a free-text message is read as (the same message in the same context is read once: common
         questions arrive over and over)."""
         return self._understood(text, previous, previous_entry)
-
-    def read_message(self, text: str, previous: str | None = None, previous_entry: str | None = None) -> Reading:
-        """Everything a free-text message is read as: the question(s) in it, read against the conversation's last
-        question when it does not stand on its own, and what it asks the bot to do (a status check, a grievance).
-
-        A follow-up ("aur pindi mein?", "kitni jagah hai?") that does not answer on its own is read against the
-        last question; a message holding several questions is read one question at a time, when at least two
-        of them are then answered or declined for a facet.
-        """
-        action = self.intents.read(text)
-        match = self.match(text)
-        if action is not None:
-            return Reading([match], text, action)
-        if previous:
-            again = self.follow_up(text, match, previous, previous_entry)
-            if again is not None:
-                return Reading([again], f"{previous} / {text}")
-        parts = self.split_questions(text)
-        if len(parts) > 1:
-            matches = [self.match(parts[0])]
-            for before, part in zip(parts, parts[1:], strict=False):
-                # "where is the Rawalpindi park and how big is it": a later question may lean on the one before
-                matches.append(self.follow_up(part, self.match(part), before, matches[-1].entry_id) or self.match(part))
-            resolved = [m for m in matches if m.intent in RESOLVED and (m.entry_id or m.facet)]
-            if len({(m.entry_id, m.facet) for m in resolved}) >= 2:
-                return Reading(resolved, parts[0])
-        return Reading([match], text)
-
-    def follow_up(self, text: str, alone: Match, previous: str, previous_entry: str | None) -> Match | None:
-        """`text` read against the previous question, when it is short and does not answer on its own: the
-        reading in context if that answers, or else the previous entry, if the message in context still reads as
-        about it most ("whats his full designation" after "who is Osman Nasir"); None when it stands alone."""
-        if alone.intent in STANDS_ALONE or not self.is_follow_up(text):
-            return None
-        if alone.intent == "answer" and not self._refers_back(text):
-            return None
-        again = self.in_context(text, previous, previous_entry)
-        if again.intent in RESOLVED and again.entry_id:
-            return again
-        top = again.candidates[0] if again.candidates else None
-        if top is not None and top.entry_id == previous_entry:
-            return replace(again, intent="answer", entry_id=previous_entry, score=top.score, low_confidence=True)
-        return None
-
-    def is_follow_up(self, text: str) -> bool:
-        """A message short enough to lean on the last question: "aur pindi mein?", "kitni jagah hai?", "uska size?"
-        (it is read against that question only when it does not answer on its own)."""
-        return len(self.analyse(text).content) <= FOLLOWUP_MAX_WORDS
-
-    def _refers_back(self, text: str) -> bool:
-        """Whether a message points back at the last question's subject ("iski fees kitni hai", "its size")."""
-        return any(word in self.referring_words for word in normalize_chars(text).split())
-
-    def in_context(self, text: str, previous: str, entry_id: str | None = None) -> Match:
-        """`text` read against the previous question and the entry that answered it: their topic words, with
-        their places replaced by any the new message names ("software park kahan hai rawalpindi" + "aur
-        faisalabad?" reads as the Faisalabad park; then "kitni jagah hai?" as that park's size)."""
-        now = self.analyse(text)
-        topic = [previous]
-        if entry_id in self.kb.entries:
-            topic.append(self.kb.entries[entry_id].questions.en[0])
-        before = [t for words in topic for t in self.analyse(words).content]
-        new_places = any(t in self.places for t in now.content)
-        kept = dict.fromkeys(t for t in before if not (new_places and t in self.places))
-        return self.match(" ".join([*kept, normalize_chars(text)]))
-
-    def split_questions(self, text: str) -> list[str]:
-        """The questions in a message: pieces split at question marks and line breaks, and at "and"/"aur" where
-        both sides say something the knowledge base knows; a single question comes back whole."""
-        pieces = [p.strip() for p in _QUESTION_BREAK.split(text[: MAX_TOKENS * 40]) if p.strip()]
-        parts: list[str] = []
-        for piece in pieces:
-            parts.extend(self._split_conjunction(piece))
-        substantial = [p for p in parts if self._substance(p) >= 2]
-        return substantial[:MAX_QUESTIONS] if len(substantial) >= 2 else [text]
-
-    def _substance(self, text: str) -> int:
-        """How many words of `text` the knowledge base knows, facets asked included."""
-        return sum(1 for t in self.analyse(text).content if t in self.idf or t.startswith(FACET_PREFIX))
-
-    def _split_conjunction(self, piece: str) -> list[str]:
-        words = piece.split()
-        for index, word in enumerate(words):
-            if normalize_chars(word) in _CONJUNCTIONS and 0 < index < len(words) - 1:
-                left, right = " ".join(words[:index]), " ".join(words[index + 1 :])
-                if all(self._substance(side) >= 2 for side in (left, right)):
-                    return [left, *self._split_conjunction(right)]
-        return [piece]
 
     # -- checks for `sahulat kb check` -------------------------------------------------------------------
 
