@@ -169,6 +169,11 @@ class Matcher:
             if len(token) >= 3:
                 self._vocab_by_length[(script_of(token), len(token))].append(token)
         self._corrections: dict[str, str] = {}
+        # The words of facets no source gives are not targets for typo correction ("helping" is not "helpline"),
+        # but they are words the bot knows: "address" must stay "address", not become "addressed".
+        self.facet_phrase_words = {
+            w for words in lex.unsupported_facets.values() for phrase in words for w in normalize_chars(phrase).split()
+        }
 
         df: dict[str, int] = defaultdict(int)
         for tokens in entry_tokens.values():
@@ -210,7 +215,12 @@ class Matcher:
 
     def _correct(self, token: str) -> str:
         """The knowledge base's own spelling of a mistyped word, or the word itself."""
-        if token in self.vocabulary or len(token) < TYPO_MIN_LENGTH or token.isdigit():
+        if (
+            token in self.vocabulary
+            or token in self.facet_phrase_words
+            or len(token) < TYPO_MIN_LENGTH
+            or token.isdigit()
+        ):
             return token
         cached = self._corrections.get(token)
         if cached is not None:

@@ -379,3 +379,10 @@ def test_equal_candidates_come_in_a_fixed_order(matcher: Matcher) -> None:
     candidates = matcher.rank(matcher.analyse("osman nasir").content)[1:]  # after the entry about him, ties
     tied = [c for c in candidates if c.score == candidates[0].score]
     assert len(tied) >= 2 and [c.entry_id for c in tied] == sorted(c.entry_id for c in tied)
+
+
+def test_a_facet_word_is_not_corrected_into_another_word(matcher: Matcher) -> None:
+    """ "address" is close to "addressed" (a word of an answer); a facet word is known, never a typo to correct."""
+    assert matcher.analyse("address of the swat stp").content[0] != "addressed"
+    match = matcher.match("address of the swat stp")
+    assert (match.intent, match.facet) == ("decline", "address")
