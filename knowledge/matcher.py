@@ -27,7 +27,7 @@ from knowledge.facets import FacetReader
 from knowledge.intents import IntentReader
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import PhraseFolder, normalize_chars, script_of
-from knowledge.numbers import read_numbers
+from knowledge.numbers import park_figures, read_numbers
 from knowledge.reading import FOLLOWUP_MAX_WORDS, MessageReader, Reading
 from knowledge.schema import Calibration
 
@@ -133,6 +133,7 @@ class Matcher:
         self.places = set(kb.places)
         self.places_with_parks = kb.places_with_parks()
         self._park_entries = {f"park_{p}" for p in self.places_with_parks}
+        self.figure_places = park_figures(kb.parks)
 
         vocabulary: set[str] = set(self.stopwords)
         for canonical, variants in groups:
@@ -406,7 +407,9 @@ class Matcher:
         candidates = list(result.candidates)
         meaningful = set(content)
         places = [t for t in content if t in self.places]
-        with_parks = [p for p in places if p in self.places_with_parks]
+        # A park's own figure ("the 19,500 sq ft one") names its place as surely as the place's name does.
+        by_figure = [self.figure_places[t] for t in content if t in self.figure_places]
+        with_parks = list(dict.fromkeys([p for p in places if p in self.places_with_parks] + by_figure))
         asks_parks = bool(meaningful & {"stp", "park"})
         if places and not with_parks and asks_parks and "parks_overview" in self.kb.entries:
             return replace(result, intent="answer", entry_id="parks_overview", missing_place=places[0], score=1.0)
@@ -437,6 +440,7 @@ class Matcher:
                 if candidate.entry_id in city_entries and candidate.score >= top.score - window:
                     top, narrowed = candidate, True
                     break
+        named_by_figure = narrowed and top.entry_id in {f"park_{p}" for p in by_figure}
         runner_up = max((c.score for c in candidates if c.entry_id != top.entry_id), default=0.0)
         result = replace(result, score=top.score)
         if len(meaningful) == 1 and not narrowed:
@@ -450,10 +454,14 @@ class Matcher:
             confident = top.coverage >= self.cal.full_coverage
             clear = narrowed or runner_up <= top.score * self.cal.long_margin_ratio
         else:
-            confident = top.score >= self.cal.answer_threshold or (
-                top.coverage >= self.cal.full_coverage
-                and top.score >= self.cal.clarify_threshold
-                and self._explains(top)
+            confident = (
+                named_by_figure
+                or top.score >= self.cal.answer_threshold
+                or (
+                    top.coverage >= self.cal.full_coverage
+                    and top.score >= self.cal.clarify_threshold
+                    and self._explains(top)
+                )
             )
             clear = narrowed or top.score - runner_up >= self.cal.answer_margin
         if clear and confident and not top.place_only:

@@ -386,3 +386,13 @@ def test_a_facet_word_is_not_corrected_into_another_word(matcher: Matcher) -> No
     assert matcher.analyse("address of the swat stp").content[0] != "addressed"
     match = matcher.match("address of the swat stp")
     assert (match.intent, match.facet) == ("decline", "address")
+
+
+@pytest.mark.parametrize("text", ["which stp has 44,000 square feet", "woh 19500 sq ft wala kahan hai"])
+def test_a_parks_figure_names_the_park(matcher: Matcher, text: str) -> None:
+    """A reverse lookup: the park whose own record holds the figure answers, not a "did you mean"."""
+    match = matcher.match(text)
+    assert match.intent == "answer" and match.entry_id in {"park_rawalpindi", "park_faisalabad"}
+    assert str(next(p.area_sqft for p in matcher.kb.parks if f"park_{p.place}" == match.entry_id)) in (
+        matcher.analyse(text).content
+    )
