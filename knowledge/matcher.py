@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -48,6 +49,7 @@ TYPO_CUTOFF_SHORT = 85.0
 RERANK = 40
 CONCEPT_WEIGHT = 1.5
 ANSWER_LANGUAGES = ("en", "ur", "roman")
+_YEAR = re.compile(r"(19|20)\d\d")
 
 
 def named_words(text: str) -> str:
@@ -124,7 +126,7 @@ class Matcher:
             groups.append((FACET_PREFIX + facet, list(words)))
         self.folder, self.conflicts = PhraseFolder.build(lex.spellings, groups)
         self.number_words = {normalize_chars(word): value for word, value in lex.number_words.items()}
-        self.intents = IntentReader(lex)
+        self.intents = IntentReader(lex, self.about_us)
         self.referring_words = {normalize_chars(w) for w in lex.referring_words}
         self.concepts = set(self.folder.phrases.values())
         self.facets = FacetReader(kb)
@@ -190,6 +192,14 @@ class Matcher:
         }
         self.unknown_idf = math.log(1 + n / 0.5)
         self.known_tokens = set(df) | self.domain_words | self.answers.vocabulary()
+        # What a grievance must be about to be a complaint here: the domain's own words, the services it knows, or a
+        # figure the sources give ("I paid 5000"), not a year.
+        figures = {t for t in self.answers.vocabulary() if t.isdigit() and int(t) >= 100 and not _YEAR.fullmatch(t)}
+        # A programme's name up to "for" or "(" names the thing ("Fee exemption" for underserved cities).
+        heads = (re.split(r" for |\(", name)[0] for p in kb.programmes for name in (p.name.en, p.name.roman))
+        named = {t for head in heads for t in self._fold(normalize_chars(head).split())}
+        services = named & self.concepts  # "E-Stamping", "Citizen Facilitation Centres": the programme finder's names
+        self.subjects = ((self.domain_words | services) - self.stopwords - self.places) | figures
         self.entry_tokens = {entry_id: frozenset(tokens) for entry_id, tokens in entry_tokens.items()}
         self._match_cached = lru_cache(maxsize=MATCH_CACHE_SIZE)(self.read)
         self.reader = MessageReader(self)
@@ -278,6 +288,12 @@ class Matcher:
         spelled = self.folder.fold_spellings(raw)
         folded = self.folder.fold_phrases([self._correct(t) for t in spelled])
         return Analysis(language=self._language(text, raw), tokens=folded, content=self._content(folded))
+
+    def about_us(self, text: str) -> bool:
+        """Whether a message names something of the domain (a service, an organisation, a figure the sources give),
+        or a complaint itself: what makes a grievance one this bot takes."""
+        content = set(self.analyse(text).content)
+        return COMPLAINT in content or bool(content & self.subjects)
 
     def is_facet(self, token: str) -> bool:
         """Whether a folded token is a facet no source gives ("phone number"): asking it is meaning too."""

@@ -395,3 +395,29 @@ def test_a_parks_figure_names_the_park(matcher: Matcher, text: str) -> None:
     assert match.intent == "answer" and match.entry_id in {"park_rawalpindi", "park_faisalabad"}
     figures = {str(p.area_sqft) for p in matcher.kb.parks if f"park_{p.place}" == match.entry_id}
     assert figures & set(matcher.analyse(text).content)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "digital jobs walon ko teen baar email ki, koi bhi jawab dene wala nahi",
+        "HRMIS par meri chhutti ki darkhwast do mahine se wahin padi hai, kuch bhi nahi hua",
+        "ای روزگار کے دفتر گئے تو کوئی بھی بات سننے کو تیار نہیں تھا",
+    ],
+)
+def test_a_grievance_told_in_own_words_is_a_complaint(matcher: Matcher, text: str) -> None:
+    """ "nobody"/"nothing" with a negation after it, about a service of ours, is a grievance without a set phrase."""
+    assert matcher.intents.read(text) == Intent("complaint")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "gas ka bill do mahine se nahi aya, kis se baat karun",  # a grievance, but about no service of ours
+        "my bank blocked my card and nobody answers the helpline",
+        "startup fee ab bhi 1000 hai ya abhi tak nahi badli",  # "or not yet": a question
+        "kya e rozgar mein koi fee nahi hai",  # opens as a yes/no question
+    ],
+)
+def test_a_grievance_elsewhere_or_a_question_is_not_a_complaint(matcher: Matcher, text: str) -> None:
+    assert matcher.intents.read(text) is None
