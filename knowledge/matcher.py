@@ -488,7 +488,7 @@ class Matcher:
             close = tuple(c for c in candidates[:3] if c.score >= top.score - self.cal.clarify_window)
             if len(meaningful) == 1 and len(close) == 1:  # one word several entries hold ("registration?"): ask
                 close = tuple(c for c in candidates[:3] if c.score >= self.cal.clarify_threshold)
-            specific = self._most_specific(close, meaningful)
+            specific = self._most_specific(close, meaningful) or self._held_whole(close)
             if specific is not None:
                 intent = "out_of_scope" if self.kb.entries[specific.entry_id].declines else "answer"
                 return replace(result, intent=intent, entry_id=specific.entry_id, score=specific.score)
@@ -506,6 +506,12 @@ class Matcher:
         """Whether an entry explains enough of the message to be answered or offered on what it holds: most of its
         weight, or two of its words ("swat ... tech park" among news chatter; not "list" in "linked list python")."""
         return candidate.precision >= self.cal.min_precision or candidate.shared >= 2
+
+    def _held_whole(self, close: tuple[Candidate, ...]) -> Candidate | None:
+        """Of entries that read about equally well, the only one a question of which the message holds whole ("date
+        of the PSEB KPITB MoU" holds the MoU entry's own question; the ceremony's only in part)."""
+        whole = [c for c in close if c.coverage >= self.cal.full_coverage and self._explains(c) and not c.place_only]
+        return whole[0] if len(close) >= 2 and len(whole) == 1 else None
 
     def _most_specific(self, close: tuple[Candidate, ...], words: set[str]) -> Candidate | None:
         """Of entries that read about equally well, the one whose own questions are about the rarest thing asked:

@@ -421,3 +421,10 @@ def test_a_grievance_told_in_own_words_is_a_complaint(matcher: Matcher, text: st
 )
 def test_a_grievance_elsewhere_or_a_question_is_not_a_complaint(matcher: Matcher, text: str) -> None:
     assert matcher.intents.read(text) is None
+
+
+def test_of_close_entries_the_one_whose_question_is_held_whole_answers(matcher: Matcher) -> None:
+    """Several entries read about equally well, but the message holds one entry's own question completely: that
+    entry answers, rather than a "did you mean"."""
+    match = matcher.match("pseb kpitb mou date")
+    assert (match.intent, match.entry_id) == ("answer", "pseb_kpitb_mou")
