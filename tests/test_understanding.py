@@ -428,3 +428,10 @@ def test_of_close_entries_the_one_whose_question_is_held_whole_answers(matcher: 
     entry answers, rather than a "did you mean"."""
     match = matcher.match("pseb kpitb mou date")
     assert (match.intent, match.entry_id) == ("answer", "pseb_kpitb_mou")
+
+
+@pytest.mark.parametrize("text", ["where is the kpitb office in peshawar", "pseb ka daftar lahore mein kidhar hai"])
+def test_an_office_asked_where_is_a_request_for_an_address(matcher: Matcher, text: str) -> None:
+    """ "office" and "where" apart from each other ask for an address the sources never give."""
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", "address")
