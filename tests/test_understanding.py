@@ -36,6 +36,7 @@ async def unanswered(db: Database) -> list[UnansweredQuestion]:
     ("question", "facet", "entry"),
     [
         ("when will the faisalabad software park open", "opening", "park_faisalabad"),
+        ("has the mardan park opened yet", "opening", "park_mardan"),
         ("how big is the bannu park", "size", "park_bannu"),
         ("pseb renewal fee kitni hai", "renewal_fee", None),
     ],
