@@ -10,6 +10,7 @@ Detectors work on the normalised text (normalize.py: case, Urdu letter forms, Ea
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -21,8 +22,13 @@ _REFERENCE = re.compile(r"(?<![a-z0-9])cmp\s*(20\d\d)\s*(\d{1,6})(?!\d)")
 READ_CACHE_SIZE = 8192  # distinct message texts whose intent is remembered
 LANGUAGE_REQUEST_WORDS = 16  # a request to switch language is a short message; a longer one is a question
 MAX_OTHER_WORDS = 6  # words besides a language's name and request words ("i cant read urdu script")
-_PARTICLES = frozenset({"hi", "ہی", "bhi", "بھی"})  # emphasis that does not change a phrase ("koi sunta hi nahi")
-_NEGATIONS = frozenset({"not", "no", "nahi", "nahin", "na", "نہیں", "نہ"})
+_PARTICLES = frozenset(
+    map(normalize_chars, ("hi", "ہی", "bhi", "بھی"))
+)  # emphasis that does not change a phrase ("koi sunta hi nahi")
+_NEGATIONS = frozenset(map(normalize_chars, ("not", "no", "nahi", "nahin", "na", "نہیں", "نہ")))
+# Negations that say a thing did not happen; Roman "na" is also a particle of asking ("bata do na").
+_NOT_DONE = frozenset(map(normalize_chars, ("not", "nahi", "nahin", "nhi", "nai", "نہیں")))
+ABSENCE_WINDOW = 5  # words from "koi"/"nobody" to the negation it takes ("koi bhi sunne wala nahi")
 
 
 def _plain(text: str) -> str:
@@ -53,9 +59,15 @@ class Intent:
 class IntentReader:
     """Built once from the lexicon; `read` is a few substring checks on the normalised message."""
 
-    def __init__(self, lexicon: LexiconFile) -> None:
+    def __init__(self, lexicon: LexiconFile, about_us: Callable[[str], bool] | None = None) -> None:
+        """`about_us`: whether a message names something of the knowledge base's domain (a service, an organisation,
+        one of its figures); a grievance about anything else (an electricity bill, a bank) is not a complaint here."""
         self.status = phrases(lexicon.status_phrases)
         self.grievances = phrases(lexicon.grievances)
+        self.absence = frozenset(phrases(lexicon.absence_words))
+        self.alternatives = frozenset(phrases(lexicon.alternative_words))
+        self.openers = frozenset(phrases(lexicon.question_openers))
+        self.about_us = about_us or (lambda _text: True)
         self.request_words = frozenset(w for phrase in phrases(lexicon.language_requests) for w in phrase.split())
         self._read_cached = lru_cache(maxsize=READ_CACHE_SIZE)(self._read)
         self.reply_verbs = frozenset(w for phrase in phrases(lexicon.reply_verbs) for w in phrase.split())
@@ -85,9 +97,32 @@ class IntentReader:
             return Intent("status", reference)
         if any(_has(said, phrase) for phrase in self.status):
             return Intent("status")
-        if any(_has(said, phrase) for phrase in self.grievances):
+        if self._grievance(said) and self.about_us(text):
             return Intent("complaint")
         return None
+
+    def _grievance(self, said: str) -> bool:
+        """Whether a message tells of something that went wrong: a grievance phrase, or a "nobody"/"nothing" word
+        with a negation after it ("wahan koi sunne wala nahi tha"); not when the negation is one side of a
+        question's alternatives ("sign ho gaya ya abhi tak nahi") or the message opens as a yes/no question."""
+        padded = f" {said} "
+        for phrase in self.grievances:
+            at = padded.find(f" {phrase} ")
+            while at >= 0:
+                before = padded[:at].split()[-1:]
+                if not (before and before[0] in self.alternatives):
+                    return True
+                at = padded.find(f" {phrase} ", at + 1)
+        words = said.split()
+        if not words or words[0] in self.openers:
+            return False
+        for index, word in enumerate(words):
+            if word not in self.absence:
+                continue
+            for at in range(index + 1, min(index + 1 + ABSENCE_WINDOW, len(words))):
+                if words[at] in _NOT_DONE and words[at - 1] not in self.alternatives:
+                    return True
+        return False
 
     def language_request(self, text: str) -> str | None:
         """ "urdu me batao", "english please", "pls answer in roman urdu, i cant read urdu script": a short message

@@ -25,10 +25,11 @@ from rapidfuzz import fuzz, process
 
 from knowledge.answer_index import AnswerIndex
 from knowledge.facets import FacetReader
-from knowledge.intents import Intent, IntentReader
+from knowledge.intents import IntentReader
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import PhraseFolder, normalize_chars, script_of
-from knowledge.numbers import read_numbers
+from knowledge.numbers import park_figures, read_numbers
+from knowledge.reading import FOLLOWUP_MAX_WORDS, MessageReader, Reading
 from knowledge.schema import Calibration
 
 GREETING = "__greet"
@@ -41,12 +42,6 @@ LONG_NARROW_WINDOW = 0.05
 LONG_MESSAGE_WORDS = 8  # content words beyond which a message is read as "long"
 FACET_MAX_WORDS = 12  # "phone number" etc. decline only in a message that is about them
 MAX_TOKENS = 80
-FOLLOWUP_MAX_WORDS = 4  # a follow-up is short: a place, a facet, a pronoun
-MAX_QUESTIONS = 3  # questions answered from one message
-_QUESTION_BREAK = re.compile(r"[?\u061f\n;]+")
-_CONJUNCTIONS = frozenset({"and", "aur", "اور", "also", "plus"})
-RESOLVED = frozenset({"answer", "decline"})  # a question answered, or declined for a facet the sources lack
-STANDS_ALONE = frozenset({"closing", "greeting", "complaint_start"})  # never read against the last question
 MATCH_CACHE_SIZE = 8192  # distinct message texts whose reading is kept (a few MB)
 TYPO_MIN_LENGTH = 5
 TYPO_CUTOFF = 80.0
@@ -54,6 +49,7 @@ TYPO_CUTOFF_SHORT = 85.0
 RERANK = 40
 CONCEPT_WEIGHT = 1.5
 ANSWER_LANGUAGES = ("en", "ur", "roman")
+_YEAR = re.compile(r"(19|20)\d\d")
 
 
 def named_words(text: str) -> str:
@@ -105,16 +101,6 @@ class Match:
     also: tuple[str, ...] = ()  # the same question about other places the message names ("quetta aur sukkur")
 
 
-@dataclass(frozen=True)
-class Reading:
-    """A message as understood: its question(s) in the order asked, the text the first was read as (with the
-    last question for a follow-up), and what it asks the bot to do instead, if anything."""
-
-    matches: list[Match]
-    asked: str
-    action: Intent | None = None
-
-
 @dataclass
 class _Variant:
     entry_id: str
@@ -140,7 +126,7 @@ class Matcher:
             groups.append((FACET_PREFIX + facet, list(words)))
         self.folder, self.conflicts = PhraseFolder.build(lex.spellings, groups)
         self.number_words = {normalize_chars(word): value for word, value in lex.number_words.items()}
-        self.intents = IntentReader(lex)
+        self.intents = IntentReader(lex, self.about_us)
         self.referring_words = {normalize_chars(w) for w in lex.referring_words}
         self.concepts = set(self.folder.phrases.values())
         self.facets = FacetReader(kb)
@@ -149,6 +135,7 @@ class Matcher:
         self.places = set(kb.places)
         self.places_with_parks = kb.places_with_parks()
         self._park_entries = {f"park_{p}" for p in self.places_with_parks}
+        self.figure_places = park_figures(kb.parks)
 
         vocabulary: set[str] = set(self.stopwords)
         for canonical, variants in groups:
@@ -185,6 +172,11 @@ class Matcher:
             if len(token) >= 3:
                 self._vocab_by_length[(script_of(token), len(token))].append(token)
         self._corrections: dict[str, str] = {}
+        # The words of facets no source gives are not targets for typo correction ("helping" is not "helpline"),
+        # but they are words the bot knows: "address" must stay "address", not become "addressed".
+        self.facet_phrase_words = {
+            w for words in lex.unsupported_facets.values() for phrase in words for w in normalize_chars(phrase).split()
+        }
 
         df: dict[str, int] = defaultdict(int)
         for tokens in entry_tokens.values():
@@ -200,9 +192,18 @@ class Matcher:
         }
         self.unknown_idf = math.log(1 + n / 0.5)
         self.known_tokens = set(df) | self.domain_words | self.answers.vocabulary()
+        # What a grievance must be about to be a complaint here: the domain's own words, the services it knows, or a
+        # figure the sources give ("I paid 5000"), not a year.
+        figures = {t for t in self.answers.vocabulary() if t.isdigit() and int(t) >= 100 and not _YEAR.fullmatch(t)}
+        # A programme's name up to "for" or "(" names the thing ("Fee exemption" for underserved cities).
+        heads = (re.split(r" for |\(", name)[0] for p in kb.programmes for name in (p.name.en, p.name.roman))
+        named = {t for head in heads for t in self._fold(normalize_chars(head).split())}
+        services = named & self.concepts  # "E-Stamping", "Citizen Facilitation Centres": the programme finder's names
+        self.subjects = ((self.domain_words | services) - self.stopwords - self.places) | figures
         self.entry_tokens = {entry_id: frozenset(tokens) for entry_id, tokens in entry_tokens.items()}
         self._match_cached = lru_cache(maxsize=MATCH_CACHE_SIZE)(self.read)
-        self._understood = lru_cache(maxsize=MATCH_CACHE_SIZE)(self.read_message)
+        self.reader = MessageReader(self)
+        self._understood = lru_cache(maxsize=MATCH_CACHE_SIZE)(self.reader.read)
 
         self.postings: dict[str, list[int]] = defaultdict(list)
         for entry_id, content in raw_variants:
@@ -225,7 +226,12 @@ class Matcher:
 
     def _correct(self, token: str) -> str:
         """The knowledge base's own spelling of a mistyped word, or the word itself."""
-        if token in self.vocabulary or len(token) < TYPO_MIN_LENGTH or token.isdigit():
+        if (
+            token in self.vocabulary
+            or token in self.facet_phrase_words
+            or len(token) < TYPO_MIN_LENGTH
+            or token.isdigit()
+        ):
             return token
         cached = self._corrections.get(token)
         if cached is not None:
@@ -282,6 +288,16 @@ class Matcher:
         spelled = self.folder.fold_spellings(raw)
         folded = self.folder.fold_phrases([self._correct(t) for t in spelled])
         return Analysis(language=self._language(text, raw), tokens=folded, content=self._content(folded))
+
+    def about_us(self, text: str) -> bool:
+        """Whether a message names something of the domain (a service, an organisation, a figure the sources give),
+        or a complaint itself: what makes a grievance one this bot takes."""
+        content = set(self.analyse(text).content)
+        return COMPLAINT in content or bool(content & self.subjects)
+
+    def is_facet(self, token: str) -> bool:
+        """Whether a folded token is a facet no source gives ("phone number"): asking it is meaning too."""
+        return token.startswith(FACET_PREFIX)
 
     def places_in(self, text: str) -> list[str]:
         """Place ids named in `text`, in order ("stp in fsd" -> ["faisalabad"])."""
@@ -407,7 +423,9 @@ class Matcher:
         candidates = list(result.candidates)
         meaningful = set(content)
         places = [t for t in content if t in self.places]
-        with_parks = [p for p in places if p in self.places_with_parks]
+        # A park's own figure ("the 19,500 sq ft one") names its place as surely as the place's name does.
+        by_figure = [self.figure_places[t] for t in content if t in self.figure_places]
+        with_parks = list(dict.fromkeys([p for p in places if p in self.places_with_parks] + by_figure))
         asks_parks = bool(meaningful & {"stp", "park"})
         if places and not with_parks and asks_parks and "parks_overview" in self.kb.entries:
             return replace(result, intent="answer", entry_id="parks_overview", missing_place=places[0], score=1.0)
@@ -438,6 +456,7 @@ class Matcher:
                 if candidate.entry_id in city_entries and candidate.score >= top.score - window:
                     top, narrowed = candidate, True
                     break
+        named_by_figure = narrowed and top.entry_id in {f"park_{p}" for p in by_figure}
         runner_up = max((c.score for c in candidates if c.entry_id != top.entry_id), default=0.0)
         result = replace(result, score=top.score)
         if len(meaningful) == 1 and not narrowed:
@@ -451,10 +470,14 @@ class Matcher:
             confident = top.coverage >= self.cal.full_coverage
             clear = narrowed or runner_up <= top.score * self.cal.long_margin_ratio
         else:
-            confident = top.score >= self.cal.answer_threshold or (
-                top.coverage >= self.cal.full_coverage
-                and top.score >= self.cal.clarify_threshold
-                and self._explains(top)
+            confident = (
+                named_by_figure
+                or top.score >= self.cal.answer_threshold
+                or (
+                    top.coverage >= self.cal.full_coverage
+                    and top.score >= self.cal.clarify_threshold
+                    and self._explains(top)
+                )
             )
             clear = narrowed or top.score - runner_up >= self.cal.answer_margin
         if clear and confident and not top.place_only:
@@ -465,7 +488,7 @@ class Matcher:
             close = tuple(c for c in candidates[:3] if c.score >= top.score - self.cal.clarify_window)
             if len(meaningful) == 1 and len(close) == 1:  # one word several entries hold ("registration?"): ask
                 close = tuple(c for c in candidates[:3] if c.score >= self.cal.clarify_threshold)
-            specific = self._most_specific(close, meaningful)
+            specific = self._most_specific(close, meaningful) or self._held_whole(close)
             if specific is not None:
                 intent = "out_of_scope" if self.kb.entries[specific.entry_id].declines else "answer"
                 return replace(result, intent=intent, entry_id=specific.entry_id, score=specific.score)
@@ -484,6 +507,12 @@ class Matcher:
         weight, or two of its words ("swat ... tech park" among news chatter; not "list" in "linked list python")."""
         return candidate.precision >= self.cal.min_precision or candidate.shared >= 2
 
+    def _held_whole(self, close: tuple[Candidate, ...]) -> Candidate | None:
+        """Of entries that read about equally well, the only one a question of which the message holds whole ("date
+        of the PSEB KPITB MoU" holds the MoU entry's own question; the ceremony's only in part)."""
+        whole = [c for c in close if c.coverage >= self.cal.full_coverage and self._explains(c) and not c.place_only]
+        return whole[0] if len(close) >= 2 and len(whole) == 1 else None
+
     def _most_specific(self, close: tuple[Candidate, ...], words: set[str]) -> Candidate | None:
         """Of entries that read about equally well, the one whose own questions are about the rarest thing asked:
         "e-stamping under the PITB-KPITB MoU" is about E-Stamping (one item of the MoU), not the MoU as a whole."""
@@ -496,100 +525,12 @@ class Matcher:
         holders = [c for c in close if rarest in self.entry_tokens.get(c.entry_id, ())]
         return holders[0] if len(holders) == 1 and not holders[0].place_only else None
 
-    # -- follow-ups and several questions in one message ---------------------------------------------------
+    # -- a whole message (knowledge/reading.py) ------------------------------------------------------------
 
     def understand(self, text: str, previous: str | None = None, previous_entry: str | None = None) -> Reading:
         """Everything a free-text message is read as (the same message in the same context is read once: common
         questions arrive over and over)."""
         return self._understood(text, previous, previous_entry)
-
-    def read_message(self, text: str, previous: str | None = None, previous_entry: str | None = None) -> Reading:
-        """Everything a free-text message is read as: the question(s) in it, read against the conversation's last
-        question when it does not stand on its own, and what it asks the bot to do (a status check, a grievance).
-
-        A follow-up ("aur pindi mein?", "kitni jagah hai?") that does not answer on its own is read against the
-        last question; a message holding several questions is read one question at a time, when at least two
-        of them are then answered or declined for a facet.
-        """
-        action = self.intents.read(text)
-        match = self.match(text)
-        if action is not None:
-            return Reading([match], text, action)
-        if previous:
-            again = self.follow_up(text, match, previous, previous_entry)
-            if again is not None:
-                return Reading([again], f"{previous} / {text}")
-        parts = self.split_questions(text)
-        if len(parts) > 1:
-            matches = [self.match(parts[0])]
-            for before, part in zip(parts, parts[1:], strict=False):
-                # "where is the Rawalpindi park and how big is it": a later question may lean on the one before
-                matches.append(self.follow_up(part, self.match(part), before, matches[-1].entry_id) or self.match(part))
-            resolved = [m for m in matches if m.intent in RESOLVED and (m.entry_id or m.facet)]
-            if len({(m.entry_id, m.facet) for m in resolved}) >= 2:
-                return Reading(resolved, parts[0])
-        return Reading([match], text)
-
-    def follow_up(self, text: str, alone: Match, previous: str, previous_entry: str | None) -> Match | None:
-        """`text` read against the previous question, when it is short and does not answer on its own: the
-        reading in context if that answers, or else the previous entry, if the message in context still reads as
-        about it most ("whats his full designation" after "who is Osman Nasir"); None when it stands alone."""
-        if alone.intent in STANDS_ALONE or not self.is_follow_up(text):
-            return None
-        if alone.intent == "answer" and not self._refers_back(text):
-            return None
-        again = self.in_context(text, previous, previous_entry)
-        if again.intent in RESOLVED and again.entry_id:
-            return again
-        top = again.candidates[0] if again.candidates else None
-        if top is not None and top.entry_id == previous_entry:
-            return replace(again, intent="answer", entry_id=previous_entry, score=top.score, low_confidence=True)
-        return None
-
-    def is_follow_up(self, text: str) -> bool:
-        """A message short enough to lean on the last question: "aur pindi mein?", "kitni jagah hai?", "uska size?"
-        (it is read against that question only when it does not answer on its own)."""
-        return len(self.analyse(text).content) <= FOLLOWUP_MAX_WORDS
-
-    def _refers_back(self, text: str) -> bool:
-        """Whether a message points back at the last question's subject ("iski fees kitni hai", "its size")."""
-        return any(word in self.referring_words for word in normalize_chars(text).split())
-
-    def in_context(self, text: str, previous: str, entry_id: str | None = None) -> Match:
-        """`text` read against the previous question and the entry that answered it: their topic words, with
-        their places replaced by any the new message names ("software park kahan hai rawalpindi" + "aur
-        faisalabad?" reads as the Faisalabad park; then "kitni jagah hai?" as that park's size)."""
-        now = self.analyse(text)
-        topic = [previous]
-        if entry_id in self.kb.entries:
-            topic.append(self.kb.entries[entry_id].questions.en[0])
-        before = [t for words in topic for t in self.analyse(words).content]
-        new_places = any(t in self.places for t in now.content)
-        kept = dict.fromkeys(t for t in before if not (new_places and t in self.places))
-        return self.match(" ".join([*kept, normalize_chars(text)]))
-
-    def split_questions(self, text: str) -> list[str]:
-        """The questions in a message: pieces split at question marks and line breaks, and at "and"/"aur" where
-        both sides say something the knowledge base knows; a single question comes back whole."""
-        pieces = [p.strip() for p in _QUESTION_BREAK.split(text[: MAX_TOKENS * 40]) if p.strip()]
-        parts: list[str] = []
-        for piece in pieces:
-            parts.extend(self._split_conjunction(piece))
-        substantial = [p for p in parts if self._substance(p) >= 2]
-        return substantial[:MAX_QUESTIONS] if len(substantial) >= 2 else [text]
-
-    def _substance(self, text: str) -> int:
-        """How many words of `text` the knowledge base knows, facets asked included."""
-        return sum(1 for t in self.analyse(text).content if t in self.idf or t.startswith(FACET_PREFIX))
-
-    def _split_conjunction(self, piece: str) -> list[str]:
-        words = piece.split()
-        for index, word in enumerate(words):
-            if normalize_chars(word) in _CONJUNCTIONS and 0 < index < len(words) - 1:
-                left, right = " ".join(words[:index]), " ".join(words[index + 1 :])
-                if all(self._substance(side) >= 2 for side in (left, right)):
-                    return [left, *self._split_conjunction(right)]
-        return [piece]
 
     # -- checks for `sahulat kb check` -------------------------------------------------------------------
 

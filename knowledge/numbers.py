@@ -8,7 +8,9 @@ lone "so" is English.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+
+from knowledge.schema import Park
 
 MULTIPLIERS = {"hundred": 100, "thousand": 1000, "lakh": 100_000, "lac": 100_000, "million": 1_000_000}
 
@@ -49,3 +51,13 @@ def _value(values: list[int]) -> int:
         else:
             current += value
     return total + current
+
+
+def park_figures(parks: Iterable[Park]) -> dict[str, str]:
+    """A park's figures (its floor area) as a message writes them ("44000") -> the park's place, for a figure that
+    belongs to one place only: a question may name a park by its size ("which park is 19,500 sq ft")."""
+    places: dict[str, set[str]] = {}
+    for park in parks:
+        if park.area_sqft:
+            places.setdefault(str(park.area_sqft), set()).add(park.place)
+    return {figure: next(iter(owners)) for figure, owners in places.items() if len(owners) == 1}

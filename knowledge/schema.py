@@ -179,6 +179,12 @@ class LexiconFile(Strict):
     closings: list[str] = []
     smalltalk: list[str] = []
     grievances: list[str] = []
+    # A grievance told without a set phrase: "nobody" and "nothing" words that a negation follows ("koi jawab hi
+    # nahi diya", "کچھ نہیں بنا"), and the words that open or offer a yes/no question ("kya", "ya abhi tak nahi"),
+    # which make the same words a question instead.
+    absence_words: list[str] = []
+    alternative_words: list[str] = []
+    question_openers: list[str] = []
     # Numbers written as words, in any script: word -> value (multipliers are 100, 1000, 100000).
     number_words: dict[str, int] = {}
     # Words that ask rather than name ("where", "how many"): never counted as a fact an answer holds.

@@ -36,6 +36,7 @@ async def unanswered(db: Database) -> list[UnansweredQuestion]:
     ("question", "facet", "entry"),
     [
         ("when will the faisalabad software park open", "opening", "park_faisalabad"),
+        ("has the mardan park opened yet", "opening", "park_mardan"),
         ("how big is the bannu park", "size", "park_bannu"),
         ("pseb renewal fee kitni hai", "renewal_fee", None),
     ],
@@ -379,3 +380,59 @@ def test_equal_candidates_come_in_a_fixed_order(matcher: Matcher) -> None:
     candidates = matcher.rank(matcher.analyse("osman nasir").content)[1:]  # after the entry about him, ties
     tied = [c for c in candidates if c.score == candidates[0].score]
     assert len(tied) >= 2 and [c.entry_id for c in tied] == sorted(c.entry_id for c in tied)
+
+
+def test_a_facet_word_is_not_corrected_into_another_word(matcher: Matcher) -> None:
+    """ "address" is close to "addressed" (a word of an answer); a facet word is known, never a typo to correct."""
+    assert matcher.analyse("address of the swat stp").content[0] != "addressed"
+    match = matcher.match("address of the swat stp")
+    assert (match.intent, match.facet) == ("decline", "address")
+
+
+@pytest.mark.parametrize("text", ["which stp has 44,000 square feet", "woh 19500 sq ft wala kahan hai"])
+def test_a_parks_figure_names_the_park(matcher: Matcher, text: str) -> None:
+    """A reverse lookup: the park whose own record holds the figure answers, not a "did you mean"."""
+    match = matcher.match(text)
+    assert match.intent == "answer" and match.entry_id in {"park_rawalpindi", "park_faisalabad"}
+    figures = {str(p.area_sqft) for p in matcher.kb.parks if f"park_{p.place}" == match.entry_id}
+    assert figures & set(matcher.analyse(text).content)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "digital jobs walon ko teen baar email ki, koi bhi jawab dene wala nahi",
+        "HRMIS par meri chhutti ki darkhwast do mahine se wahin padi hai, kuch bhi nahi hua",
+        "ای روزگار کے دفتر گئے تو کوئی بھی بات سننے کو تیار نہیں تھا",
+    ],
+)
+def test_a_grievance_told_in_own_words_is_a_complaint(matcher: Matcher, text: str) -> None:
+    """ "nobody"/"nothing" with a negation after it, about a service of ours, is a grievance without a set phrase."""
+    assert matcher.intents.read(text) == Intent("complaint")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "gas ka bill do mahine se nahi aya, kis se baat karun",  # a grievance, but about no service of ours
+        "my bank blocked my card and nobody answers the helpline",
+        "startup fee ab bhi 1000 hai ya abhi tak nahi badli",  # "or not yet": a question
+        "kya e rozgar mein koi fee nahi hai",  # opens as a yes/no question
+    ],
+)
+def test_a_grievance_elsewhere_or_a_question_is_not_a_complaint(matcher: Matcher, text: str) -> None:
+    assert matcher.intents.read(text) is None
+
+
+def test_of_close_entries_the_one_whose_question_is_held_whole_answers(matcher: Matcher) -> None:
+    """Several entries read about equally well, but the message holds one entry's own question completely: that
+    entry answers, rather than a "did you mean"."""
+    match = matcher.match("pseb kpitb mou date")
+    assert (match.intent, match.entry_id) == ("answer", "pseb_kpitb_mou")
+
+
+@pytest.mark.parametrize("text", ["where is the kpitb office in peshawar", "pseb ka daftar lahore mein kidhar hai"])
+def test_an_office_asked_where_is_a_request_for_an_address(matcher: Matcher, text: str) -> None:
+    """ "office" and "where" apart from each other ask for an address the sources never give."""
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", "address")
