@@ -1,5 +1,6 @@
 """The rules behind what a channel asks about a conversation: is the user still inside the network's
-customer-service window, and does a delivery status callback move a message we sent forward.
+customer-service window, and does a delivery status callback move a message we sent forward; and where replies
+go that the network would not take now (the outbox).
 
 The channels call these and get an answer; the rows are read and written by bot.storage.channel_state.
 """
@@ -8,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.models import utcnow
 from bot.storage import channel_state
+from handlers.messages import Reply
 
 if TYPE_CHECKING:
     from bot.db import Database
@@ -68,3 +71,9 @@ async def inside_window(db: Database, channel: str, user_id: str, window: dt.tim
     """Whether the user wrote to us on `channel` within `window` (the network's customer-service window, less
     whatever margin the channel keeps)."""
     return wrote_within(await channel_state.last_inbound_at(db, channel, user_id), window, utcnow())
+
+
+async def keep_undelivered(db: Database, channel: str, user_id: str, language: str, replies: Sequence[Reply]) -> None:
+    """Replies the network would not take now (it is down): kept in the outbox, for the sender to retry."""
+    rows = [(reply.text, [{"label": o.label, "payload": o.payload} for o in reply.options]) for reply in replies]
+    await channel_state.keep_replies(db, channel, user_id, language, rows)

@@ -1,12 +1,13 @@
-"""What the channels need stored about a conversation: when the user last wrote, and how far each message we
-sent has got (delivery statuses). Queries only: whether a time is inside a window, or a status moves a message
-forward, is decided in handlers.channel_state.
+"""What the channels need stored about a conversation: when the user last wrote, replies that could not be
+delivered (kept in the outbox for the sender), and how far each message we sent has got (delivery statuses).
+Queries only: whether a time is inside a window, or a status moves a message forward, is decided in
+handlers.channel_state.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from sqlmodel import select
@@ -22,6 +23,24 @@ async def last_inbound_at(db: Database, channel: str, user_id: str) -> dt.dateti
     async with db.session() as session:
         profile = await session.get(UserProfile, (channel, user_id))
     return None if profile is None else profile.last_inbound_at
+
+
+async def keep_replies(
+    db: Database, channel: str, user_id: str, language: str, replies: Sequence[tuple[str, list[dict[str, str]]]]
+) -> None:
+    """Keep chat replies, each (text, options as {"label", "payload"}), in the outbox in order, in one transaction."""
+    async with db.session() as session, session.begin():
+        for text, options in replies:
+            session.add(
+                Notification(
+                    channel=channel,
+                    user_id=user_id,
+                    language=language,
+                    kind="reply",
+                    text=text,
+                    options=options,
+                )
+            )
 
 
 async def set_delivery_status(

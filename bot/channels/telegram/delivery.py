@@ -27,7 +27,7 @@ from telegram.error import (
 from bot.channels.base import SendError, Sent
 from bot.channels.telegram.config import CHANNEL
 from bot.channels.telegram.render import NO_PREVIEW, marked_choice, render_notification, render_reply
-from bot.outbox import queue_replies
+from handlers.channel_state import keep_undelivered
 from handlers.messages import Incoming, Option, Outcome, Reply
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ class Delivery:
 
     async def _keep(self, update_id: int, user_id: str, outcome: Outcome, replies: Sequence[Reply]) -> None:
         try:
-            await queue_replies(self.core, CHANNEL, user_id, outcome.language, list(replies))
+            await keep_undelivered(self.core.db, CHANNEL, user_id, outcome.language, replies)
             log.info("update %s: %d replies queued for the sender", update_id, len(replies))
         except Exception:
             log.exception("update %s: replies could not be queued", update_id)
