@@ -7,12 +7,13 @@ handlers.channel_state.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlmodel import select
 
-from bot.models import Notification, UserProfile
+from bot.models import Notification, UserProfile, utcnow
+from bot.storage.replies import queue_replies
 
 if TYPE_CHECKING:
     from bot.db import Database
@@ -26,21 +27,12 @@ async def last_inbound_at(db: Database, channel: str, user_id: str) -> dt.dateti
 
 
 async def keep_replies(
-    db: Database, channel: str, user_id: str, language: str, replies: Sequence[tuple[str, list[dict[str, str]]]]
+    db: Database, channel: str, user_id: str, language: str, replies: list[tuple[str, list[dict[str, str]]]]
 ) -> None:
-    """Keep chat replies, each (text, options as {"label", "payload"}), in the outbox in order, in one transaction."""
+    """Keep chat replies, each (text, options), in the outbox in order, in a transaction of their own (the message's
+    has committed by the time a channel finds it cannot send them)."""
     async with db.session() as session, session.begin():
-        for text, options in replies:
-            session.add(
-                Notification(
-                    channel=channel,
-                    user_id=user_id,
-                    language=language,
-                    kind="reply",
-                    text=text,
-                    options=options,
-                )
-            )
+        await queue_replies(session, channel, user_id, language, replies, utcnow())
 
 
 async def set_delivery_status(
