@@ -29,13 +29,9 @@ class Refused(Exception):
         return PlainTextResponse(self.reason, status_code=self.status)
 
 
-async def read_form(request: Request, limit: int) -> FormData:
-    """The urlencoded body, read at most `limit` bytes far: 415, 413 or 400 for what is not a sane form."""
-    return (await read_form_text(request, limit))[1]
-
-
 async def read_form_text(request: Request, limit: int) -> tuple[str, FormData]:
-    """The body as text and as a form (see `read_form`); the text is kept with a message that becomes a dead letter."""
+    """The urlencoded body as text and as a form, read at most `limit` bytes far: 415, 413 or 400 for what is not
+    a sane form. The text is kept with a message that becomes a dead letter."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != FORM_CONTENT_TYPE:
         raise Refused(415, "expected application/x-www-form-urlencoded")
