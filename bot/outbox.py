@@ -31,7 +31,7 @@ from bot.core import Core
 from bot.errors import is_transient
 from bot.models import Notification, utcnow
 from bot.privacy import purge_logs
-from handlers.messages import Option, Reply
+from handlers.messages import Option
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +48,6 @@ def _due(now: dt.datetime):  # type: ignore[no-untyped-def]
         and_(col(Notification.status) == "pending", col(Notification.next_attempt_at) <= now),
         and_(col(Notification.status) == "sending", col(Notification.locked_until) < now),
     )
-
-
-async def queue_replies(core: Core, channel: str, user_id: str, language: str, replies: list[Reply]) -> None:
-    """Keep chat replies that could not be delivered (the network was down) for the sender to retry."""
-    async with core.db.session() as session, session.begin():
-        for reply in replies:
-            session.add(
-                Notification(
-                    channel=channel,
-                    user_id=user_id,
-                    language=language,
-                    kind="reply",
-                    text=reply.text,
-                    options=[{"label": o.label, "payload": o.payload} for o in reply.options],
-                )
-            )
 
 
 def backoff(attempts: int) -> dt.timedelta:

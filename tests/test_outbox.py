@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
-from bot.channels import whatsapp
-from bot.channels.whatsapp import WhatsAppChannel
+from bot.channels.whatsapp import send as whatsapp_send
+from bot.channels.whatsapp.channel import WhatsAppChannel
 from bot.core import Core
 from bot.db import Database
 from bot.models import Notification, UserProfile, utcnow
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.filterwarnings(
 @pytest.fixture
 async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeTwilio]:
     async with running_fake() as fake:
-        monkeypatch.setattr(whatsapp, "new_http_client", fake.http_client)
+        monkeypatch.setattr(whatsapp_send, "new_http_client", fake.http_client)
         yield fake
 
 

@@ -21,10 +21,17 @@ import pytest
 import uvicorn
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
+from telegram import Update
 
 from bot.app import create_app
-from bot.channels import telegram
 from bot.channels.base import SendError, Sent
+from bot.channels.telegram import create, status_line
+from bot.channels.telegram.channel import TelegramChannel
+from bot.channels.telegram.client import file_base_url
+from bot.channels.telegram.config import SECRET_HEADER
+from bot.channels.telegram.delivery import DownloadError
+from bot.channels.telegram.parse import to_incoming
+from bot.channels.telegram.render import MAX_TEXT, split_text
 from bot.core import Core
 from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
@@ -106,7 +113,7 @@ class Harness:
         if self.mode == "polling":
             self.fake.push(update, redeliver=again)
         else:
-            response = await self.http.post("/telegram/webhook", json=update, headers={telegram.SECRET_HEADER: SECRET})
+            response = await self.http.post("/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET})
             assert response.status_code == 200, response.text
 
     async def exchange(self, update: dict[str, Any], expect: str) -> list[dict[str, Any]]:
@@ -196,14 +203,14 @@ async def test_the_same_update_twice_gets_one_reply(harness: Harness) -> None:
 async def test_a_reply_over_4096_characters_arrives_in_parts(harness: Harness) -> None:
     paragraphs = [f"Paragraph {i}: " + "lorem ipsum " * 60 for i in range(14)]
     long = "\n\n".join(paragraphs)
-    assert len(long) > 2 * telegram.MAX_TEXT
+    assert len(long) > 2 * MAX_TEXT
     harness.dispatcher.scripted["long please"] = Outcome(
         replies=[Reply(long, (Option("Main menu", "cmd:menu"),))], intent="answer"
     )
     await harness.exchange(harness.fake.message_update(CHAT, "long please"), "Paragraph 13:")
     parts = harness.fake.called("sendMessage")
     texts = [parse_html(p["text"]) for p in parts]
-    assert len(parts) == 3 and all(len(t) <= telegram.MAX_TEXT for t in texts)
+    assert len(parts) == 3 and all(len(t) <= MAX_TEXT for t in texts)
     assert "\n\n".join(texts) == long  # cut between paragraphs, nothing lost
     assert all(t.startswith("Paragraph") for t in texts)
     assert [("reply_markup" in p) for p in parts] == [False, False, True]  # the keyboard goes on the last part
@@ -230,7 +237,7 @@ async def test_a_shared_location_goes_to_the_park_finder(harness: Harness) -> No
 async def test_wrong_or_missing_secret_is_refused(webhook: Harness) -> None:
     fake = webhook.fake
     update = fake.message_update(CHAT, "/start")
-    for headers in ({}, {telegram.SECRET_HEADER: "wrong"}, {telegram.SECRET_HEADER: SECRET + "x"}):
+    for headers in ({}, {SECRET_HEADER: "wrong"}, {SECRET_HEADER: SECRET + "x"}):
         response = await webhook.http.post("/telegram/webhook", json=update, headers=headers)
         assert response.status_code == 403
     assert await scalar(webhook.core.db, "SELECT count(*) FROM processed_message") == 0
@@ -240,7 +247,7 @@ async def test_wrong_or_missing_secret_is_refused(webhook: Harness) -> None:
 
 
 async def test_bad_bodies_and_unknown_updates(webhook: Harness, caplog: pytest.LogCaptureFixture) -> None:
-    headers = {telegram.SECRET_HEADER: SECRET, "content-type": "application/json"}
+    headers = {SECRET_HEADER: SECRET, "content-type": "application/json"}
     post = webhook.http.post
     assert (await post("/telegram/webhook", content=b"{not json", headers=headers)).status_code == 400
     assert (await post("/telegram/webhook", content=b"[1, 2]", headers=headers)).status_code == 400
@@ -260,7 +267,7 @@ async def test_bad_bodies_and_unknown_updates(webhook: Harness, caplog: pytest.L
 async def test_database_outage_gives_503_and_the_redelivery_is_processed(webhook: Harness) -> None:
     update = webhook.fake.message_update(CHAT, "startup registration fee")
     webhook.dispatcher.outage = OperationalError("SELECT 1", {}, ConnectionRefusedError("database down"))
-    headers = {telegram.SECRET_HEADER: SECRET}
+    headers = {SECRET_HEADER: SECRET}
     response = await webhook.http.post("/telegram/webhook", json=update, headers=headers)
     assert response.status_code == 503 and response.headers["retry-after"] == "5"
     webhook.dispatcher.outage = None
@@ -273,7 +280,7 @@ async def test_a_poison_update_gets_an_apology_is_kept_once_and_its_redelivery_i
     fake, db = webhook.fake, webhook.core.db
     update = fake.message_update(CHAT, "who won the cricket \ud800 match")
     body = json.dumps(update).encode()  # "\ud800" escaped, as Telegram sends it
-    headers = {telegram.SECRET_HEADER: SECRET, "content-type": "application/json"}
+    headers = {SECRET_HEADER: SECRET, "content-type": "application/json"}
     apology = webhook.core.kb.texts("handling_failed", "en")
     for _ in range(2):  # the first delivery, then Telegram's redelivery of the same update
         response = await webhook.http.post("/telegram/webhook", content=body, headers=headers)
@@ -336,7 +343,7 @@ async def test_button_data_over_64_bytes_falls_back_to_the_number(webhook: Harne
     [sent] = await webhook.exchange(webhook.fake.message_update(CHAT, "options please"), "Pick one")
     data = [b["callback_data"] for row in sent["reply_markup"]["inline_keyboard"] for b in row]
     assert data == ["cmd:menu", "2"]
-    pressed = telegram.to_incoming(webhook.fake.press(CHAT, sent, "Long"))
+    pressed = to_incoming(webhook.fake.press(CHAT, sent, "Long"))
     assert pressed is not None and pressed.text == "2" and pressed.payload is None  # the dispatcher maps "2"
 
 
@@ -350,13 +357,13 @@ async def test_photos_and_documents_reach_the_core_and_can_be_fetched(webhook: H
             {"file_id": "large", "file_unique_id": "l", "width": 1280, "height": 960},
         ],
     )
-    incoming = telegram.to_incoming(photo)
+    incoming = to_incoming(photo)
     assert incoming is not None and incoming.text == "evidence"
     assert [(m.kind, m.ref) for m in incoming.media] == [("photo", "large")]
     document = fake.message_update(
         CHAT, document={"file_id": "doc1", "file_unique_id": "d", "mime_type": "application/pdf", "file_name": "a.pdf"}
     )
-    incoming = telegram.to_incoming(document)
+    incoming = to_incoming(document)
     assert incoming is not None and [(m.kind, m.ref, m.content_type) for m in incoming.media] == [
         ("document", "doc1", "application/pdf")
     ]
@@ -365,9 +372,9 @@ async def test_photos_and_documents_reach_the_core_and_can_be_fetched(webhook: H
     await fake.wait_calls("sendMessage")
     fake.files["documents/doc1.bin"] = b"%PDF-1.4 evidence"
     channel = webhook.core.channels["telegram"]
-    assert isinstance(channel, telegram.TelegramChannel)
+    assert isinstance(channel, TelegramChannel)
     assert await channel.download("doc1") == b"%PDF-1.4 evidence"
-    with pytest.raises(telegram.DownloadError):
+    with pytest.raises(DownloadError):
         await channel.download("missing")
 
 
@@ -418,42 +425,37 @@ async def test_cli_set_and_delete_webhook(fake: FakeTelegram) -> None:
 
 
 def test_split_text_prefers_paragraphs_then_lines_then_a_hard_cut() -> None:
-    assert telegram.split_text("short") == ["short"]
-    assert telegram.split_text("   ") == []
+    assert split_text("short") == ["short"]
+    assert split_text("   ") == []
     paragraphs = ["a" * 40, "b" * 40, "c" * 40]
-    assert telegram.split_text("\n\n".join(paragraphs), limit=90) == ["a" * 40 + "\n\n" + "b" * 40, "c" * 40]
+    assert split_text("\n\n".join(paragraphs), limit=90) == ["a" * 40 + "\n\n" + "b" * 40, "c" * 40]
     lines = "\n".join(["d" * 30] * 4)
-    assert telegram.split_text(lines, limit=70) == ["d" * 30 + "\n" + "d" * 30] * 2
-    assert telegram.split_text("e" * 25, limit=10) == ["e" * 10, "e" * 10, "e" * 5]
+    assert split_text(lines, limit=70) == ["d" * 30 + "\n" + "d" * 30] * 2
+    assert split_text("e" * 25, limit=10) == ["e" * 10, "e" * 10, "e" * 5]
     emoji = "😀" * 5  # two UTF-16 units each, as Telegram counts
-    assert telegram.split_text(emoji, limit=4) == ["😀😀", "😀😀", "😀"]
+    assert split_text(emoji, limit=4) == ["😀😀", "😀😀", "😀"]
 
 
 def test_status_line_and_create(settings: Settings, core: Core) -> None:
     off = settings.model_copy(update={"telegram_bot_token": None})
-    assert telegram.status_line(off) == "Telegram: off, TELEGRAM_BOT_TOKEN not set"
+    assert status_line(off) == "Telegram: off, TELEGRAM_BOT_TOKEN not set"
     with_token = settings.model_copy(update={"telegram_bot_token": TOKEN, "telegram_webhook_secret": SECRET})
-    assert telegram.status_line(with_token) == "Telegram: on (polling mode)"
+    assert status_line(with_token) == "Telegram: on (polling mode)"
     webhook = with_token.model_copy(update={"public_url": "https://x.example"})
-    assert telegram.status_line(webhook).startswith("Telegram: on (webhook mode, https://x.example/telegram/webhook")
+    assert status_line(webhook).startswith("Telegram: on (webhook mode, https://x.example/telegram/webhook")
     no_secret = webhook.model_copy(update={"telegram_webhook_secret": None})
-    assert "TELEGRAM_WEBHOOK_SECRET not set" in telegram.status_line(no_secret)
-    assert (
-        telegram.status_line(with_token.model_copy(update={"telegram_mode": "off"}))
-        == "Telegram: off, TELEGRAM_MODE=off"
-    )
+    assert "TELEGRAM_WEBHOOK_SECRET not set" in status_line(no_secret)
+    assert status_line(with_token.model_copy(update={"telegram_mode": "off"})) == "Telegram: off, TELEGRAM_MODE=off"
 
-    def channel(s: Settings) -> telegram.TelegramChannel | None:
-        return telegram.create(
-            Core(settings=s, db=core.db, kb=core.kb, matcher=core.matcher, dispatcher=core.dispatcher)
-        )
+    def channel(s: Settings) -> TelegramChannel | None:
+        return create(Core(settings=s, db=core.db, kb=core.kb, matcher=core.matcher, dispatcher=core.dispatcher))
 
     assert channel(off) is None and channel(no_secret) is None
     polling = channel(with_token)
     assert polling is not None and polling.mode == "polling" and polling.routes() == []
     hooked = channel(webhook)
     assert hooked is not None and [r.path for r in hooked.routes()] == ["/telegram/webhook"]  # type: ignore[attr-defined]
-    assert telegram.file_base_url("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
+    assert file_base_url("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
 
 
 async def test_replies_wait_in_the_outbox_while_telegram_is_down(
@@ -477,7 +479,7 @@ async def test_replies_wait_in_the_outbox_while_telegram_is_down(
     fake.fail("sendMessage", 502, "Bad Gateway")
     async with serve(create_app(app_settings, core=tg_core)) as url, httpx.AsyncClient(base_url=url) as http:
         response = await http.post(
-            "/telegram/webhook", json=fake.message_update(CHAT, "stp in swat"), headers={telegram.SECRET_HEADER: SECRET}
+            "/telegram/webhook", json=fake.message_update(CHAT, "stp in swat"), headers={SECRET_HEADER: SECRET}
         )
         assert response.status_code == 200
         for _ in range(150):
@@ -538,10 +540,10 @@ async def test_past_the_delivery_backlog_replies_wait_in_the_outbox(
     tg_core = telegram_core(core, app_settings)
     async with serve(create_app(app_settings, core=tg_core)) as url, httpx.AsyncClient(base_url=url) as http:
         channel = tg_core.channels["telegram"]
-        assert isinstance(channel, telegram.TelegramChannel)
+        assert isinstance(channel, TelegramChannel)
         channel.max_pending_deliveries = 0  # the backlog is full
         response = await http.post(
-            "/telegram/webhook", json=fake.message_update(CHAT, "stp in swat"), headers={telegram.SECRET_HEADER: SECRET}
+            "/telegram/webhook", json=fake.message_update(CHAT, "stp in swat"), headers={SECRET_HEADER: SECRET}
         )
         assert response.status_code == 200
         async with tg_core.db.session() as session:
@@ -553,10 +555,10 @@ async def test_past_the_delivery_backlog_replies_wait_in_the_outbox(
     assert len(delivered) == 1 and "Source" in delivered[0]
 
 
-def _same_incoming(update: dict[str, object]) -> tuple[telegram.Incoming | None, telegram.Incoming | None]:
+def _same_incoming(update: dict[str, object]) -> tuple[Incoming | None, Incoming | None]:
     """The webhook's reading of the JSON, and the polling path's (through PTB's own Update and back)."""
-    direct = telegram.to_incoming(update)
-    through_ptb = telegram.to_incoming(telegram.Update.de_json(update, None).to_dict())
+    direct = to_incoming(update)
+    through_ptb = to_incoming(Update.de_json(update, None).to_dict())
     if direct is not None and through_ptb is not None:
         through_ptb = dataclasses.replace(through_ptb, received_at=direct.received_at)
     return direct, through_ptb
@@ -581,8 +583,8 @@ async def test_updates_read_from_json_as_ptb_reads_them(fake: FakeTelegram) -> N
     for update in [*updates, no_last_name, inline, group]:
         direct, through_ptb = _same_incoming(update)
         assert direct == through_ptb, update
-    first = telegram.to_incoming(updates[0])
-    assert first == telegram.Incoming(
+    first = to_incoming(updates[0])
+    assert first == Incoming(
         channel="telegram",
         user_id=str(CHAT),
         text="fee for startups?",
@@ -592,7 +594,7 @@ async def test_updates_read_from_json_as_ptb_reads_them(fake: FakeTelegram) -> N
         received_at=first.received_at,  # type: ignore[union-attr]
         can_attach=True,
     )
-    assert telegram.to_incoming(inline).user_id == str(CHAT)  # type: ignore[union-attr]
+    assert to_incoming(inline).user_id == str(CHAT)  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -612,7 +614,7 @@ async def test_updates_read_from_json_as_ptb_reads_them(fake: FakeTelegram) -> N
 async def test_an_update_with_fields_of_the_wrong_kind_is_refused(webhook: Harness, spoil) -> None:  # type: ignore[no-untyped-def]
     update = webhook.fake.message_update(CHAT, "hi")
     spoil(update)
-    response = await webhook.http.post("/telegram/webhook", json=update, headers={telegram.SECRET_HEADER: SECRET})
+    response = await webhook.http.post("/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET})
     assert response.status_code == 400 and response.text == "malformed update"
     assert await scalar(webhook.core.db, "SELECT count(*) FROM processed_message") == 0
 
@@ -620,7 +622,7 @@ async def test_an_update_with_fields_of_the_wrong_kind_is_refused(webhook: Harne
 async def test_a_pressed_button_without_a_sender_is_refused(webhook: Harness) -> None:
     update = webhook.fake.callback_update(CHAT, "cmd:menu")
     del update["callback_query"]["from"]  # type: ignore[attr-defined]
-    response = await webhook.http.post("/telegram/webhook", json=update, headers={telegram.SECRET_HEADER: SECRET})
+    response = await webhook.http.post("/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET})
     assert response.status_code == 400
 
 
@@ -643,7 +645,7 @@ async def test_a_redelivered_update_sends_the_stored_replies_not_yet_sent_and_no
     if harness.mode == "webhook":
         harness.core.channels["telegram"].redelivery_grace = 0.3  # type: ignore[attr-defined]
     update = fake.message_update(CHAT, "startup registration fee")
-    incoming = telegram.to_incoming(update)
+    incoming = to_incoming(update)
     assert incoming is not None
     handled = await harness.core.dispatcher.handle(incoming)  # committed; nothing was sent
     assert handled.intent == "answer" and not fake.called("sendMessage")

@@ -1,4 +1,4 @@
-"""The Bot API client on aiohttp (bot.channels.telegram_http), used through PTB's own Bot against local servers."""
+"""PTB's own Bot on our aiohttp client (bot.channels.telegram.aiohttp_request), against local servers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from telegram import Bot
 from telegram.error import NetworkError, TimedOut
 
-from bot.channels.telegram_http import AiohttpRequest
+from bot.channels.telegram.aiohttp_request import AiohttpRequest
 
 from .fake_telegram import TOKEN, FakeTelegram, free_port
 

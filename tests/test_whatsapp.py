@@ -24,23 +24,19 @@ from starlette.datastructures import FormData
 from twilio.request_validator import RequestValidator
 
 from bot.app import create_app
-from bot.channels import whatsapp
 from bot.channels.base import SendError
-from bot.channels.whatsapp import (
-    MAX_BODY_CHARS,
-    STATUS_PATH,
-    WEBHOOK_PATH,
-    WhatsAppChannel,
-    create,
-    delivery_advances,
-    outcome_messages,
-    split_text,
-    status_line,
-)
+from bot.channels.whatsapp import create, status_line
+from bot.channels.whatsapp import send as whatsapp_send
+from bot.channels.whatsapp.channel import WhatsAppChannel
+from bot.channels.whatsapp.config import STATUS_PATH, WEBHOOK_PATH
+from bot.channels.whatsapp.parse import parse_incoming
+from bot.channels.whatsapp.render import MAX_BODY_CHARS, outcome_messages, split_text, twiml_text, xml_safe
+from bot.channels.whatsapp.signature import SignatureCheck
 from bot.core import Core
 from bot.db import Database
 from bot.models import Notification, UserProfile, utcnow
 from bot.settings import Settings
+from handlers.channel_state import delivery_advances
 from handlers.messages import Incoming, Location, Media, Option, Outcome, Reply
 
 from .conftest import scalar
@@ -170,7 +166,7 @@ def wa_settings(settings: Settings) -> Settings:
 @pytest.fixture
 async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeTwilio]:
     async with running_fake() as fake:
-        monkeypatch.setattr(whatsapp, "new_http_client", fake.http_client)
+        monkeypatch.setattr(whatsapp_send, "new_http_client", fake.http_client)
         yield fake
 
 
@@ -327,11 +323,11 @@ async def test_a_message_handled_before_its_response_was_lost_gets_its_replies_o
     """The process committed the message (a complaint's confirmation, say) and died before answering Twilio: the
     redelivery is not handled again, and is answered with the replies the first handling gave."""
     form = inbound("startup registration fee")
-    handled = await bot.core.dispatcher.handle(whatsapp.parse_incoming(FormData(list(form.items()))))
+    handled = await bot.core.dispatcher.handle(parse_incoming(FormData(list(form.items()))))
     assert handled.intent == "answer"  # committed; no response reached Twilio
     redelivered = await bot.post(WEBHOOK_PATH, form)
     assert redelivered.status_code == 200
-    assert twiml_messages(redelivered) == whatsapp.outcome_messages(handled)
+    assert twiml_messages(redelivered) == outcome_messages(handled)
     assert await scalar(bot.core.db, "SELECT count(*) FROM processed_message") == 1
 
 
@@ -602,11 +598,11 @@ from twilio.twiml.messaging_response import MessagingResponse  # noqa: E402
 
 @given(st.lists(st.text(), max_size=4))
 def test_twiml_is_written_as_twilios_messaging_response_writes_it(bodies: list[str]) -> None:
-    safe = [whatsapp.xml_safe(body) for body in bodies]
+    safe = [xml_safe(body) for body in bodies]
     expected = MessagingResponse()
     for body in safe:
         expected.message(body)
-    assert whatsapp.twiml_text(safe) == str(expected)
+    assert twiml_text(safe) == str(expected)
 
 
 FORM_FIELDS = st.dictionaries(st.sampled_from(["Body", "From", "MessageSid", "WaId"]), st.text(), max_size=4)
@@ -629,7 +625,7 @@ def test_signature_check_agrees_with_twilios_validator(
     if forged:
         signature = RequestValidator("another token").compute_signature(signed, fields)
     form = FormData(list(fields.items()))
-    ours = whatsapp.SignatureCheck("token").valid(checked, form, signature)
+    ours = SignatureCheck("token").valid(checked, form, signature)
     assert ours == validator.validate(checked, form, signature)
 
 

@@ -1,10 +1,12 @@
-"""The chat channels. Each is a module in this package offering:
+"""The chat channels. Each is a module or package here offering:
 
     status_line(settings) -> str          "Telegram: off, TELEGRAM_BOT_TOKEN not set"
     create(core) -> Channel | None        the channel, or None when it is not configured
     add_cli(subparsers) -> None           optional: its own `sahulat` subcommands
 
 The console channel (console.py) needs no server and is used by `sahulat chat` and `sahulat ask`.
+A channel parses, renders and sends, nothing else: what to answer and what to store is the core's
+(tests/test_layering.py keeps SQL, bot.models, and the network libraries on their own sides).
 """
 
 from __future__ import annotations
