@@ -56,16 +56,17 @@ def _install_sqlite_recipe(engine: AsyncEngine) -> None:
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
     """An async engine for `url`, with the SQLite recipe applied where it applies.
 
-    PostgreSQL: `pool_size` connections kept open, and as many again opened for bursts. A connection is pinged
-    as it leaves the pool, so one the server ended (a restart, say) is replaced instead of failing a request; on a
-    failed ping SQLAlchemy also retires every pooled connection older than it.
+    PostgreSQL: `pool_size` connections kept open, and as many again opened for bursts. Connections are not
+    pinged as they leave the pool (three round trips on asyncpg, more than a message's own statements cost): a
+    message that meets a connection the server ended runs again on a fresh one (bot.storage.transactions), and
+    SQLAlchemy retires the pool's older connections when it sees one gone.
     """
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         _install_sqlite_recipe(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
 
 
 class Database:
