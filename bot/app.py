@@ -88,6 +88,9 @@ def create_app(
     Pass `core` to share one (tests), or `knowledge` to reuse a knowledge base already loaded.
     """
     settings = settings or get_settings()
+    problem = settings.secret_key_problem()
+    if problem:  # refuse to serve: a forged admin session is one known key away
+        raise RuntimeError(problem)
     if not logging.getLogger().handlers:  # under uvicorn (the Procfile's web): nothing prints the app's logs yet
         configure_logging(settings.log_level, settings.log_format)
 

@@ -36,6 +36,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import create_app
     from bot.core import load_kb
 
+    problem = settings.secret_key_problem()
+    if problem:
+        return _fail(problem)
     try:
         knowledge = load_kb(settings)
     except KnowledgeError as exc:
