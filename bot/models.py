@@ -166,6 +166,8 @@ class ComplaintEvent(SQLModel, table=True):
     to_status: str | None = Field(default=None, max_length=16)
     note: str | None = Field(default=None, sa_type=Text)
     public: bool = False  # shown to the citizen (and notified)
+    # Text staff wrote to be published on Open311 (anyone may read it): never the note itself, which may name people.
+    published_note: str | None = Field(default=None, sa_type=Text)
     actor: str = Field(max_length=80)  # "citizen", "staff:<username>", "system"
     created_at: dt.datetime = _timestamp()
 

@@ -1,8 +1,9 @@
 """Open311 GeoReport v2 under /open311/v2/: the complaint catalogue and complaints, in JSON and XML.
 
 Other complaint systems (a citizen portal, a city CRM) read and file complaints through it without custom
-integration. Nothing personal leaves through it: no names, user ids or internal notes; status_notes carries only
-what the citizen was told; an erased complaint shows as erased.
+integration. Anyone may read it, and references are sequential, so nothing personal leaves through it: no names,
+user ids or notes to the citizen; status_notes carries only text staff wrote to be published; a chat citizen's
+location is published as their district's, their photos not at all; an erased complaint shows as erased.
 """
 
 from __future__ import annotations
@@ -176,16 +177,35 @@ def service_definition(core: Core, code: str) -> dict[str, Any]:
 
 
 def _status_notes(complaint: Complaint, events: list[ComplaintEvent]) -> str | None:
-    """Only what the citizen was told: the latest public note or status reason."""
-    public = [e.note for e in events if e.public and e.note]
-    return public[-1] if public else None
+    """Only text written for publication; what the citizen was told may name them."""
+    published = [e.published_note for e in events if e.published_note]
+    return published[-1] if published else None
+
+
+def _location(core: Core, complaint: Complaint) -> tuple[float | None, float | None]:
+    """A chat citizen's shared location is their home or street: publish only their district's centre. What an
+    Open311 client filed was already meant for such systems."""
+    if complaint.erased_at is not None:
+        return None, None
+    if complaint.channel == CHANNEL:
+        return complaint.latitude, complaint.longitude
+    place = core.kb.places.get(complaint.district)
+    if complaint.latitude is None or place is None or place.lat is None:
+        return None, None
+    return place.lat, place.lon
 
 
 def request_entry(core: Core, complaint: Complaint, events: list[ComplaintEvent]) -> dict[str, Any]:
     service = core.kb.services.get(complaint.category)
     place = core.kb.places.get(complaint.district)
     erased = complaint.erased_at is not None
-    media = [a["ref"] for a in complaint.attachments if str(a.get("ref", "")).startswith("https://")]
+    # A chat citizen's photo URL (Twilio's) opens their photo for anyone: only Open311 clients' own URLs go out.
+    media = [
+        a["ref"]
+        for a in complaint.attachments
+        if complaint.channel == CHANNEL and str(a.get("ref", "")).startswith("https://")
+    ]
+    lat, long = _location(core, complaint)
     return {
         "service_request_id": complaint.reference,
         "status": "closed" if complaint.status in ("resolved", "rejected") else "open",
@@ -201,8 +221,8 @@ def request_entry(core: Core, complaint: Complaint, events: list[ComplaintEvent]
         "address": place.name.en if place else (None if erased else complaint.district_text),
         "address_id": None,
         "zipcode": None,
-        "lat": None if erased else complaint.latitude,
-        "long": None if erased else complaint.longitude,
+        "lat": lat,
+        "long": long,
         "media_url": None if erased or not media else media[0],
     }
 
@@ -241,7 +261,7 @@ async def _events(session: AsyncSession, complaints: list[Complaint]) -> dict[in
     if ids:
         rows = await session.exec(
             select(ComplaintEvent)
-            .where(col(ComplaintEvent.complaint_id).in_(ids), col(ComplaintEvent.public).is_(True))
+            .where(col(ComplaintEvent.complaint_id).in_(ids), col(ComplaintEvent.published_note).is_not(None))
             .order_by(col(ComplaintEvent.created_at), col(ComplaintEvent.id))
         )
         for event in rows:

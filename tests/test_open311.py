@@ -24,6 +24,9 @@ from bot.settings import Settings
 from .conftest import sahulat, serve
 
 PERSONAL = ("Ayesha Khan", "+923001234567", "citizen-42")
+PHOTO = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
+# What a chat citizen shared or was told: never published (their exact location, photo, a note naming staff).
+NEVER_PUBLISHED = ("34.21873", "72.05311", PHOTO, "+923009998877", "Ayesha, we fixed it")
 
 
 async def _seed(url: str, settings: Settings, knowledge) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -42,8 +45,9 @@ async def _seed(url: str, settings: Settings, knowledge) -> dict[str, str]:  # t
                     district="mardan",
                     description="Registration pending for three months",
                     answers={"applicant": "startup"},
-                    latitude=34.2,
-                    longitude=72.04,
+                    attachments=[{"kind": "photo", "ref": PHOTO, "content_type": "image/jpeg"}],
+                    latitude=34.21873,
+                    longitude=72.05311,
                 ),
             )
             closed = await file_complaint(
@@ -56,7 +60,16 @@ async def _seed(url: str, settings: Settings, knowledge) -> dict[str, str]:  # t
                     description="No power at the park since Monday",
                 ),
             )
-            await add_note(session, kb, closed, "Generator repaired", actor="staff:amna", public=True)
+            await add_note(
+                session,
+                kb,
+                closed,
+                "Generator repaired; call Amna on +923009998877",
+                actor="staff:amna",
+                public=True,
+                published="Generator repaired",
+            )
+            await add_note(session, kb, closed, "Ayesha, we fixed it", actor="staff:amna", public=True)
             await add_note(session, kb, closed, "Caller was rude", actor="staff:amna", public=False)
             await change_status(session, kb, closed, "resolved", actor="staff:amna")
             old = await file_complaint(
@@ -135,11 +148,13 @@ def test_requests_listed_and_fetched_without_personal_data(api, fmt: str) -> Non
     assert closed["requested_datetime"].endswith("Z")
     opened = by_id[seeded["open"]]
     assert opened["status"] == "open" and opened["service_code"] == "pseb_registration"
-    assert float(opened["lat"]) == 34.2 and float(opened["long"]) == 72.04
+    assert float(opened["lat"]) == 34.2 and float(opened["long"]) == 72.04  # Mardan's centre, not the citizen's
+    assert not opened.get("media_url")
     erased = by_id[seeded["erased"]]
     assert erased["description"] == "This complaint was erased at the citizen's request."
     raw = requests.get(f"{root}/requests.{fmt}", timeout=10).text
-    for personal in (*PERSONAL, "Caller was rude", "Chak 5"):
+    raw += requests.get(f"{root}/requests/{seeded['open']}.{fmt}", timeout=10).text
+    for personal in (*PERSONAL, *NEVER_PUBLISHED, "Caller was rude", "Chak 5"):
         assert personal not in raw
 
 

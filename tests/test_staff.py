@@ -491,7 +491,8 @@ async def test_status_notes_and_assignment_go_into_the_event_log(live: Live) -> 
         stale = await client.post(f"{url}/status", data={"csrf": csrf, "status": "resolved", "expected": "received"})
         assert stale.status_code == 409 and "changed this complaint meanwhile" in stale.text
         public = await client.post(
-            f"{url}/note", data={"csrf": csrf, "note": "We called the centre.", "visibility": "public"}
+            f"{url}/note",
+            data={"csrf": csrf, "note": "We called the centre.", "visibility": "public", "published": "Centre called"},
         )
         assert public.status_code == 303
         internal = await client.post(
@@ -518,6 +519,7 @@ async def test_status_notes_and_assignment_go_into_the_event_log(live: Live) -> 
         ("status", "rejected", True, "staff:agent"),
     ]
     assert events[4].note == "agent" and events[5].note == "Not our service"
+    assert [e.published_note for e in events] == [None, None, "Centre called", None, None, None]  # Open311's text
     notes = await notifications_of(live, ref)
     assert [(n.status, n.language, n.channel, n.user_id) for n in notes] == [("pending", "ur", "telegram", "4242")] * 3
     assert "We called the centre." in notes[1].text and "Not our service" in notes[2].text

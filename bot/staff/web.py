@@ -465,13 +465,21 @@ class StaffWeb:
 
     async def note(self, ctx: Ctx) -> Response:
         complaint = await self._locked(ctx)
-        text, visibility = ctx.field("note"), ctx.field("visibility", 16)
+        text, visibility, published = ctx.field("note"), ctx.field("visibility", 16), ctx.field("published")
         if visibility not in ("public", "internal"):
             return await self.complaint(ctx, error="Choose whether the note is public or internal.", status=400)
-        if len(text) > MAX_NOTE_CHARS:
+        if len(text) > MAX_NOTE_CHARS or len(published) > MAX_NOTE_CHARS:
             return await self.complaint(ctx, error=f"A note may have at most {MAX_NOTE_CHARS} characters.", status=400)
         try:
-            await add_note(ctx.db, ctx.core.kb, complaint, text, actor=ctx.actor, public=visibility == "public")
+            await add_note(
+                ctx.db,
+                ctx.core.kb,
+                complaint,
+                text,
+                actor=ctx.actor,
+                public=visibility == "public",
+                published=published or None,
+            )
         except ComplaintError as exc:
             return await self.complaint(ctx, error=f"Not added: {exc}.", status=400)
         await ctx.db.commit()
