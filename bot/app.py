@@ -135,6 +135,12 @@ def create_app(
                 await active.close()
 
     outages = {error: database_unavailable for error in DATABASE_OUTAGE}
+    # Every route's body is limited as it streams in (a chunked body has no Content-Length to check first); the
+    # staff and Open311 mounts set their own limits.
     return Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers=outages, middleware=[Middleware(bot_metrics.ServerErrors)]
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=outages,
+        middleware=[Middleware(bot_metrics.ServerErrors)],
+        max_body_size=settings.max_webhook_body_bytes,
     )

@@ -21,6 +21,7 @@ from xml.etree import ElementTree as ET
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -39,6 +40,9 @@ MAX_WINDOW = dt.timedelta(days=90)
 MAX_REQUESTS = 1000
 MIN_DESCRIPTION_WORDS = 3
 MAX_DESCRIPTION_CHARS = 2000
+# A request is a few short fields: the body is cut off at this, as it streams in (chunked included).
+MAX_BODY_BYTES = 16 * 1024
+MAX_FIELDS = 64
 ERASED = "This complaint was erased at the citizen's request."
 
 
@@ -340,16 +344,31 @@ def _coordinate(form: Any, name: str, low: float, high: float) -> float | None:
     return value
 
 
+async def _checked_key(core: Core, key: str) -> ApiKey:
+    async with core.db.session() as session, session.begin():
+        return await check_key(session, key)
+
+
+async def _form(request: Request) -> Any:
+    """The form, read within the mount's body limit (MAX_BODY_BYTES, enforced on the stream by Starlette)."""
+    try:
+        return await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_BODY_BYTES)
+    except HTTPException as exc:
+        detail = "request body too large" if exc.status_code == 413 else exc.detail
+        raise Open311Error(exc.status_code, detail) from None
+    except Exception:  # python-multipart's errors for malformed bodies
+        raise Open311Error(400, "the body must be a form (application/x-www-form-urlencoded)") from None
+
+
 async def post_request(request: Request) -> Response:
     fmt = _fmt(request)
     core = _core(request)
-    limit = core.settings.max_webhook_body_bytes
-    if int(request.headers.get("content-length") or 0) > limit:
-        raise Open311Error(413, "request body too large")
-    try:
-        form = await request.form(max_files=0)
-    except Exception:  # python-multipart's errors for malformed bodies
-        raise Open311Error(400, "the body must be a form (application/x-www-form-urlencoded)") from None
+    # The key first: an api_key in the query string is checked before the body is read at all, one in the form
+    # before any other field is looked at, so an outsider costs at most one small bounded read.
+    query_key = request.query_params.get("api_key")
+    key = await _checked_key(core, query_key) if query_key else None
+    form = await _form(request)
+    key = key or await _checked_key(core, str(form.get("api_key") or ""))
     code = str(form.get("service_code") or "")
     if code not in core.kb.services:
         raise Open311Error(400, f"service_code {code!r} not found" if code else "service_code is required")
@@ -379,7 +398,6 @@ async def post_request(request: Request) -> Response:
         [{"kind": "document", "ref": media_url[:500], "content_type": None}] if media_url.startswith("https://") else []
     )
     async with core.db.session() as session, session.begin():
-        key = await check_key(session, str(form.get("api_key") or ""))
         district, typed = _place(core, address or None, lat, lon)
         draft = Draft(
             channel=CHANNEL,
@@ -413,6 +431,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
     return [
         Mount(
             "/open311/v2",
+            max_body_size=MAX_BODY_BYTES,
             routes=[
                 Route("/services.{fmt}", _guarded(services), methods=["GET"]),
                 Route("/services/{service_code}.{fmt}", _guarded(service), methods=["GET"]),

@@ -244,6 +244,7 @@ def test_post_files_a_complaint(api, fmt: str, database_url: str) -> None:  # ty
     [
         ({"api_key": None}, 403, "api_key is required"),
         ({"api_key": "not-a-key"}, 403, "api_key is not valid"),
+        ({"api_key": "not-a-key", "service_code": "potholes"}, 403, "api_key is not valid"),  # the key comes first
         ({"service_code": "potholes"}, 400, "service_code 'potholes' not found"),
         ({"attribute[applicant]": None}, 400, "attribute[applicant] is required"),
         ({"attribute[applicant]": "alien"}, 400, "attribute[applicant] must be one of"),
@@ -265,6 +266,30 @@ def test_post_errors(api, change: dict[str, str | None], status: int, fragment: 
     response = httpx.post(f"{root}/requests.json", data={k: v for k, v in form.items() if v is not None}, timeout=10)
     assert response.status_code == status
     assert fragment in response.json()[0]["description"]
+
+
+def _chunked(total: int, chunk: int = 64 * 1024) -> Iterator[bytes]:
+    """A form body sent chunked (no Content-Length): `total` bytes of one field."""
+    yield b"description="
+    for _ in range(total // chunk):
+        yield b"a" * chunk
+
+
+@pytest.mark.parametrize("key", [None, "not-a-key", "valid"])
+def test_post_body_is_limited_as_it_streams_in(api, key: str | None) -> None:  # type: ignore[no-untyped-def]
+    root, seeded = api
+    params = {"api_key": seeded["key"] if key == "valid" else key} if key else {}
+    response = httpx.post(
+        f"{root}/requests.json",
+        params=params,
+        content=_chunked(4 * 1024 * 1024),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        timeout=30,
+    )
+    if key == "not-a-key":  # refused before the body is read
+        assert response.status_code == 403 and "api_key is not valid" in response.json()[0]["description"]
+    else:
+        assert response.status_code == 413 and "too large" in response.json()[0]["description"]
 
 
 def test_post_by_coordinates_picks_the_nearest_district(api) -> None:  # type: ignore[no-untyped-def]
