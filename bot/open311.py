@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 import sys
 from typing import Any
@@ -44,6 +45,8 @@ MAX_DESCRIPTION_CHARS = 2000
 MAX_BODY_BYTES = 16 * 1024
 MAX_FIELDS = 64
 ERASED = "This complaint was erased at the citizen's request."
+# Characters XML 1.0 cannot carry: one in a complaint would make the whole feed unreadable for every consumer.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class Open311Error(Exception):
@@ -97,7 +100,7 @@ def _xml_value(parent: ET.Element, key: str, value: Any) -> None:
     if isinstance(value, bool):
         child.text = "true" if value else "false"
     elif value is not None:
-        child.text = str(value)
+        child.text = _XML_INVALID.sub("", str(value))
 
 
 def _to_xml(root: str, item_tag: str, items: list[dict[str, Any]]) -> bytes:

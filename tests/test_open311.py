@@ -326,3 +326,21 @@ def test_key_cli_add_list_revoke(tmp_path: Path) -> None:
     assert run("revoke", "city-portal").returncode == 0
     assert "city-portal\trevoked" in run("list").stdout
     assert run("revoke", "nobody").returncode == 1
+
+
+def test_a_control_character_does_not_break_the_xml_feed(api) -> None:  # type: ignore[no-untyped-def]
+    root, seeded = api
+    form = {
+        "api_key": seeded["key"],
+        "service_code": "other",
+        "address_string": "Mardan",
+        "description": "The counter\x01 was \x1bclosed all week\ufffe",
+    }
+    created = httpx.post(f"{root}/requests.json", data=form, timeout=10)
+    assert created.status_code == 201
+    reference = created.json()[0]["service_request_id"]
+    feed = xmltodict.parse(httpx.get(f"{root}/requests.xml", timeout=10).content)["service_requests"]["request"]
+    (filed,) = [r for r in feed if r["service_request_id"] == reference]
+    assert filed["description"] == "The counter was closed all week"
+    as_json = httpx.get(f"{root}/requests/{reference}.json", timeout=10).json()[0]
+    assert as_json["description"].startswith("The counter\x01")  # JSON carries it escaped
