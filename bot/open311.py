@@ -37,6 +37,9 @@ from knowledge.normalize import normalize_chars
 CHANNEL = "open311"
 FORMATS = ("json", "xml")
 DEFAULT_WINDOW = dt.timedelta(days=90)
+# Dates a client may name: beyond them the window arithmetic would overflow (a 500 instead of the spec's 400).
+FIRST_DATE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LAST_DATE = dt.datetime(2999, 12, 31, tzinfo=dt.UTC)
 MAX_WINDOW = dt.timedelta(days=90)
 MAX_REQUESTS = 1000
 MIN_DESCRIPTION_WORDS = 3
@@ -259,7 +262,14 @@ def _parse_date(name: str, value: str | None) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "+"))
     except ValueError:
         raise Open311Error(400, f"{name} must be a W3C date-time such as 2026-01-01T00:00:00Z") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    try:
+        in_range = FIRST_DATE <= parsed <= LAST_DATE  # comparing converts the zone, which can overflow too
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise Open311Error(400, f"{name} must be between {w3c(FIRST_DATE)} and {w3c(LAST_DATE)}")
+    return parsed
 
 
 async def _events(session: AsyncSession, complaints: list[Complaint]) -> dict[int, list[ComplaintEvent]]:

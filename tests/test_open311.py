@@ -190,6 +190,9 @@ def w3(value: dt.datetime) -> str:
         ("/requests.json?start_date=yesterday", 400, "start_date must be a W3C date-time"),
         ("/requests.xml?start_date=2026-01-01T00:00:00Z&end_date=2026-06-01T00:00:00Z", 400, "90 days"),
         ("/requests.json?status=pending", 400, "status must be open or closed"),
+        ("/requests.json?start_date=9999-12-31T00:00:00Z", 400, "start_date must be between"),
+        ("/requests.xml?end_date=0001-01-01T00:00:00%2B05:00", 400, "end_date must be between"),
+        ("/requests.json?start_date=0001-01-01T00:00:00Z&end_date=0001-01-02T00:00:00Z", 400, "must be between"),
         ("/services.csv", 404, "format 'csv' is not supported"),
     ],
 )

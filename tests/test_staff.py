@@ -450,6 +450,13 @@ async def test_filters_search_sort_pages_and_counts(live: Live) -> None:
         assert references((await client.get(f"/staff/?q={refs[3]}")).text) == [refs[3]]
         bad = await client.get("/staff/?status=nope&since=yesterday&page=x&sort=random")
         assert bad.status_code == 200 and "Ignored: unknown status" in bad.text and len(references(bad.text)) == 25
+        for far in ("until=9999-12-31", "since=0001-01-01"):  # out of range: the filter is ignored, and said so
+            page = await client.get(f"/staff/?{far}")
+            assert page.status_code == 200 and "is out of range" in page.text and len(references(page.text)) == 25
+            assert (await client.get(f"/staff/complaints.csv?{far}")).status_code == 403  # a viewer: not a 500
+    async with signed_in(live, "exporter", "agent") as client:
+        for far in ("until=9999-12-31", "since=0001-01-01"):
+            assert (await client.get(f"/staff/complaints.csv?{far}")).status_code == 200
 
 
 def test_like_pattern_escapes_wildcards() -> None:
@@ -841,5 +848,7 @@ def test_cli_accounts_and_complaints(database_url: str, tmp_path: Path) -> None:
     assert rows[0]["user_id"] == "whatsapp:+923001234567"
     code, _, err = sahulat(url, "complaints", "list", "--since", "2026-02-30")
     assert code == 1 and "not a date" in err
+    code, _, err = sahulat(url, "complaints", "export", "--until", "9999-12-31")
+    assert code == 1 and "out of range" in err
     code, _, err = sahulat(url, "complaints", "list", "--limit", "0")
     assert code == 2
