@@ -41,7 +41,11 @@ DEFAULT_WINDOW = dt.timedelta(days=90)
 FIRST_DATE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 LAST_DATE = dt.datetime(2999, 12, 31, tzinfo=dt.UTC)
 MAX_WINDOW = dt.timedelta(days=90)
-MAX_REQUESTS = 1000
+MAX_REQUESTS = 1000  # ids one service_request_id list may name
+# Anyone may list requests: a page is small by default and bounded, so a few clients cannot keep the loop busy.
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+MAX_PAGE = 10_000
 MIN_DESCRIPTION_WORDS = 3
 MAX_DESCRIPTION_CHARS = 2000
 # A request is a few short fields: the body is cut off at this, as it streams in (chunked included).
@@ -286,10 +290,21 @@ async def _events(session: AsyncSession, complaints: list[Complaint]) -> dict[in
     return by_complaint
 
 
+def _whole(params: Any, name: str, default: int, high: int) -> int:
+    raw = str(params.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= high:
+        raise Open311Error(400, f"{name} must be a whole number from 1 to {high}")
+    return int(raw)
+
+
 async def list_requests(request: Request) -> Response:
     fmt = _fmt(request)
     core = _core(request)
     params = request.query_params
+    page_size = _whole(params, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    page = _whole(params, "page", 1, MAX_PAGE)
     query = select(Complaint)
     ids = [i.strip() for i in params.get("service_request_id", "").split(",") if i.strip()]
     if ids:  # the spec: ids override every other filter
@@ -314,7 +329,11 @@ async def list_requests(request: Request) -> Response:
             query = query.where(col(Complaint.status).in_(("received", "in_review")))
         elif statuses == {"closed"}:
             query = query.where(col(Complaint.status).in_(("resolved", "rejected")))
-    query = query.order_by(col(Complaint.created_at).desc(), col(Complaint.id).desc()).limit(MAX_REQUESTS)
+    query = (
+        query.order_by(col(Complaint.created_at).desc(), col(Complaint.id).desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
     async with core.db.session() as session:
         complaints = list(await session.exec(query))
         events = await _events(session, complaints)

@@ -18,7 +18,7 @@ from bot.app import create_app
 from bot.complaints import Draft, add_note, change_status, file_complaint
 from bot.db import Database
 from bot.models import Complaint, utcnow
-from bot.open311 import add_key
+from bot.open311 import DEFAULT_PAGE_SIZE, add_key
 from bot.settings import Settings
 
 from .conftest import sahulat, serve
@@ -347,3 +347,33 @@ def test_a_control_character_does_not_break_the_xml_feed(api) -> None:  # type: 
     assert filed["description"] == "The counter was closed all week"
     as_json = httpx.get(f"{root}/requests/{reference}.json", timeout=10).json()[0]
     assert as_json["description"].startswith("The counter\x01")  # JSON carries it escaped
+
+
+def test_requests_come_in_small_pages(api, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    root, seeded = api
+
+    async def file_many() -> None:
+        db = Database(database_url)
+        try:
+            async with db.session() as session, session.begin():
+                for n in range(DEFAULT_PAGE_SIZE + 5):
+                    text = f"complaint number {n} here"
+                    draft = Draft(
+                        channel="telegram", user_id=f"p{n}", category="other", district="swat", description=text
+                    )
+                    await file_complaint(session, draft, now=utcnow() - dt.timedelta(days=1, seconds=-n))
+        finally:
+            await db.dispose()
+
+    asyncio.run(file_many())
+    first = httpx.get(f"{root}/requests.json", timeout=10).json()
+    assert len(first) == DEFAULT_PAGE_SIZE  # of the 58 in the last 90 days, newest first
+    assert first[3]["description"] == f"complaint number {DEFAULT_PAGE_SIZE + 4} here"
+    rest = httpx.get(f"{root}/requests.json", params={"page": "2"}, timeout=10).json()
+    assert len(rest) == 8
+    assert not {r["service_request_id"] for r in first} & {r["service_request_id"] for r in rest}
+    two = httpx.get(f"{root}/requests.json", params={"page_size": "2"}, timeout=10).json()
+    assert [r["service_request_id"] for r in two] == [r["service_request_id"] for r in first[:2]]
+    for bad in ({"page_size": "100000"}, {"page_size": "0"}, {"page": "x"}):
+        response = httpx.get(f"{root}/requests.json", params=bad, timeout=10)
+        assert response.status_code == 400 and "must be a whole number" in response.json()[0]["description"]
