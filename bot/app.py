@@ -21,6 +21,7 @@ from bot.core import Core, build_core
 from bot.db import DATABASE_OUTAGE
 from bot.errors import is_transient
 from bot.features import feature_modules
+from bot.hardening import Hardening
 from bot.logs import configure as configure_logging
 from bot.outbox import outbox_depth, run_sender
 from bot.settings import Settings, get_settings
@@ -44,8 +45,9 @@ async def healthz(request: Request) -> JSONResponse:
         body["database"] = "ok"
         return JSONResponse(body)
     except Exception as exc:  # any failure to reach the database means "not ready"
+        # The reason goes to the log only: /healthz is public, and an error's name tells an outsider what runs here.
         log.warning("health check: database unreachable: %s", type(exc).__name__)
-        body.update(status="unavailable", database=f"unreachable ({type(exc).__name__})")
+        body.update(status="unavailable", database="unreachable")
         return JSONResponse(body, status_code=503)
 
 
@@ -141,6 +143,6 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers=outages,
-        middleware=[Middleware(bot_metrics.ServerErrors)],
+        middleware=[Middleware(bot_metrics.ServerErrors), Middleware(Hardening)],
         max_body_size=settings.max_webhook_body_bytes,
     )

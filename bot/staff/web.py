@@ -248,7 +248,7 @@ class StaffWeb:
                 request, "login.html", csrf=self.sessions.csrf_token(fresh), next=target, username=""
             )
             if data is None:
-                self.sessions.write(response, fresh, base or "/")
+                self.sessions.write(response, fresh, base or "/", https=request.url.scheme == "https")
             return response
         form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
         if not self.sessions.csrf_ok(data, form.get("csrf")):
@@ -288,7 +288,8 @@ class StaffWeb:
         assert result.user.id is not None
         log.info("staff %s signed in from %s", result.user.username, client)
         response = RedirectResponse(target, status_code=303)
-        self.sessions.write(response, self.sessions.new(result.user.id, result.user.session_epoch), base or "/")
+        fresh = self.sessions.new(result.user.id, result.user.session_epoch)
+        self.sessions.write(response, fresh, base or "/", https=request.url.scheme == "https")
         return response
 
     async def logout(self, ctx: Ctx) -> Response:
@@ -298,7 +299,7 @@ class StaffWeb:
         ctx.db.add(ctx.user)
         await ctx.db.commit()
         response = RedirectResponse(f"{ctx.base}/login", status_code=303)
-        self.sessions.clear(response, ctx.base or "/")
+        self.sessions.clear(response, ctx.base or "/", https=ctx.request.url.scheme == "https")
         return response
 
     # -- complaints ----------------------------------------------------------------------------------------
