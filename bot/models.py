@@ -232,6 +232,17 @@ class LoginAttempt(SQLModel, table=True):
     created_at: dt.datetime = _timestamp()
 
 
+class LoginThrottle(SQLModel, table=True):
+    """Failed sign-ins counted per key (an account and address, an address, an account) in a window; reserved with
+    one atomic upsert before a password is checked, so simultaneous guesses cannot all pass under the limit."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(max_length=200, primary_key=True)
+    window_start: dt.datetime = _timestamp()
+    failures: int = 0
+
+
 class ApiKey(SQLModel, table=True):
     """An Open311 API key; only its SHA-256 is stored, the key itself is shown once when created."""
 

@@ -30,7 +30,7 @@ from bot.core import build_core
 from bot.db import Database
 from bot.models import Complaint, ComplaintEvent, DeadLetter, Notification, StaffUser, UnansweredQuestion, utcnow
 from bot.settings import Settings
-from bot.staff import accounts
+from bot.staff import accounts, throttle
 from bot.staff.queries import LOCAL_TZ, like_pattern
 from bot.staff.unanswered import group_questions
 from knowledge.loader import KnowledgeBase
@@ -332,7 +332,8 @@ async def test_throttle_stops_a_password_guessing_loop(live: Live) -> None:
         for guess in range(12):
             data = {"csrf": csrf, "username": "agent", "password": f"guess-{guess:04d}"}
             codes.append((await client.post("/staff/login", data=data)).status_code)
-        assert codes == [400] * accounts.MAX_FAILURES_PER_USERNAME + [429] * (12 - accounts.MAX_FAILURES_PER_USERNAME)
+        allowed = throttle.MAX_FAILURES_PER_ACCOUNT_AND_CLIENT
+        assert codes == [400] * allowed + [429] * (12 - allowed)
         refused = await client.post("/staff/login", data={"csrf": csrf, "username": "Agent", "password": PASSWORD})
         assert refused.status_code == 429  # even the right password is not checked now
         assert "Too many failed sign-ins" in refused.text and refused.headers["retry-after"] == "900"
@@ -345,7 +346,7 @@ async def test_throttle_per_client_across_usernames(live: Live) -> None:
     await add_staff(live, "agent", "agent")
     async with live.client() as client:
         csrf = csrf_of((await client.get("/staff/login")).text)
-        for i in range(accounts.MAX_FAILURES_PER_CLIENT):
+        for i in range(throttle.MAX_FAILURES_PER_CLIENT):
             data = {"csrf": csrf, "username": f"user{i}", "password": "wrong password"}
             assert (await client.post("/staff/login", data=data)).status_code == 400
         response = await client.post("/staff/login", data={"csrf": csrf, "username": "agent", "password": PASSWORD})

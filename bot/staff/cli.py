@@ -152,6 +152,23 @@ def cmd_staff_disable(args: argparse.Namespace, settings: Settings) -> int:
     return _run(settings, work)
 
 
+def cmd_staff_unlock(args: argparse.Namespace, settings: Settings) -> int:
+    """An admin lets a throttled account sign in again at once, from every address."""
+    from bot.staff import accounts, throttle
+
+    async def work(database: Any) -> int:
+        async with database.session() as session:
+            user = await accounts.get_staff(session, args.username)
+            if user is None:
+                raise CliError(f"no staff account named {args.username!r}")
+            cleared = await throttle.unlock(session, user.username)
+            await session.commit()
+        print(f"unlocked {user.username}" + ("" if cleared else " (it was not throttled)"))
+        return EXIT_OK
+
+    return _run(settings, work)
+
+
 def cmd_staff_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
     from bot.staff import accounts
 
@@ -462,6 +479,14 @@ def add_cli(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     disable.add_argument("username", metavar="USERNAME")
     disable.set_defaults(func=cmd_staff_disable)
+
+    unlock = staff_sub.add_parser(
+        "unlock",
+        help="let a throttled account sign in again",
+        description="Clear an account's failed sign-ins, so it may sign in again at once from any address.",
+    )
+    unlock.add_argument("username", metavar="USERNAME")
+    unlock.set_defaults(func=cmd_staff_unlock)
 
     bootstrap = staff_sub.add_parser(
         "bootstrap",
