@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bot import metrics as bot_metrics
 from bot.channels import build_channels
@@ -143,6 +144,12 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers=outages,
-        middleware=[Middleware(bot_metrics.ServerErrors), Middleware(Hardening)],
+        # The client's address and scheme from X-Forwarded-* only when the connection comes from TRUSTED_PROXIES;
+        # the app does this itself (uvicorn runs with proxy headers off), so `sahulat run` and the Procfile agree.
+        middleware=[
+            Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies),
+            Middleware(bot_metrics.ServerErrors),
+            Middleware(Hardening),
+        ],
         max_body_size=settings.max_webhook_body_bytes,
     )

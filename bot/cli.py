@@ -50,7 +50,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         print(line, flush=True)
     print(f"Serving on http://{args.host}:{args.port} (health: /healthz)", flush=True)
     uvicorn.run(
-        create_app(settings, knowledge=knowledge), host=args.host, port=args.port, log_level=settings.log_level.lower()
+        create_app(settings, knowledge=knowledge),
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,  # the app applies TRUSTED_PROXIES itself (bot/app.py)
     )
     return EXIT_OK
 

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line, for a log service
     metrics_token: str | None = None  # when set, /metrics wants "Authorization: Bearer <token>"
+    # Addresses or networks of the reverse proxies whose X-Forwarded-For / -Proto the app believes (comma-separated).
+    trusted_proxies: str = "127.0.0.1"
 
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
@@ -56,6 +58,15 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _no_wildcard(cls, value: str) -> str:
+        """'*' would let any client name its own address, and so walk around every per-address limit."""
+        hosts = [host.strip() for host in value.split(",") if host.strip()]
+        if "*" in hosts:
+            raise ValueError("TRUSTED_PROXIES may not be '*': name the proxy's addresses or network")
+        return ",".join(hosts)
 
     @property
     def is_sqlite(self) -> bool:

@@ -7,6 +7,8 @@ import asyncio
 import os
 from pathlib import Path
 
+import pytest
+
 from bot.db import Database
 from bot.staff import accounts, throttle
 
@@ -69,3 +71,16 @@ async def _unlock(db: Database, env: dict[str, str]) -> None:
     code, out, err = await asyncio.to_thread(sahulat, "staff", "unlock", "Agent", env=env)
     assert code == 0 and "unlocked agent" in out, err
     assert (await _attempt(db, PASSWORD, "10.0.0.1")).user is not None
+
+
+async def test_past_the_global_failure_budget_only_known_addresses_are_checked(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(throttle.LIMITS, "all", 3)
+    await _add_agent(db)
+    assert (await _attempt(db, PASSWORD, "10.0.0.1")).user is not None  # known from now on
+    for n in range(4):  # a spray: other accounts, other addresses
+        await _attempt(db, "wrong password", f"192.0.2.{n}", username=f"user{n}")
+    assert (await _attempt(db, PASSWORD, "198.51.100.3")).throttled  # not checked at all
+    assert (await _attempt(db, PASSWORD, "10.0.0.1")).user is not None
+

@@ -15,6 +15,7 @@ import datetime as dt
 import re
 import secrets
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -35,6 +36,10 @@ MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 256
 BOOTSTRAP_USERNAME = "admin"
 
+# Password checks run here, at most this many at once in a process: argon2 is slow on purpose, and a flood of
+# sign-ins must queue rather than take every core from the webhooks.
+MAX_CONCURRENT_PASSWORD_CHECKS = 2
+_password_checks = ThreadPoolExecutor(MAX_CONCURRENT_PASSWORD_CHECKS, thread_name_prefix="password-check")
 ATTEMPT_RETENTION = dt.timedelta(days=1)  # failed attempts; successful ones are kept KNOWN_CLIENT_DAYS
 THROTTLE_WINDOW = throttle.THROTTLE_WINDOW
 
@@ -221,7 +226,9 @@ async def authenticate(
     if not await throttle.reserve(session, name, client, now):
         return LoginResult(throttled=True)
     user = await get_staff(session, name) if name else None
-    ok = await asyncio.to_thread(_verify, user.password_hash if user else _dummy_hash(), password[:MAX_PASSWORD_CHARS])
+    stored = user.password_hash if user else _dummy_hash()
+    loop = asyncio.get_running_loop()
+    ok = await loop.run_in_executor(_password_checks, _verify, stored, password[:MAX_PASSWORD_CHARS])
     ok = ok and user is not None and user.active
     session.add(LoginAttempt(username=name, client=client, succeeded=ok, created_at=now))
     if not ok or user is None:

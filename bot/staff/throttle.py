@@ -5,7 +5,9 @@ are counted before any of them is checked (issue 20, finding 9: counting rows an
 The account-and-address counter stops guessing at one account from one place; the address counter stops spraying
 many accounts from one place; the account counter stops a spread-out attack on one account, but lets a correct
 password through from an address that signed in to that account before, so nobody can lock staff out on demand
-(finding 10). `sahulat staff unlock USERNAME` clears an account's counters.
+(finding 10). Past a global failure budget, only such known addresses are checked at all: a spray from many
+addresses cannot keep the password checks (argon2, deliberately slow) busy (finding 5).
+`sahulat staff unlock USERNAME` clears an account's counters.
 """
 
 from __future__ import annotations
@@ -24,17 +26,24 @@ THROTTLE_WINDOW = dt.timedelta(minutes=15)
 MAX_FAILURES_PER_ACCOUNT_AND_CLIENT = 5
 MAX_FAILURES_PER_CLIENT = 20
 MAX_FAILURES_PER_ACCOUNT = 20  # from addresses that never signed in to it; known ones are still checked
+MAX_FAILURES_OVERALL = 200  # every account and address together; beyond it only known addresses are checked
 KNOWN_CLIENT_DAYS = 90  # a successful sign-in makes its address known to the account for this long
 
 LIMITS = {
     "pair": MAX_FAILURES_PER_ACCOUNT_AND_CLIENT,
     "client": MAX_FAILURES_PER_CLIENT,
     "account": MAX_FAILURES_PER_ACCOUNT,
+    "all": MAX_FAILURES_OVERALL,
 }
 
 
 def keys(username: str, client: str) -> dict[str, str]:
-    return {"pair": f"pair:{username}|{client}", "client": f"client:{client}", "account": f"account:{username}"}
+    return {
+        "pair": f"pair:{username}|{client}",
+        "client": f"client:{client}",
+        "account": f"account:{username}",
+        "all": "all",
+    }
 
 
 async def _reserve(session: AsyncSession, key: str, now: dt.datetime) -> int:
@@ -64,7 +73,9 @@ async def reserve(session: AsyncSession, username: str, client: str, now: dt.dat
     await session.commit()
     if counts["pair"] > LIMITS["pair"] or counts["client"] > LIMITS["client"]:
         return False
-    return counts["account"] <= LIMITS["account"] or await known_client(session, username, client, now)
+    if counts["account"] <= LIMITS["account"] and counts["all"] <= LIMITS["all"]:
+        return True
+    return await known_client(session, username, client, now)
 
 
 async def release(session: AsyncSession, username: str, client: str) -> None:
