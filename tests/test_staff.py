@@ -30,7 +30,7 @@ from bot.core import build_core
 from bot.db import Database
 from bot.models import Complaint, ComplaintEvent, DeadLetter, Notification, StaffUser, UnansweredQuestion, utcnow
 from bot.settings import Settings
-from bot.staff import accounts, throttle
+from bot.staff import accounts, throttle, unanswered
 from bot.staff.queries import LOCAL_TZ, like_pattern
 from bot.staff.unanswered import group_questions
 from knowledge.loader import KnowledgeBase
@@ -635,6 +635,29 @@ def test_grouping_by_similarity() -> None:
     assert [g.count for g in groups] == [3, 1, 1]
     assert groups[0].text == "fee for freelancers" or groups[0].text == "Fee for freelancers?"
     assert groups[0].languages == ["en", "roman"] and groups[0].ids == [1, 2, 3]
+
+
+def test_grouping_does_bounded_work_however_many_distinct_questions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Citizens write these rows: the fuzzy comparisons per view are bounded, and so is each compared text."""
+    from rapidfuzz import fuzz
+
+    compared = 0
+    real = fuzz.token_set_ratio
+
+    def counting(a: str, b: str, **kwargs: object) -> float:
+        nonlocal compared
+        compared += 1
+        assert len(a) <= unanswered.MAX_KEY_CHARS and len(b) <= unanswered.MAX_KEY_CHARS
+        return real(a, b, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fuzz, "token_set_ratio", counting)
+    words = [f"w{n}" for n in range(3000)]
+    rows = [_question(f"q{n}", f"{words[n]} {words[(n * 7) % 3000]} " + "padding " * 600) for n in range(3000)]
+    for i, row in enumerate(rows):
+        row.id = i + 1
+    groups = group_questions(rows)
+    assert compared <= unanswered.MAX_COMPARISONS
+    assert sum(g.count for g in groups) == 3000
 
 
 async def test_unanswered_queue_and_mark_handled(live: Live) -> None:
