@@ -243,6 +243,22 @@ class LoginThrottle(SQLModel, table=True):
     failures: int = 0
 
 
+class AuditEvent(SQLModel, table=True):
+    """What staff and operators did: sign-ins (failed too), sign-outs, exports, account and key changes. Rows are
+    only ever added (bot/audit.py has no update or delete); personal data only where the action was about it."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_action_created", "action", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: dt.datetime = _timestamp(index=True)
+    actor: str = Field(max_length=80)  # a staff username, or "cli" for a terminal command
+    action: str = Field(max_length=40)  # sign_in, sign_in_failed, sign_in_throttled, sign_out, export, ...
+    target: str | None = Field(default=None, max_length=200)  # the account or key acted on
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    client: str | None = Field(default=None, max_length=64)  # the address it came from (None: a terminal)
+
+
 class ApiKey(SQLModel, table=True):
     """An Open311 API key; only its SHA-256 is stored, the key itself is shown once when created."""
 

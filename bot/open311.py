@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from bot.audit import CLI, record
 from bot.complaints import Draft, file_complaint
 from bot.core import Core
 from bot.models import ApiKey, Complaint, ComplaintEvent, utcnow
@@ -492,6 +493,7 @@ def _run_key_command(args: argparse.Namespace) -> int:
                     except IntegrityError:
                         print(f"sahulat: error: a key named {args.name!r} exists", file=sys.stderr)
                         return 1
+                    record(session, "api_key_added", actor=CLI, target=args.name)
                     print(f"API key for {args.name} (shown once; store it now):\n{key}")
                     return 0
                 rows = list(await session.exec(select(ApiKey).order_by(col(ApiKey.name))))
@@ -506,6 +508,7 @@ def _run_key_command(args: argparse.Namespace) -> int:
                     return 1
                 match[0].active = False
                 session.add(match[0])
+                record(session, "api_key_revoked", actor=CLI, target=args.name)
                 print(f"revoked {args.name}")
                 return 0
         finally:

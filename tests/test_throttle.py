@@ -83,4 +83,3 @@ async def test_past_the_global_failure_budget_only_known_addresses_are_checked(
         await _attempt(db, "wrong password", f"192.0.2.{n}", username=f"user{n}")
     assert (await _attempt(db, PASSWORD, "198.51.100.3")).throttled  # not checked at all
     assert (await _attempt(db, PASSWORD, "10.0.0.1")).user is not None
-
