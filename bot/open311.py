@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from bot.audit import CLI, record
+from bot.client_limit import ClientRateLimit
 from bot.complaints import Draft, file_complaint
 from bot.core import Core
 from bot.models import ApiKey, Complaint, ComplaintEvent, utcnow
@@ -449,10 +450,12 @@ async def post_request(request: Request) -> Response:
     return respond(fmt, "service_requests", "request", body, status=201)
 
 
-def _guarded(handler: Any) -> Any:
+def _guarded(handler: Any, limit: ClientRateLimit | None = None) -> Any:
     async def endpoint(request: Request) -> Response:
         fmt = request.path_params.get("fmt", "json")
         try:
+            if limit is not None and not limit.allow(request.client.host if request.client else ""):
+                raise Open311Error(429, "too many requests from this address; try again in a minute")
             return await handler(request)  # type: ignore[no-any-return]
         except Open311Error as error:
             return error_response(fmt, error)
@@ -461,6 +464,7 @@ def _guarded(handler: Any) -> Any:
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
+    reads = ClientRateLimit(settings.open311_requests_per_minute, 60.0)  # the anonymous request reads
     return [
         Mount(
             "/open311/v2",
@@ -468,9 +472,9 @@ def routes(settings: Settings) -> list[BaseRoute]:
             routes=[
                 Route("/services.{fmt}", _guarded(services), methods=["GET"]),
                 Route("/services/{service_code}.{fmt}", _guarded(service), methods=["GET"]),
-                Route("/requests.{fmt}", _guarded(list_requests), methods=["GET"]),
+                Route("/requests.{fmt}", _guarded(list_requests, reads), methods=["GET"]),
                 Route("/requests.{fmt}", _guarded(post_request), methods=["POST"]),
-                Route("/requests/{service_request_id}.{fmt}", _guarded(get_request), methods=["GET"]),
+                Route("/requests/{service_request_id}.{fmt}", _guarded(get_request, reads), methods=["GET"]),
             ],
         )
     ]

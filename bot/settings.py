@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     twilio_template_content_sid: str | None = None  # approved template for messages outside the 24-hour window
     twilio_send_timeout_seconds: float = Field(default=10.0, gt=0)
     max_webhook_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    open311_requests_per_minute: int = Field(default=60, ge=1)  # per client address and web process
 
     knowledge_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "knowledge" / "data")
     sources_dir: Path = Field(
