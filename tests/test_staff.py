@@ -810,7 +810,8 @@ def sahulat(url: str, *args: str, stdin: str = "") -> tuple[int, str, str]:
 
 @pytest.mark.parametrize(
     "command",
-    [["staff"], ["staff", "add"], ["staff", "list"], ["staff", "disable"], ["staff", "bootstrap"], ["complaints"]]
+    [["staff"], ["staff", "add"], ["staff", "list"], ["staff", "disable"], ["staff", "unlock"], ["staff", "bootstrap"]]
+    + [["complaints"]]
     + [["complaints", action] for action in ("list", "show", "export")],
 )
 def test_staff_commands_have_help(command: list[str]) -> None:
