@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint chat eval bench clean
+.PHONY: run secret test lint chat eval bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)  ## the bot on SQLite, no accounts needed
+secret:  ## a random SECRET_KEY in .env, written once (the settings read .env; a set variable wins)
+	@grep -qs '^SECRET_KEY=' .env || $(PYTHON) -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(48))" >> .env
+
+run: $(STAMP) secret  ## the bot on SQLite, no accounts needed
 	$(BIN)/sahulat db upgrade
 	$(BIN)/sahulat staff bootstrap
 	$(BIN)/sahulat run

@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bot import metrics as bot_metrics
 from bot.channels import build_channels
@@ -21,6 +22,7 @@ from bot.core import Core, build_core
 from bot.db import DATABASE_OUTAGE
 from bot.errors import is_transient
 from bot.features import feature_modules
+from bot.hardening import Hardening
 from bot.logs import configure as configure_logging
 from bot.outbox import outbox_depth, run_sender
 from bot.settings import Settings, get_settings
@@ -44,8 +46,9 @@ async def healthz(request: Request) -> JSONResponse:
         body["database"] = "ok"
         return JSONResponse(body)
     except Exception as exc:  # any failure to reach the database means "not ready"
+        # The reason goes to the log only: /healthz is public, and an error's name tells an outsider what runs here.
         log.warning("health check: database unreachable: %s", type(exc).__name__)
-        body.update(status="unavailable", database=f"unreachable ({type(exc).__name__})")
+        body.update(status="unavailable", database="unreachable")
         return JSONResponse(body, status_code=503)
 
 
@@ -88,6 +91,9 @@ def create_app(
     Pass `core` to share one (tests), or `knowledge` to reuse a knowledge base already loaded.
     """
     settings = settings or get_settings()
+    problem = settings.secret_key_problem()
+    if problem:  # refuse to serve: a forged admin session is one known key away
+        raise RuntimeError(problem)
     if not logging.getLogger().handlers:  # under uvicorn (the Procfile's web): nothing prints the app's logs yet
         configure_logging(settings.log_level, settings.log_format)
 
@@ -132,6 +138,18 @@ def create_app(
                 await active.close()
 
     outages = {error: database_unavailable for error in DATABASE_OUTAGE}
+    # Every route's body is limited as it streams in (a chunked body has no Content-Length to check first); the
+    # staff and Open311 mounts set their own limits.
     return Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers=outages, middleware=[Middleware(bot_metrics.ServerErrors)]
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=outages,
+        # The client's address and scheme from X-Forwarded-* only when the connection comes from TRUSTED_PROXIES;
+        # the app does this itself (uvicorn runs with proxy headers off), so `sahulat run` and the Procfile agree.
+        middleware=[
+            Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies),
+            Middleware(bot_metrics.ServerErrors),
+            Middleware(Hardening),
+        ],
+        max_body_size=settings.max_webhook_body_bytes,
     )

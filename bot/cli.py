@@ -36,6 +36,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import create_app
     from bot.core import load_kb
 
+    problem = settings.secret_key_problem()
+    if problem:
+        return _fail(problem)
     try:
         knowledge = load_kb(settings)
     except KnowledgeError as exc:
@@ -47,7 +50,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         print(line, flush=True)
     print(f"Serving on http://{args.host}:{args.port} (health: /healthz)", flush=True)
     uvicorn.run(
-        create_app(settings, knowledge=knowledge), host=args.host, port=args.port, log_level=settings.log_level.lower()
+        create_app(settings, knowledge=knowledge),
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,  # the app applies TRUSTED_PROXIES itself (bot/app.py)
     )
     return EXIT_OK
 

@@ -227,9 +227,11 @@ async def add_note(
     *,
     actor: str,
     public: bool,
+    published: str | None = None,
     now: dt.datetime | None = None,
 ) -> ComplaintEvent:
-    """A note on the history; a public one is also sent to the citizen."""
+    """A note on the history; a public one is also sent to the citizen. `published` is separate text written for
+    anyone to read (Open311's status_notes): the note goes to one citizen and may well name them."""
     if not note.strip():
         raise ComplaintError("the note is empty")
     now = now or utcnow()
@@ -239,6 +241,7 @@ async def add_note(
         kind=kind,
         note=note.strip(),
         public=public,
+        published_note=published.strip() if published and published.strip() else None,
         actor=actor,
         created_at=now,
     )

@@ -166,6 +166,8 @@ class ComplaintEvent(SQLModel, table=True):
     to_status: str | None = Field(default=None, max_length=16)
     note: str | None = Field(default=None, sa_type=Text)
     public: bool = False  # shown to the citizen (and notified)
+    # Text staff wrote to be published on Open311 (anyone may read it): never the note itself, which may name people.
+    published_note: str | None = Field(default=None, sa_type=Text)
     actor: str = Field(max_length=80)  # "citizen", "staff:<username>", "system"
     created_at: dt.datetime = _timestamp()
 
@@ -228,6 +230,33 @@ class LoginAttempt(SQLModel, table=True):
     client: str = Field(max_length=64)  # the client address as the proxy reports it
     succeeded: bool = False
     created_at: dt.datetime = _timestamp()
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed sign-ins counted per key (an account and address, an address, an account) in a window; reserved with
+    one atomic upsert before a password is checked, so simultaneous guesses cannot all pass under the limit."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(max_length=200, primary_key=True)
+    window_start: dt.datetime = _timestamp()
+    failures: int = 0
+
+
+class AuditEvent(SQLModel, table=True):
+    """What staff and operators did: sign-ins (failed too), sign-outs, exports, account and key changes. Rows are
+    only ever added (bot/audit.py has no update or delete); personal data only where the action was about it."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_action_created", "action", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: dt.datetime = _timestamp(index=True)
+    actor: str = Field(max_length=80)  # a staff username, or "cli" for a terminal command
+    action: str = Field(max_length=40)  # sign_in, sign_in_failed, sign_in_throttled, sign_out, export, ...
+    target: str | None = Field(default=None, max_length=200)  # the account or key acted on
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    client: str | None = Field(default=None, max_length=64)  # the address it came from (None: a terminal)
 
 
 class ApiKey(SQLModel, table=True):

@@ -1,8 +1,9 @@
 """Open311 GeoReport v2 under /open311/v2/: the complaint catalogue and complaints, in JSON and XML.
 
 Other complaint systems (a citizen portal, a city CRM) read and file complaints through it without custom
-integration. Nothing personal leaves through it: no names, user ids or internal notes; status_notes carries only
-what the citizen was told; an erased complaint shows as erased.
+integration. Anyone may read it, and references are sequential, so nothing personal leaves through it: no names,
+user ids or notes to the citizen; status_notes carries only text staff wrote to be published; a chat citizen's
+location is published as their district's, their photos not at all; an erased complaint shows as erased.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 import sys
 from typing import Any
@@ -20,10 +22,13 @@ from xml.etree import ElementTree as ET
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from bot.audit import CLI, record
+from bot.client_limit import ClientRateLimit
 from bot.complaints import Draft, file_complaint
 from bot.core import Core
 from bot.models import ApiKey, Complaint, ComplaintEvent, utcnow
@@ -34,11 +39,23 @@ from knowledge.normalize import normalize_chars
 CHANNEL = "open311"
 FORMATS = ("json", "xml")
 DEFAULT_WINDOW = dt.timedelta(days=90)
+# Dates a client may name: beyond them the window arithmetic would overflow (a 500 instead of the spec's 400).
+FIRST_DATE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LAST_DATE = dt.datetime(2999, 12, 31, tzinfo=dt.UTC)
 MAX_WINDOW = dt.timedelta(days=90)
-MAX_REQUESTS = 1000
+MAX_REQUESTS = 1000  # ids one service_request_id list may name
+# Anyone may list requests: a page is small by default and bounded, so a few clients cannot keep the loop busy.
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+MAX_PAGE = 10_000
 MIN_DESCRIPTION_WORDS = 3
 MAX_DESCRIPTION_CHARS = 2000
+# A request is a few short fields: the body is cut off at this, as it streams in (chunked included).
+MAX_BODY_BYTES = 16 * 1024
+MAX_FIELDS = 64
 ERASED = "This complaint was erased at the citizen's request."
+# Characters XML 1.0 cannot carry: one in a complaint would make the whole feed unreadable for every consumer.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class Open311Error(Exception):
@@ -92,7 +109,7 @@ def _xml_value(parent: ET.Element, key: str, value: Any) -> None:
     if isinstance(value, bool):
         child.text = "true" if value else "false"
     elif value is not None:
-        child.text = str(value)
+        child.text = _XML_INVALID.sub("", str(value))
 
 
 def _to_xml(root: str, item_tag: str, items: list[dict[str, Any]]) -> bytes:
@@ -176,16 +193,35 @@ def service_definition(core: Core, code: str) -> dict[str, Any]:
 
 
 def _status_notes(complaint: Complaint, events: list[ComplaintEvent]) -> str | None:
-    """Only what the citizen was told: the latest public note or status reason."""
-    public = [e.note for e in events if e.public and e.note]
-    return public[-1] if public else None
+    """Only text written for publication; what the citizen was told may name them."""
+    published = [e.published_note for e in events if e.published_note]
+    return published[-1] if published else None
+
+
+def _location(core: Core, complaint: Complaint) -> tuple[float | None, float | None]:
+    """A chat citizen's shared location is their home or street: publish only their district's centre. What an
+    Open311 client filed was already meant for such systems."""
+    if complaint.erased_at is not None:
+        return None, None
+    if complaint.channel == CHANNEL:
+        return complaint.latitude, complaint.longitude
+    place = core.kb.places.get(complaint.district)
+    if complaint.latitude is None or place is None or place.lat is None:
+        return None, None
+    return place.lat, place.lon
 
 
 def request_entry(core: Core, complaint: Complaint, events: list[ComplaintEvent]) -> dict[str, Any]:
     service = core.kb.services.get(complaint.category)
     place = core.kb.places.get(complaint.district)
     erased = complaint.erased_at is not None
-    media = [a["ref"] for a in complaint.attachments if str(a.get("ref", "")).startswith("https://")]
+    # A chat citizen's photo URL (Twilio's) opens their photo for anyone: only Open311 clients' own URLs go out.
+    media = [
+        a["ref"]
+        for a in complaint.attachments
+        if complaint.channel == CHANNEL and str(a.get("ref", "")).startswith("https://")
+    ]
+    lat, long = _location(core, complaint)
     return {
         "service_request_id": complaint.reference,
         "status": "closed" if complaint.status in ("resolved", "rejected") else "open",
@@ -201,8 +237,8 @@ def request_entry(core: Core, complaint: Complaint, events: list[ComplaintEvent]
         "address": place.name.en if place else (None if erased else complaint.district_text),
         "address_id": None,
         "zipcode": None,
-        "lat": None if erased else complaint.latitude,
-        "long": None if erased else complaint.longitude,
+        "lat": lat,
+        "long": long,
         "media_url": None if erased or not media else media[0],
     }
 
@@ -232,7 +268,14 @@ def _parse_date(name: str, value: str | None) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "+"))
     except ValueError:
         raise Open311Error(400, f"{name} must be a W3C date-time such as 2026-01-01T00:00:00Z") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    try:
+        in_range = FIRST_DATE <= parsed <= LAST_DATE  # comparing converts the zone, which can overflow too
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise Open311Error(400, f"{name} must be between {w3c(FIRST_DATE)} and {w3c(LAST_DATE)}")
+    return parsed
 
 
 async def _events(session: AsyncSession, complaints: list[Complaint]) -> dict[int, list[ComplaintEvent]]:
@@ -241,7 +284,7 @@ async def _events(session: AsyncSession, complaints: list[Complaint]) -> dict[in
     if ids:
         rows = await session.exec(
             select(ComplaintEvent)
-            .where(col(ComplaintEvent.complaint_id).in_(ids), col(ComplaintEvent.public).is_(True))
+            .where(col(ComplaintEvent.complaint_id).in_(ids), col(ComplaintEvent.published_note).is_not(None))
             .order_by(col(ComplaintEvent.created_at), col(ComplaintEvent.id))
         )
         for event in rows:
@@ -249,10 +292,21 @@ async def _events(session: AsyncSession, complaints: list[Complaint]) -> dict[in
     return by_complaint
 
 
+def _whole(params: Any, name: str, default: int, high: int) -> int:
+    raw = str(params.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= high:
+        raise Open311Error(400, f"{name} must be a whole number from 1 to {high}")
+    return int(raw)
+
+
 async def list_requests(request: Request) -> Response:
     fmt = _fmt(request)
     core = _core(request)
     params = request.query_params
+    page_size = _whole(params, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    page = _whole(params, "page", 1, MAX_PAGE)
     query = select(Complaint)
     ids = [i.strip() for i in params.get("service_request_id", "").split(",") if i.strip()]
     if ids:  # the spec: ids override every other filter
@@ -277,7 +331,11 @@ async def list_requests(request: Request) -> Response:
             query = query.where(col(Complaint.status).in_(("received", "in_review")))
         elif statuses == {"closed"}:
             query = query.where(col(Complaint.status).in_(("resolved", "rejected")))
-    query = query.order_by(col(Complaint.created_at).desc(), col(Complaint.id).desc()).limit(MAX_REQUESTS)
+    query = (
+        query.order_by(col(Complaint.created_at).desc(), col(Complaint.id).desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
     async with core.db.session() as session:
         complaints = list(await session.exec(query))
         events = await _events(session, complaints)
@@ -320,16 +378,31 @@ def _coordinate(form: Any, name: str, low: float, high: float) -> float | None:
     return value
 
 
+async def _checked_key(core: Core, key: str) -> ApiKey:
+    async with core.db.session() as session, session.begin():
+        return await check_key(session, key)
+
+
+async def _form(request: Request) -> Any:
+    """The form, read within the mount's body limit (MAX_BODY_BYTES, enforced on the stream by Starlette)."""
+    try:
+        return await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_BODY_BYTES)
+    except HTTPException as exc:
+        detail = "request body too large" if exc.status_code == 413 else exc.detail
+        raise Open311Error(exc.status_code, detail) from None
+    except Exception:  # python-multipart's errors for malformed bodies
+        raise Open311Error(400, "the body must be a form (application/x-www-form-urlencoded)") from None
+
+
 async def post_request(request: Request) -> Response:
     fmt = _fmt(request)
     core = _core(request)
-    limit = core.settings.max_webhook_body_bytes
-    if int(request.headers.get("content-length") or 0) > limit:
-        raise Open311Error(413, "request body too large")
-    try:
-        form = await request.form(max_files=0)
-    except Exception:  # python-multipart's errors for malformed bodies
-        raise Open311Error(400, "the body must be a form (application/x-www-form-urlencoded)") from None
+    # The key first: an api_key in the query string is checked before the body is read at all, one in the form
+    # before any other field is looked at, so an outsider costs at most one small bounded read.
+    query_key = request.query_params.get("api_key")
+    key = await _checked_key(core, query_key) if query_key else None
+    form = await _form(request)
+    key = key or await _checked_key(core, str(form.get("api_key") or ""))
     code = str(form.get("service_code") or "")
     if code not in core.kb.services:
         raise Open311Error(400, f"service_code {code!r} not found" if code else "service_code is required")
@@ -359,7 +432,6 @@ async def post_request(request: Request) -> Response:
         [{"kind": "document", "ref": media_url[:500], "content_type": None}] if media_url.startswith("https://") else []
     )
     async with core.db.session() as session, session.begin():
-        key = await check_key(session, str(form.get("api_key") or ""))
         district, typed = _place(core, address or None, lat, lon)
         draft = Draft(
             channel=CHANNEL,
@@ -378,10 +450,12 @@ async def post_request(request: Request) -> Response:
     return respond(fmt, "service_requests", "request", body, status=201)
 
 
-def _guarded(handler: Any) -> Any:
+def _guarded(handler: Any, limit: ClientRateLimit | None = None) -> Any:
     async def endpoint(request: Request) -> Response:
         fmt = request.path_params.get("fmt", "json")
         try:
+            if limit is not None and not limit.allow(request.client.host if request.client else ""):
+                raise Open311Error(429, "too many requests from this address; try again in a minute")
             return await handler(request)  # type: ignore[no-any-return]
         except Open311Error as error:
             return error_response(fmt, error)
@@ -390,15 +464,17 @@ def _guarded(handler: Any) -> Any:
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
+    reads = ClientRateLimit(settings.open311_requests_per_minute, 60.0)  # the anonymous request reads
     return [
         Mount(
             "/open311/v2",
+            max_body_size=MAX_BODY_BYTES,
             routes=[
                 Route("/services.{fmt}", _guarded(services), methods=["GET"]),
                 Route("/services/{service_code}.{fmt}", _guarded(service), methods=["GET"]),
-                Route("/requests.{fmt}", _guarded(list_requests), methods=["GET"]),
+                Route("/requests.{fmt}", _guarded(list_requests, reads), methods=["GET"]),
                 Route("/requests.{fmt}", _guarded(post_request), methods=["POST"]),
-                Route("/requests/{service_request_id}.{fmt}", _guarded(get_request), methods=["GET"]),
+                Route("/requests/{service_request_id}.{fmt}", _guarded(get_request, reads), methods=["GET"]),
             ],
         )
     ]
@@ -421,6 +497,7 @@ def _run_key_command(args: argparse.Namespace) -> int:
                     except IntegrityError:
                         print(f"sahulat: error: a key named {args.name!r} exists", file=sys.stderr)
                         return 1
+                    record(session, "api_key_added", actor=CLI, target=args.name)
                     print(f"API key for {args.name} (shown once; store it now):\n{key}")
                     return 0
                 rows = list(await session.exec(select(ApiKey).order_by(col(ApiKey.name))))
@@ -435,6 +512,7 @@ def _run_key_command(args: argparse.Namespace) -> int:
                     return 1
                 match[0].active = False
                 session.add(match[0])
+                record(session, "api_key_revoked", actor=CLI, target=args.name)
                 print(f"revoked {args.name}")
                 return 0
         finally:

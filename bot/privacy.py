@@ -85,7 +85,9 @@ async def erase_user(session: AsyncSession, channel: str, user_id: str, now: dt.
     ids = [c.id for c in complaints if c.id is not None]
     if ids:
         await session.exec(  # type: ignore[call-overload]
-            update(ComplaintEvent).where(col(ComplaintEvent.complaint_id).in_(ids)).values(note=None)
+            update(ComplaintEvent)
+            .where(col(ComplaintEvent.complaint_id).in_(ids))
+            .values(note=None, published_note=None)
         )
     await session.exec(  # type: ignore[call-overload]
         delete(Notification).where(

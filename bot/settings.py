@@ -10,6 +10,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/sahulat.db"
+DEFAULT_SECRET_KEY = "dev-only-change-me"
+MIN_SECRET_KEY_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -20,10 +22,12 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     database_pool_size: int = Field(default=10, ge=1, le=200)
     public_url: str | None = None
-    secret_key: str = "dev-only-change-me"
+    secret_key: str = DEFAULT_SECRET_KEY
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: one JSON object per line, for a log service
     metrics_token: str | None = None  # when set, /metrics wants "Authorization: Bearer <token>"
+    # Addresses or networks of the reverse proxies whose X-Forwarded-For / -Proto the app believes (comma-separated).
+    trusted_proxies: str = "127.0.0.1"
 
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
@@ -36,6 +40,7 @@ class Settings(BaseSettings):
     twilio_template_content_sid: str | None = None  # approved template for messages outside the 24-hour window
     twilio_send_timeout_seconds: float = Field(default=10.0, gt=0)
     max_webhook_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    open311_requests_per_minute: int = Field(default=60, ge=1)  # per client address and web process
 
     knowledge_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "knowledge" / "data")
     sources_dir: Path = Field(
@@ -55,9 +60,33 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _no_wildcard(cls, value: str) -> str:
+        """'*' would let any client name its own address, and so walk around every per-address limit."""
+        hosts = [host.strip() for host in value.split(",") if host.strip()]
+        if "*" in hosts:
+            raise ValueError("TRUSTED_PROXIES may not be '*': name the proxy's addresses or network")
+        return ",".join(hosts)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def is_local_development(self) -> bool:
+        """SQLite and no public address: one machine, nobody else reaches the dashboard."""
+        return self.is_sqlite and not self.public_url
+
+    def secret_key_problem(self) -> str | None:
+        """Why SECRET_KEY may not serve (anyone knowing the default forges sessions), or None when it may."""
+        if self.is_local_development:
+            return None
+        if self.secret_key == DEFAULT_SECRET_KEY:
+            return "SECRET_KEY is the published default; set a long random value (make run writes one to .env)"
+        if len(self.secret_key) < MIN_SECRET_KEY_CHARS:
+            return f"SECRET_KEY is shorter than {MIN_SECRET_KEY_CHARS} characters; set a long random value"
+        return None
 
     def resolved_telegram_mode(self) -> str:
         """Polling when there is a token but no public address; webhook when both exist."""

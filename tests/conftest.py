@@ -47,6 +47,7 @@ from .fake_telegram import FakeTelegram, Server, free_port
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 SAHULAT = str(Path(sys.executable).parent / "sahulat")
+TEST_SECRET_KEY = "test-secret-key-long-enough-to-serve-anywhere"
 UNDER_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -105,7 +106,8 @@ def no_heap_freeze_at_app_startup() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return Settings(database_url="sqlite+aiosqlite:///unused.db")
+    # A key long enough to serve on PostgreSQL too (the tests' apps copy these settings with another database).
+    return Settings(database_url="sqlite+aiosqlite:///unused.db", secret_key=TEST_SECRET_KEY)
 
 
 @pytest.fixture(scope="session")

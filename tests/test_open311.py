@@ -18,12 +18,15 @@ from bot.app import create_app
 from bot.complaints import Draft, add_note, change_status, file_complaint
 from bot.db import Database
 from bot.models import Complaint, utcnow
-from bot.open311 import add_key
+from bot.open311 import DEFAULT_PAGE_SIZE, add_key
 from bot.settings import Settings
 
 from .conftest import sahulat, serve
 
 PERSONAL = ("Ayesha Khan", "+923001234567", "citizen-42")
+PHOTO = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
+# What a chat citizen shared or was told: never published (their exact location, photo, a note naming staff).
+NEVER_PUBLISHED = ("34.21873", "72.05311", PHOTO, "+923009998877", "Ayesha, we fixed it")
 
 
 async def _seed(url: str, settings: Settings, knowledge) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -42,8 +45,9 @@ async def _seed(url: str, settings: Settings, knowledge) -> dict[str, str]:  # t
                     district="mardan",
                     description="Registration pending for three months",
                     answers={"applicant": "startup"},
-                    latitude=34.2,
-                    longitude=72.04,
+                    attachments=[{"kind": "photo", "ref": PHOTO, "content_type": "image/jpeg"}],
+                    latitude=34.21873,
+                    longitude=72.05311,
                 ),
             )
             closed = await file_complaint(
@@ -56,7 +60,16 @@ async def _seed(url: str, settings: Settings, knowledge) -> dict[str, str]:  # t
                     description="No power at the park since Monday",
                 ),
             )
-            await add_note(session, kb, closed, "Generator repaired", actor="staff:amna", public=True)
+            await add_note(
+                session,
+                kb,
+                closed,
+                "Generator repaired; call Amna on +923009998877",
+                actor="staff:amna",
+                public=True,
+                published="Generator repaired",
+            )
+            await add_note(session, kb, closed, "Ayesha, we fixed it", actor="staff:amna", public=True)
             await add_note(session, kb, closed, "Caller was rude", actor="staff:amna", public=False)
             await change_status(session, kb, closed, "resolved", actor="staff:amna")
             old = await file_complaint(
@@ -135,11 +148,13 @@ def test_requests_listed_and_fetched_without_personal_data(api, fmt: str) -> Non
     assert closed["requested_datetime"].endswith("Z")
     opened = by_id[seeded["open"]]
     assert opened["status"] == "open" and opened["service_code"] == "pseb_registration"
-    assert float(opened["lat"]) == 34.2 and float(opened["long"]) == 72.04
+    assert float(opened["lat"]) == 34.2 and float(opened["long"]) == 72.04  # Mardan's centre, not the citizen's
+    assert not opened.get("media_url")
     erased = by_id[seeded["erased"]]
     assert erased["description"] == "This complaint was erased at the citizen's request."
     raw = requests.get(f"{root}/requests.{fmt}", timeout=10).text
-    for personal in (*PERSONAL, "Caller was rude", "Chak 5"):
+    raw += requests.get(f"{root}/requests/{seeded['open']}.{fmt}", timeout=10).text
+    for personal in (*PERSONAL, *NEVER_PUBLISHED, "Caller was rude", "Chak 5"):
         assert personal not in raw
 
 
@@ -175,6 +190,9 @@ def w3(value: dt.datetime) -> str:
         ("/requests.json?start_date=yesterday", 400, "start_date must be a W3C date-time"),
         ("/requests.xml?start_date=2026-01-01T00:00:00Z&end_date=2026-06-01T00:00:00Z", 400, "90 days"),
         ("/requests.json?status=pending", 400, "status must be open or closed"),
+        ("/requests.json?start_date=9999-12-31T00:00:00Z", 400, "start_date must be between"),
+        ("/requests.xml?end_date=0001-01-01T00:00:00%2B05:00", 400, "end_date must be between"),
+        ("/requests.json?start_date=0001-01-01T00:00:00Z&end_date=0001-01-02T00:00:00Z", 400, "must be between"),
         ("/services.csv", 404, "format 'csv' is not supported"),
     ],
 )
@@ -229,6 +247,7 @@ def test_post_files_a_complaint(api, fmt: str, database_url: str) -> None:  # ty
     [
         ({"api_key": None}, 403, "api_key is required"),
         ({"api_key": "not-a-key"}, 403, "api_key is not valid"),
+        ({"api_key": "not-a-key", "service_code": "potholes"}, 403, "api_key is not valid"),  # the key comes first
         ({"service_code": "potholes"}, 400, "service_code 'potholes' not found"),
         ({"attribute[applicant]": None}, 400, "attribute[applicant] is required"),
         ({"attribute[applicant]": "alien"}, 400, "attribute[applicant] must be one of"),
@@ -250,6 +269,30 @@ def test_post_errors(api, change: dict[str, str | None], status: int, fragment: 
     response = httpx.post(f"{root}/requests.json", data={k: v for k, v in form.items() if v is not None}, timeout=10)
     assert response.status_code == status
     assert fragment in response.json()[0]["description"]
+
+
+def _chunked(total: int, chunk: int = 64 * 1024) -> Iterator[bytes]:
+    """A form body sent chunked (no Content-Length): `total` bytes of one field."""
+    yield b"description="
+    for _ in range(total // chunk):
+        yield b"a" * chunk
+
+
+@pytest.mark.parametrize("key", [None, "not-a-key", "valid"])
+def test_post_body_is_limited_as_it_streams_in(api, key: str | None) -> None:  # type: ignore[no-untyped-def]
+    root, seeded = api
+    params = {"api_key": seeded["key"] if key == "valid" else key} if key else {}
+    response = httpx.post(
+        f"{root}/requests.json",
+        params=params,
+        content=_chunked(4 * 1024 * 1024),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+        timeout=30,
+    )
+    if key == "not-a-key":  # refused before the body is read
+        assert response.status_code == 403 and "api_key is not valid" in response.json()[0]["description"]
+    else:
+        assert response.status_code == 413 and "too large" in response.json()[0]["description"]
 
 
 def test_post_by_coordinates_picks_the_nearest_district(api) -> None:  # type: ignore[no-untyped-def]
@@ -286,3 +329,51 @@ def test_key_cli_add_list_revoke(tmp_path: Path) -> None:
     assert run("revoke", "city-portal").returncode == 0
     assert "city-portal\trevoked" in run("list").stdout
     assert run("revoke", "nobody").returncode == 1
+
+
+def test_a_control_character_does_not_break_the_xml_feed(api) -> None:  # type: ignore[no-untyped-def]
+    root, seeded = api
+    form = {
+        "api_key": seeded["key"],
+        "service_code": "other",
+        "address_string": "Mardan",
+        "description": "The counter\x01 was \x1bclosed all week\ufffe",
+    }
+    created = httpx.post(f"{root}/requests.json", data=form, timeout=10)
+    assert created.status_code == 201
+    reference = created.json()[0]["service_request_id"]
+    feed = xmltodict.parse(httpx.get(f"{root}/requests.xml", timeout=10).content)["service_requests"]["request"]
+    (filed,) = [r for r in feed if r["service_request_id"] == reference]
+    assert filed["description"] == "The counter was closed all week"
+    as_json = httpx.get(f"{root}/requests/{reference}.json", timeout=10).json()[0]
+    assert as_json["description"].startswith("The counter\x01")  # JSON carries it escaped
+
+
+def test_requests_come_in_small_pages(api, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    root, seeded = api
+
+    async def file_many() -> None:
+        db = Database(database_url)
+        try:
+            async with db.session() as session, session.begin():
+                for n in range(DEFAULT_PAGE_SIZE + 5):
+                    text = f"complaint number {n} here"
+                    draft = Draft(
+                        channel="telegram", user_id=f"p{n}", category="other", district="swat", description=text
+                    )
+                    await file_complaint(session, draft, now=utcnow() - dt.timedelta(days=1, seconds=-n))
+        finally:
+            await db.dispose()
+
+    asyncio.run(file_many())
+    first = httpx.get(f"{root}/requests.json", timeout=10).json()
+    assert len(first) == DEFAULT_PAGE_SIZE  # of the 58 in the last 90 days, newest first
+    assert first[3]["description"] == f"complaint number {DEFAULT_PAGE_SIZE + 4} here"
+    rest = httpx.get(f"{root}/requests.json", params={"page": "2"}, timeout=10).json()
+    assert len(rest) == 8
+    assert not {r["service_request_id"] for r in first} & {r["service_request_id"] for r in rest}
+    two = httpx.get(f"{root}/requests.json", params={"page_size": "2"}, timeout=10).json()
+    assert [r["service_request_id"] for r in two] == [r["service_request_id"] for r in first[:2]]
+    for bad in ({"page_size": "100000"}, {"page_size": "0"}, {"page": "x"}):
+        response = httpx.get(f"{root}/requests.json", params=bad, timeout=10)
+        assert response.status_code == 400 and "must be a whole number" in response.json()[0]["description"]

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
-from .conftest import ROOT, SAHULAT, _postgres_url, free_port, reset_schema, scalar
+from .conftest import ROOT, SAHULAT, TEST_SECRET_KEY, _postgres_url, free_port, reset_schema, scalar
 from .fake_telegram import TOKEN, FakeTelegram, wait_until
 
 AUTH_TOKEN = "scale-out-auth-token-0123456789"
@@ -40,6 +40,7 @@ async def servers(url: str, fake: FakeTelegram, count: int = 2) -> AsyncIterator
         **os.environ,
         "DATABASE_URL": url,
         "PUBLIC_URL": PUBLIC_URL,
+        "SECRET_KEY": TEST_SECRET_KEY,
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_API_BASE_URL": fake.base_url,
         "TELEGRAM_MODE": "webhook",

@@ -30,7 +30,7 @@ from bot.core import build_core
 from bot.db import Database
 from bot.models import Complaint, ComplaintEvent, DeadLetter, Notification, StaffUser, UnansweredQuestion, utcnow
 from bot.settings import Settings
-from bot.staff import accounts
+from bot.staff import accounts, throttle, unanswered
 from bot.staff.queries import LOCAL_TZ, like_pattern
 from bot.staff.unanswered import group_questions
 from knowledge.loader import KnowledgeBase
@@ -332,7 +332,8 @@ async def test_throttle_stops_a_password_guessing_loop(live: Live) -> None:
         for guess in range(12):
             data = {"csrf": csrf, "username": "agent", "password": f"guess-{guess:04d}"}
             codes.append((await client.post("/staff/login", data=data)).status_code)
-        assert codes == [400] * accounts.MAX_FAILURES_PER_USERNAME + [429] * (12 - accounts.MAX_FAILURES_PER_USERNAME)
+        allowed = throttle.MAX_FAILURES_PER_ACCOUNT_AND_CLIENT
+        assert codes == [400] * allowed + [429] * (12 - allowed)
         refused = await client.post("/staff/login", data={"csrf": csrf, "username": "Agent", "password": PASSWORD})
         assert refused.status_code == 429  # even the right password is not checked now
         assert "Too many failed sign-ins" in refused.text and refused.headers["retry-after"] == "900"
@@ -345,7 +346,7 @@ async def test_throttle_per_client_across_usernames(live: Live) -> None:
     await add_staff(live, "agent", "agent")
     async with live.client() as client:
         csrf = csrf_of((await client.get("/staff/login")).text)
-        for i in range(accounts.MAX_FAILURES_PER_CLIENT):
+        for i in range(throttle.MAX_FAILURES_PER_CLIENT):
             data = {"csrf": csrf, "username": f"user{i}", "password": "wrong password"}
             assert (await client.post("/staff/login", data=data)).status_code == 400
         response = await client.post("/staff/login", data={"csrf": csrf, "username": "agent", "password": PASSWORD})
@@ -450,6 +451,13 @@ async def test_filters_search_sort_pages_and_counts(live: Live) -> None:
         assert references((await client.get(f"/staff/?q={refs[3]}")).text) == [refs[3]]
         bad = await client.get("/staff/?status=nope&since=yesterday&page=x&sort=random")
         assert bad.status_code == 200 and "Ignored: unknown status" in bad.text and len(references(bad.text)) == 25
+        for far in ("until=9999-12-31", "since=0001-01-01"):  # out of range: the filter is ignored, and said so
+            page = await client.get(f"/staff/?{far}")
+            assert page.status_code == 200 and "is out of range" in page.text and len(references(page.text)) == 25
+            assert (await client.get(f"/staff/complaints.csv?{far}")).status_code == 403  # a viewer: not a 500
+    async with signed_in(live, "exporter", "agent") as client:
+        for far in ("until=9999-12-31", "since=0001-01-01"):
+            assert (await client.get(f"/staff/complaints.csv?{far}")).status_code == 200
 
 
 def test_like_pattern_escapes_wildcards() -> None:
@@ -491,7 +499,8 @@ async def test_status_notes_and_assignment_go_into_the_event_log(live: Live) -> 
         stale = await client.post(f"{url}/status", data={"csrf": csrf, "status": "resolved", "expected": "received"})
         assert stale.status_code == 409 and "changed this complaint meanwhile" in stale.text
         public = await client.post(
-            f"{url}/note", data={"csrf": csrf, "note": "We called the centre.", "visibility": "public"}
+            f"{url}/note",
+            data={"csrf": csrf, "note": "We called the centre.", "visibility": "public", "published": "Centre called"},
         )
         assert public.status_code == 303
         internal = await client.post(
@@ -518,6 +527,7 @@ async def test_status_notes_and_assignment_go_into_the_event_log(live: Live) -> 
         ("status", "rejected", True, "staff:agent"),
     ]
     assert events[4].note == "agent" and events[5].note == "Not our service"
+    assert [e.published_note for e in events] == [None, None, "Centre called", None, None, None]  # Open311's text
     notes = await notifications_of(live, ref)
     assert [(n.status, n.language, n.channel, n.user_id) for n in notes] == [("pending", "ur", "telegram", "4242")] * 3
     assert "We called the centre." in notes[1].text and "Not our service" in notes[2].text
@@ -625,6 +635,29 @@ def test_grouping_by_similarity() -> None:
     assert [g.count for g in groups] == [3, 1, 1]
     assert groups[0].text == "fee for freelancers" or groups[0].text == "Fee for freelancers?"
     assert groups[0].languages == ["en", "roman"] and groups[0].ids == [1, 2, 3]
+
+
+def test_grouping_does_bounded_work_however_many_distinct_questions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Citizens write these rows: the fuzzy comparisons per view are bounded, and so is each compared text."""
+    from rapidfuzz import fuzz
+
+    compared = 0
+    real = fuzz.token_set_ratio
+
+    def counting(a: str, b: str, **kwargs: object) -> float:
+        nonlocal compared
+        compared += 1
+        assert len(a) <= unanswered.MAX_KEY_CHARS and len(b) <= unanswered.MAX_KEY_CHARS
+        return real(a, b, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fuzz, "token_set_ratio", counting)
+    words = [f"w{n}" for n in range(3000)]
+    rows = [_question(f"q{n}", f"{words[n]} {words[(n * 7) % 3000]} " + "padding " * 600) for n in range(3000)]
+    for i, row in enumerate(rows):
+        row.id = i + 1
+    groups = group_questions(rows)
+    assert compared <= unanswered.MAX_COMPARISONS
+    assert sum(g.count for g in groups) == 3000
 
 
 async def test_unanswered_queue_and_mark_handled(live: Live) -> None:
@@ -777,7 +810,8 @@ def sahulat(url: str, *args: str, stdin: str = "") -> tuple[int, str, str]:
 
 @pytest.mark.parametrize(
     "command",
-    [["staff"], ["staff", "add"], ["staff", "list"], ["staff", "disable"], ["staff", "bootstrap"], ["complaints"]]
+    [["staff"], ["staff", "add"], ["staff", "list"], ["staff", "disable"], ["staff", "unlock"], ["staff", "bootstrap"]]
+    + [["complaints"]]
     + [["complaints", action] for action in ("list", "show", "export")],
 )
 def test_staff_commands_have_help(command: list[str]) -> None:
@@ -839,5 +873,7 @@ def test_cli_accounts_and_complaints(database_url: str, tmp_path: Path) -> None:
     assert rows[0]["user_id"] == "whatsapp:+923001234567"
     code, _, err = sahulat(url, "complaints", "list", "--since", "2026-02-30")
     assert code == 1 and "not a date" in err
+    code, _, err = sahulat(url, "complaints", "export", "--until", "9999-12-31")
+    assert code == 1 and "out of range" in err
     code, _, err = sahulat(url, "complaints", "list", "--limit", "0")
     assert code == 2

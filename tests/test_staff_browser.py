@@ -194,3 +194,40 @@ async def test_pages_fit_a_phone_screen(
         raise
     finally:
         await page.context.close()
+
+
+async def test_an_admin_reads_and_filters_the_audit_trail_in_the_browser(
+    live: Live,  # noqa: F811
+    browser: Browser,
+    request: pytest.FixtureRequest,
+) -> None:
+    await add_staff(live, "amina", "agent")
+    await add_staff(live, "boss", "admin")
+    page = await new_page(browser)
+    try:
+        for username, password in (("amina", "not the password"), ("boss", PASSWORD)):
+            await page.goto(f"{live.url}/staff/login")
+            await page.get_by_label("Username").fill(username)
+            await page.get_by_label("Password").fill(password)
+            await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("link", name="Audit").click()
+        await expect(page).to_have_url(re.compile(r"/staff/audit$"))
+        rows = page.locator("#audit tbody tr")
+        await expect(rows).to_have_count(2)  # boss signed in; amina's wrong password before it
+        await expect(rows.first).to_contain_text("boss")
+        await page.get_by_label("Action").select_option("sign_in_failed")
+        await page.get_by_role("button", name="Filter").click()
+        await expect(page).to_have_url(re.compile(r"action=sign_in_failed"))
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_contain_text("amina")
+        async with page.expect_download(timeout=TIMEOUT_MS) as info:
+            await page.get_by_role("link", name="Export CSV").click()
+        download = await info.value
+        text = await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8-sig")
+        exported = list(csv.DictReader(io.StringIO(text)))
+        assert [(r["actor"], r["action"]) for r in exported] == [("amina", "sign_in_failed")]
+    except BaseException:
+        await screenshot_on_failure(page, request)
+        raise
+    finally:
+        await page.context.close()

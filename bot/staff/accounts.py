@@ -1,7 +1,7 @@
 """Staff accounts, password hashing and the login throttle, shared by the dashboard and the `sahulat staff` CLI.
 
-Passwords are hashed with argon2id (argon2-cffi's defaults); the throttle counts failed attempts in the
-`login_attempt` table, so it holds across every web process that shares the database.
+Passwords are hashed with argon2id (argon2-cffi's defaults); the throttle (bot/staff/throttle.py) counts attempts
+in the database, so it holds across every web process that shares it.
 
 The hasher is made once, by `build_hasher`, and read from the module attribute `hasher` at every use. The test
 suite (tests/conftest.py) swaps in a cheap one through `use_hasher`; nothing else calls it, and no setting or
@@ -15,6 +15,7 @@ import datetime as dt
 import re
 import secrets
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -26,6 +27,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import LoginAttempt, StaffUser, utcnow
+from bot.staff import throttle
 
 ROLES = ("viewer", "agent", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -34,10 +36,12 @@ MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 256
 BOOTSTRAP_USERNAME = "admin"
 
-THROTTLE_WINDOW = dt.timedelta(minutes=15)
-MAX_FAILURES_PER_USERNAME = 5
-MAX_FAILURES_PER_CLIENT = 20
-ATTEMPT_RETENTION = dt.timedelta(days=1)
+# Password checks run here, at most this many at once in a process: argon2 is slow on purpose, and a flood of
+# sign-ins must queue rather than take every core from the webhooks.
+MAX_CONCURRENT_PASSWORD_CHECKS = 2
+_password_checks = ThreadPoolExecutor(MAX_CONCURRENT_PASSWORD_CHECKS, thread_name_prefix="password-check")
+ATTEMPT_RETENTION = dt.timedelta(days=1)  # failed attempts; successful ones are kept KNOWN_CLIENT_DAYS
+THROTTLE_WINDOW = throttle.THROTTLE_WINDOW
 
 
 def build_hasher() -> PasswordHasher:
@@ -211,32 +215,20 @@ class LoginResult:
     throttled: bool = False
 
 
-async def is_throttled(session: AsyncSession, username: str, client: str, now: dt.datetime) -> bool:
-    since = now - THROTTLE_WINDOW
-    failed = col(LoginAttempt.succeeded).is_(False)
-    recent = col(LoginAttempt.created_at) >= since
-    by_name = await session.exec(
-        select(func.count()).select_from(LoginAttempt).where(LoginAttempt.username == username, failed, recent)
-    )
-    if int(by_name.one()) >= MAX_FAILURES_PER_USERNAME:
-        return True
-    by_client = await session.exec(
-        select(func.count()).select_from(LoginAttempt).where(LoginAttempt.client == client, failed, recent)
-    )
-    return int(by_client.one()) >= MAX_FAILURES_PER_CLIENT
-
-
 async def authenticate(
     session: AsyncSession, username: str, password: str, client: str, now: dt.datetime | None = None
 ) -> LoginResult:
-    """Check a sign-in, unless throttled; every checked attempt is recorded (and committed by the caller)."""
+    """Check a sign-in, unless throttled. The attempt is counted and committed before the password is checked
+    (`throttle.reserve`); what the check finds is recorded and committed by the caller."""
     now = now or utcnow()
     name = normalize_username(username)[:64]
     client = client[:64]
-    if await is_throttled(session, name, client, now):
+    if not await throttle.reserve(session, name, client, now):
         return LoginResult(throttled=True)
     user = await get_staff(session, name) if name else None
-    ok = await asyncio.to_thread(_verify, user.password_hash if user else _dummy_hash(), password[:MAX_PASSWORD_CHARS])
+    stored = user.password_hash if user else _dummy_hash()
+    loop = asyncio.get_running_loop()
+    ok = await loop.run_in_executor(_password_checks, _verify, stored, password[:MAX_PASSWORD_CHARS])
     ok = ok and user is not None and user.active
     session.add(LoginAttempt(username=name, client=client, succeeded=ok, created_at=now))
     if not ok or user is None:
@@ -245,7 +237,10 @@ async def authenticate(
         user.password_hash = await asyncio.to_thread(hasher.hash, password)
     user.last_login_at = now
     session.add(user)
-    await session.exec(delete(LoginAttempt).where(col(LoginAttempt.created_at) < now - ATTEMPT_RETENTION))
+    await throttle.release(session, name, client)
+    old_failure = col(LoginAttempt.succeeded).is_(False) & (col(LoginAttempt.created_at) < now - ATTEMPT_RETENTION)
+    forgotten = col(LoginAttempt.created_at) < now - dt.timedelta(days=throttle.KNOWN_CLIENT_DAYS)
+    await session.exec(delete(LoginAttempt).where(old_failure | forgotten))
     return LoginResult(user=user)
 
 

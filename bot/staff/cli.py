@@ -13,6 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TextIO
 
+from bot.audit import CLI, record
 from bot.settings import Settings
 
 EXIT_OK, EXIT_ERROR = 0, 1
@@ -89,6 +90,7 @@ def cmd_staff_add(args: argparse.Namespace, settings: Settings) -> int:
                 user = await accounts.create_staff(session, username, password, args.role, categories)
             except accounts.AccountError as exc:
                 raise CliError(str(exc)) from None
+            record(session, "account_added", actor=CLI, target=user.username, role=user.role, categories=categories)
             await session.commit()
         limited = f", categories: {', '.join(user.categories)}" if user.categories else ""
         print(f"added {user.username} ({user.role}{limited})")
@@ -145,8 +147,27 @@ def cmd_staff_disable(args: argparse.Namespace, settings: Settings) -> int:
                 await accounts.set_active(session, user, False)
             except accounts.AccountError as exc:
                 raise CliError(str(exc)) from None
+            record(session, "account_changed", actor=CLI, target=user.username, change="disable", active=False)
             await session.commit()
         print(f"disabled {user.username}; its sessions are signed out")
+        return EXIT_OK
+
+    return _run(settings, work)
+
+
+def cmd_staff_unlock(args: argparse.Namespace, settings: Settings) -> int:
+    """An admin lets a throttled account sign in again at once, from every address."""
+    from bot.staff import accounts, throttle
+
+    async def work(database: Any) -> int:
+        async with database.session() as session:
+            user = await accounts.get_staff(session, args.username)
+            if user is None:
+                raise CliError(f"no staff account named {args.username!r}")
+            cleared = await throttle.unlock(session, user.username)
+            record(session, "account_unlocked", actor=CLI, target=user.username, counters=cleared)
+            await session.commit()
+        print(f"unlocked {user.username}" + ("" if cleared else " (it was not throttled)"))
         return EXIT_OK
 
     return _run(settings, work)
@@ -462,6 +483,14 @@ def add_cli(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     disable.add_argument("username", metavar="USERNAME")
     disable.set_defaults(func=cmd_staff_disable)
+
+    unlock = staff_sub.add_parser(
+        "unlock",
+        help="let a throttled account sign in again",
+        description="Clear an account's failed sign-ins, so it may sign in again at once from any address.",
+    )
+    unlock.add_argument("username", metavar="USERNAME")
+    unlock.set_defaults(func=cmd_staff_unlock)
 
     bootstrap = staff_sub.add_parser(
         "bootstrap",

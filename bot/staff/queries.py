@@ -51,6 +51,11 @@ CHANNELS = ("telegram", "whatsapp", "console", "open311")
 ERASED = "erased"
 
 
+# Dates a filter may name: beyond them the day arithmetic (a day's end, the zone) would overflow datetime.
+FIRST_DAY = dt.date(2000, 1, 1)
+LAST_DAY = dt.date(2999, 12, 31)
+
+
 @dataclass
 class Filters:
     """What a staff member asked to see; parsed from a query string (web) or options (CLI)."""
@@ -83,9 +88,14 @@ class Filters:
             raw = params.get(name, "").strip()
             if raw:
                 try:
-                    setattr(filters, name, dt.date.fromisoformat(raw))
+                    day = dt.date.fromisoformat(raw)
                 except ValueError:
                     errors.append(f"{name}: {raw!r} is not a date (YYYY-MM-DD)")
+                    continue
+                if FIRST_DAY <= day <= LAST_DAY:
+                    setattr(filters, name, day)
+                else:
+                    errors.append(f"{name}: {raw!r} is out of range ({FIRST_DAY} to {LAST_DAY})")
         filters.q = params.get("q", "").strip()[:MAX_SEARCH_CHARS]
         sort = params.get("sort", "newest").strip() or "newest"
         if sort not in SORTS:

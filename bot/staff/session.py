@@ -59,14 +59,17 @@ class Sessions:
         """A fresh nonce on every sign-in, so a token seen before signing in is worthless after."""
         return SessionData(nonce=secrets.token_urlsafe(18), user_id=user_id, epoch=epoch)
 
-    def write(self, response: Response, data: SessionData, path: str) -> None:
+    def write(self, response: Response, data: SessionData, path: str, *, https: bool = False) -> None:
+        """`https`: the request came over https, so the cookie is Secure even when PUBLIC_URL does not say so."""
         value = self._serializer.dumps({"n": data.nonce, "u": data.user_id, "e": data.epoch})
+        secure = self.secure or https
         response.set_cookie(
-            COOKIE_NAME, value, path=path, httponly=True, samesite="strict", secure=self.secure, max_age=None
+            COOKIE_NAME, value, path=path, httponly=True, samesite="strict", secure=secure, max_age=None
         )
 
-    def clear(self, response: Response, path: str) -> None:
-        response.delete_cookie(COOKIE_NAME, path=path, httponly=True, samesite="strict", secure=self.secure)
+    def clear(self, response: Response, path: str, *, https: bool = False) -> None:
+        secure = self.secure or https
+        response.delete_cookie(COOKIE_NAME, path=path, httponly=True, samesite="strict", secure=secure)
 
     def csrf_token(self, data: SessionData) -> str:
         return hmac.new(self._csrf_key, data.nonce.encode(), hashlib.sha256).hexdigest()

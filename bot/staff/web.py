@@ -31,10 +31,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot import audit
 from bot.complaints import STATUSES, TRANSITIONS, ComplaintError, add_note, change_status, history, status_name
 from bot.models import Complaint, Notification, StaffUser, utcnow
 from bot.settings import Settings
-from bot.staff import accounts, charts, queries, unanswered
+from bot.staff import accounts, audit_page, charts, queries, unanswered
 from bot.staff.session import SessionData, Sessions
 from bot.storage import deadletters as stored_deadletters
 from handlers import deadletters
@@ -127,6 +128,11 @@ class Ctx:
     @property
     def base(self) -> str:
         return str(self.request.scope.get("root_path", "")).rstrip("/")
+
+    @property
+    def client(self) -> str:
+        """The address the request came from (the proxy's word only for TRUSTED_PROXIES: bot/app.py)."""
+        return self.request.client.host if self.request.client else "unknown"
 
     def field(self, name: str, limit: int = MAX_NOTE_CHARS + 1) -> str:
         value = self.form.get(name, "") if self.form is not None else ""
@@ -249,7 +255,7 @@ class StaffWeb:
                 request, "login.html", csrf=self.sessions.csrf_token(fresh), next=target, username=""
             )
             if data is None:
-                self.sessions.write(response, fresh, base or "/")
+                self.sessions.write(response, fresh, base or "/", https=request.url.scheme == "https")
             return response
         form = await request.form(max_files=0, max_fields=10, max_part_size=4096)
         if not self.sessions.csrf_ok(data, form.get("csrf")):
@@ -261,6 +267,9 @@ class StaffWeb:
         client = request.client.host if request.client else "unknown"
         async with core.db.session() as db:
             result = await accounts.authenticate(db, username, password, client)
+            action = "sign_in_throttled" if result.throttled else ("sign_in" if result.user else "sign_in_failed")
+            who = result.user.username if result.user else accounts.normalize_username(username)[:64]
+            audit.record(db, action, actor=who, client=client)
             await db.commit()
         csrf = self.sessions.csrf_token(data)
         if result.throttled:
@@ -289,7 +298,8 @@ class StaffWeb:
         assert result.user.id is not None
         log.info("staff %s signed in from %s", result.user.username, client)
         response = RedirectResponse(target, status_code=303)
-        self.sessions.write(response, self.sessions.new(result.user.id, result.user.session_epoch), base or "/")
+        fresh = self.sessions.new(result.user.id, result.user.session_epoch)
+        self.sessions.write(response, fresh, base or "/", https=request.url.scheme == "https")
         return response
 
     async def logout(self, ctx: Ctx) -> Response:
@@ -297,9 +307,10 @@ class StaffWeb:
         shared computer, a stolen cookie) stops working too; the price is signing out the account's other devices."""
         ctx.user.session_epoch += 1
         ctx.db.add(ctx.user)
+        audit.record(ctx.db, "sign_out", actor=ctx.user.username, client=ctx.client)
         await ctx.db.commit()
         response = RedirectResponse(f"{ctx.base}/login", status_code=303)
-        self.sessions.clear(response, ctx.base or "/")
+        self.sessions.clear(response, ctx.base or "/", https=ctx.request.url.scheme == "https")
         return response
 
     # -- complaints ----------------------------------------------------------------------------------------
@@ -364,6 +375,16 @@ class StaffWeb:
         rows = await queries.all_filtered(ctx.db, filters, ctx.user)
         personal = ctx.user.role == "admin"
         log.info("staff %s exported %d complaints (personal data: %s)", ctx.user.username, len(rows), personal)
+        audit.record(
+            ctx.db,
+            "export",
+            actor=ctx.user.username,
+            client=ctx.client,
+            rows=len(rows),
+            personal_data=personal,
+            filters=filters.query_params(page=1),
+        )
+        await ctx.db.commit()
         stamp = utcnow().astimezone(queries.LOCAL_TZ).strftime("%Y%m%d-%H%M")
 
         def body() -> Iterator[str]:
@@ -466,13 +487,21 @@ class StaffWeb:
 
     async def note(self, ctx: Ctx) -> Response:
         complaint = await self._locked(ctx)
-        text, visibility = ctx.field("note"), ctx.field("visibility", 16)
+        text, visibility, published = ctx.field("note"), ctx.field("visibility", 16), ctx.field("published")
         if visibility not in ("public", "internal"):
             return await self.complaint(ctx, error="Choose whether the note is public or internal.", status=400)
-        if len(text) > MAX_NOTE_CHARS:
+        if len(text) > MAX_NOTE_CHARS or len(published) > MAX_NOTE_CHARS:
             return await self.complaint(ctx, error=f"A note may have at most {MAX_NOTE_CHARS} characters.", status=400)
         try:
-            await add_note(ctx.db, ctx.core.kb, complaint, text, actor=ctx.actor, public=visibility == "public")
+            await add_note(
+                ctx.db,
+                ctx.core.kb,
+                complaint,
+                text,
+                actor=ctx.actor,
+                public=visibility == "public",
+                published=published or None,
+            )
         except ComplaintError as exc:
             return await self.complaint(ctx, error=f"Not added: {exc}.", status=400)
         await ctx.db.commit()
@@ -628,6 +657,15 @@ class StaffWeb:
         except accounts.AccountError as exc:
             values = {"username": username, "role": role}
             return await self.accounts_page(ctx, error=f"Not added: {exc}.", status=400, form_values=values)
+        audit.record(
+            ctx.db,
+            "account_added",
+            actor=ctx.user.username,
+            client=ctx.client,
+            target=user.username,
+            role=user.role,
+            categories=user.categories,
+        )
         await ctx.db.commit()
         log.info("staff %s added account %s (%s)", ctx.user.username, user.username, user.role)
         if generated:  # shown once, on this response only (never stored in clear, never in a URL)
@@ -662,6 +700,10 @@ class StaffWeb:
                 raise HTTPException(400, "Unknown action.")
         except accounts.AccountError as exc:
             return await self.accounts_page(ctx, error=f"Not changed: {exc}.", status=400)
+        changes = {"change": action, "role": user.role, "categories": user.categories, "active": user.active}
+        audit.record(
+            ctx.db, "account_changed", actor=ctx.user.username, client=ctx.client, target=user.username, **changes
+        )
         await ctx.db.commit()
         log.info("staff %s: %s on account %s", ctx.user.username, action, user.username)
         return RedirectResponse(f"{ctx.base}/accounts?ok={code}", status_code=303)
@@ -688,6 +730,8 @@ class StaffWeb:
             Route("/accounts", g("admin")(self.accounts_page), methods=["GET"]),
             Route("/accounts", g("admin")(self.add_account), methods=["POST"]),
             Route("/accounts/{username}", g("admin")(self.change_account), methods=["POST"]),
+            Route("/audit", g("admin")(audit_page.page(self)), methods=["GET"]),
+            Route("/audit.csv", g("admin")(audit_page.export), methods=["GET"]),
         ]
         inner = Starlette(routes=routes, exception_handlers={HTTPException: self.http_error})
         return StaffASGI(inner)
