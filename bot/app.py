@@ -20,11 +20,11 @@ from bot import metrics as bot_metrics
 from bot.channels import build_channels
 from bot.core import Core, build_core
 from bot.db import DATABASE_OUTAGE
+from bot.domain.outbox import outbox_depth, run_sender
 from bot.errors import is_transient
 from bot.features import feature_modules
 from bot.hardening import Hardening
 from bot.logs import configure as configure_logging
-from bot.outbox import outbox_depth, run_sender
 from bot.settings import Settings, get_settings
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher

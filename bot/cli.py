@@ -82,7 +82,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     args.interval = args.interval or settings.outbox_interval_seconds
     from bot.channels import build_channels
     from bot.core import build_core
-    from bot.outbox import run_sender
+    from bot.domain.outbox import run_sender
 
     async def main() -> None:
         core = build_core(settings)

@@ -245,7 +245,7 @@ class LoginThrottle(SQLModel, table=True):
 
 class AuditEvent(SQLModel, table=True):
     """What staff and operators did: sign-ins (failed too), sign-outs, exports, account and key changes. Rows are
-    only ever added (bot/audit.py has no update or delete); personal data only where the action was about it."""
+    only ever added (bot/domain/audit.py has no update or delete); personal data only where the action was about it."""
 
     __tablename__ = "audit_event"
     __table_args__ = (Index("ix_audit_event_action_created", "action", "created_at"),)

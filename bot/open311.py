@@ -27,10 +27,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from bot.audit import CLI, record
 from bot.client_limit import ClientRateLimit
-from bot.complaints import Draft, file_complaint
 from bot.core import Core
+from bot.domain.audit import CLI, record
+from bot.domain.complaints import Draft, file_complaint
 from bot.models import ApiKey, Complaint, ComplaintEvent, utcnow
 from bot.settings import Settings
 from knowledge.geo import nearest

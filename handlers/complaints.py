@@ -6,7 +6,7 @@ file gets the same "not found" as a reference that does not exist, so nobody can
 
 from __future__ import annotations
 
-from bot.complaints import (
+from bot.domain.complaints import (
     REOPEN_DAYS,
     ComplaintError,
     complaints_of,

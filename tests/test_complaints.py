@@ -10,7 +10,9 @@ import pytest
 from sqlmodel import col, select
 
 from bot.channels.base import Channel, SendError, Sent
-from bot.complaints import (
+from bot.core import Core
+from bot.db import Database
+from bot.domain.complaints import (
     ComplaintError,
     Draft,
     add_note,
@@ -18,10 +20,8 @@ from bot.complaints import (
     file_complaint,
     parse_reference,
 )
-from bot.core import Core
-from bot.db import Database
+from bot.domain.outbox import deliver_due
 from bot.models import Complaint, ComplaintEvent, Notification, utcnow
-from bot.outbox import deliver_due
 from handlers.dispatcher import Dispatcher
 from handlers.messages import Incoming, Location, Media, Option, Outcome
 

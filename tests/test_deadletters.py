@@ -20,10 +20,10 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db import Database
+from bot.domain.privacy import erase_user, purge_logs
 from bot.errors import is_transient, sqlstate_of
 from bot.migrate import upgrade
 from bot.models import DeadLetter, Notification
-from bot.privacy import erase_user, purge_logs
 from handlers import deadletters
 from handlers.dispatcher import Dispatcher
 from handlers.messages import Incoming, Location, Media

@@ -15,8 +15,8 @@ import xmltodict
 from georeport import GeoReport
 
 from bot.app import create_app
-from bot.complaints import Draft, add_note, change_status, file_complaint
 from bot.db import Database
+from bot.domain.complaints import Draft, add_note, change_status, file_complaint
 from bot.models import Complaint, utcnow
 from bot.open311 import DEFAULT_PAGE_SIZE, add_key
 from bot.settings import Settings

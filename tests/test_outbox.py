@@ -17,8 +17,8 @@ from bot.channels.whatsapp import send as whatsapp_send
 from bot.channels.whatsapp.channel import WhatsAppChannel
 from bot.core import Core
 from bot.db import Database
+from bot.domain.outbox import deliver_due
 from bot.models import Notification, UserProfile, utcnow
-from bot.outbox import deliver_due
 from bot.settings import Settings
 
 from .fake_twilio import FakeTwilio, running_fake

@@ -6,11 +6,11 @@ import datetime as dt
 
 from sqlmodel import select
 
-from bot.complaints import add_note, change_status
 from bot.core import Core
 from bot.db import Database
+from bot.domain.complaints import add_note, change_status
+from bot.domain.privacy import ERASED_TEXT, purge_logs
 from bot.models import Complaint, ComplaintEvent, Notification, ProcessedMessage, UnansweredQuestion, utcnow
-from bot.privacy import ERASED_TEXT, purge_logs
 from handlers.dispatcher import Dispatcher
 from handlers.messages import Incoming, Media, Outcome
 

@@ -25,9 +25,9 @@ import uvicorn
 from sqlmodel import col, select
 
 from bot.app import create_app
-from bot.complaints import Draft, change_status, file_complaint
 from bot.core import build_core
 from bot.db import Database
+from bot.domain.complaints import Draft, change_status, file_complaint
 from bot.models import Complaint, ComplaintEvent, DeadLetter, Notification, StaffUser, UnansweredQuestion, utcnow
 from bot.settings import Settings
 from bot.staff import accounts, throttle, unanswered

@@ -466,8 +466,8 @@ async def test_replies_wait_in_the_outbox_while_telegram_is_down(
 
     from sqlmodel import select
 
+    from bot.domain.outbox import deliver_due
     from bot.models import Notification, utcnow
-    from bot.outbox import deliver_due
 
     app_settings = telegram_settings(settings, fake, "webhook").model_copy(update={"outbox_in_web": False})
     tg_core = telegram_core(core, app_settings)
@@ -533,8 +533,8 @@ async def test_past_the_delivery_backlog_replies_wait_in_the_outbox(
 
     from sqlmodel import select
 
+    from bot.domain.outbox import deliver_due
     from bot.models import Notification, utcnow
-    from bot.outbox import deliver_due
 
     app_settings = telegram_settings(settings, fake, "webhook").model_copy(update={"outbox_in_web": False})
     tg_core = telegram_core(core, app_settings)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from bot.complaints import Draft, file_complaint
 from bot.db import Database
+from bot.domain.complaints import Draft, file_complaint
 from bot.models import Conversation, UnansweredQuestion, UserProfile
 from handlers.dispatcher import Dispatcher
 from handlers.messages import Incoming

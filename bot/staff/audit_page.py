@@ -1,4 +1,4 @@
-"""The admins' audit page (/staff/audit) and its CSV export: the trail bot/audit.py writes, with filters.
+"""The admins' audit page (/staff/audit) and its CSV export: the trail bot/domain/audit.py writes, with filters.
 
 Apart from bot/staff/web.py, which is large already; the handlers take the same `Ctx` and run behind its guard.
 """
@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response, StreamingResponse
 
-from bot import audit
+from bot.domain import audit
 from bot.models import utcnow
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TextIO
 
-from bot.audit import CLI, record
+from bot.domain.audit import CLI, record
 from bot.settings import Settings
 
 EXIT_OK, EXIT_ERROR = 0, 1
@@ -254,7 +254,7 @@ def cmd_complaints_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_complaints_show(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.complaints import history
+    from bot.domain.complaints import history
     from bot.staff import queries
 
     async def work(database: Any) -> int:
@@ -428,7 +428,7 @@ def _positive(text: str) -> int:
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
-    from bot.complaints import STATUSES
+    from bot.domain.complaints import STATUSES
     from bot.staff.queries import SORTS
 
     parser.add_argument("--status", choices=STATUSES, help="only this status")

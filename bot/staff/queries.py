@@ -1,7 +1,7 @@
 """Reading complaints for staff: filters, search, sort, pages, counts, CSV rows, figures; and assignment.
 
 Both the dashboard and `sahulat complaints` use these, so the terminal and the browser list the same rows.
-Every status change and note goes through bot/complaints.py; only assignment (not there yet) lives here.
+Every status change and note goes through bot/domain/complaints.py; only assignment (not there yet) lives here.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from bot.complaints import STATUSES, ComplaintError
+from bot.domain.complaints import STATUSES, ComplaintError
 from bot.models import Complaint, ComplaintEvent, StaffUser, utcnow
 from knowledge.loader import KnowledgeBase
 

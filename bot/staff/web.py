@@ -7,7 +7,7 @@ wraps the sub-app and runs first, while `scope["app"]` is still the outer app, a
 scope under CORE_KEY; handlers read it with `core_of(request)`. The wrapper also adds the security headers.
 
 Every page needs a signed-in account (the login page and the stylesheet aside); each action checks its role;
-every POST carries the session's CSRF token; every change goes through bot/complaints.py (or `assign`) so it
+every POST carries the session's CSRF token; every change goes through bot/domain/complaints.py (or `assign`) so it
 lands in the append-only event log with who and when, and the citizen's notification is queued with it.
 """
 
@@ -31,8 +31,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot import audit
-from bot.complaints import STATUSES, TRANSITIONS, ComplaintError, add_note, change_status, history, status_name
+from bot.domain import audit
+from bot.domain.complaints import STATUSES, TRANSITIONS, ComplaintError, add_note, change_status, history, status_name
 from bot.models import Complaint, Notification, StaffUser, utcnow
 from bot.settings import Settings
 from bot.staff import accounts, audit_page, charts, queries, unanswered
@@ -462,7 +462,7 @@ class StaffWeb:
     def _done(self, ctx: Ctx, complaint: Complaint, code: str) -> Response:
         return RedirectResponse(f"{ctx.base}/complaints/{complaint.reference}?ok={code}", status_code=303)
 
-    # On a refused change the handlers re-render without rolling back: bot/complaints.py and accounts.py check
+    # On a refused change the handlers re-render without rolling back: bot/domain/complaints.py and accounts.py check
     # before they change anything, a rollback would expire the loaded account mid-render, and the request's
     # session is discarded uncommitted anyway.
 

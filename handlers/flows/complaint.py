@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.complaints import Draft, file_complaint, recent_duplicate
+from bot.domain.complaints import Draft, file_complaint, recent_duplicate
 from handlers.context import Context
 from handlers.flows.base import Flow, pick_word
 from handlers.messages import Option, Outcome

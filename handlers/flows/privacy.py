@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.complaints import status_name
-from bot.privacy import erase_user, stored_about
+from bot.domain.complaints import status_name
+from bot.domain.privacy import erase_user, stored_about
 from handlers.context import Context
 from handlers.flows.base import Flow
 from handlers.messages import Option, Outcome

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.complaints import ComplaintError, own_complaint, rate, status_name
+from bot.domain.complaints import ComplaintError, own_complaint, rate, status_name
 from handlers.context import Context
 from handlers.flows.base import Flow
 from handlers.messages import Option, Outcome

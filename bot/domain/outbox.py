@@ -28,9 +28,9 @@ from bot import metrics
 from bot.channels import network_channel_names
 from bot.channels.base import SendError
 from bot.core import Core
+from bot.domain.privacy import purge_logs
 from bot.errors import is_transient
 from bot.models import Notification, utcnow
-from bot.privacy import purge_logs
 from handlers.messages import Option
 
 log = logging.getLogger(__name__)
