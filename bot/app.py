@@ -54,9 +54,9 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def database_unavailable(request: Request, exc: Exception) -> Response:
     """A page or API call that met a database failure: 503 and a plain sentence when it is transient (the database
-    down, or too busy to give a connection in time: a connection it merely dropped, a restart, is replaced when it
-    leaves the pool, `bot.db.create_engine`, so that alone does not land here); any other database error (a
-    constraint, a missing column) is a bug: logged with its traceback and answered 500.
+    down, too busy to give a connection in time, or a connection the server ended, which SQLAlchemy then retires
+    with the pool's older ones, `bot.db.create_engine`); any other database error (a constraint, a missing column)
+    is a bug: logged with its traceback and answered 500.
     """
     if not is_transient(exc):
         log.error("%s %s: database error", request.method, request.url.path, exc_info=exc)
