@@ -18,7 +18,8 @@ from bot.app import create_app
 from bot.db import Database
 from bot.domain.complaints import Draft, add_note, change_status, file_complaint
 from bot.models import Complaint, utcnow
-from bot.open311 import DEFAULT_PAGE_SIZE, add_key
+from bot.open311.keys import add_key
+from bot.open311.reads import DEFAULT_PAGE_SIZE
 from bot.settings import Settings
 
 from .conftest import sahulat, serve
