@@ -7,9 +7,13 @@ Both designs run the product's own per-message statements (bot.storage: claim th
 conversation, store a changed conversation and the replies) on public SQLAlchemy APIs:
 
 - per message: `bot.storage.transactions.MessageTransactions`, an AsyncSession in `session.begin()` per message;
+- per message on a Core connection (a candidate, written here only): `engine.begin()` per message and the same
+  statements through `AsyncConnection.execute`, without the ORM session;
 - group commit (a candidate, written here only): the messages waiting together run in one AsyncSession
   transaction, each under `session.begin_nested()` (a savepoint, so a failure takes only its own work), with one
   commit for the group; a caller gets its result after that commit.
+
+Prints CPU milliseconds per message as well as wall time: the CPU figure is steadier on a busy machine.
 
 At each level, that many users send messages at once (each user's next message after the last one's reply) until
 `--messages` are done. Prints messages per second and p50/p99 per message, per design and database, and the
@@ -29,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,7 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.db import Database  # noqa: E402
-from bot.models import utcnow  # noqa: E402
+from bot.models import Conversation, utcnow  # noqa: E402
+from bot.storage import conversations, replies  # noqa: E402
 from bot.storage.conversations import claim_message, load_state, save_state  # noqa: E402
 from bot.storage.replies import keep_outcome  # noqa: E402
 
@@ -58,6 +63,48 @@ def message(user: str, number: int) -> Body:
         await keep_outcome(session, "bench", f"{user}-{number}", {"language": "en", "replies": [{"text": "ok"}]})
 
     return body
+
+
+def core_message(user: str, number: int) -> Callable[[AsyncConnection], Awaitable[None]]:
+    """The same statements as `message`, on a Core connection."""
+
+    async def body(connection: AsyncConnection) -> None:
+        now = utcnow()
+        dialect = connection.dialect.name
+        message_id = f"{user}-{number}"
+        claim = {"channel": "bench", "external_id": message_id, "user_id": user, "received_at": now, "handled_at": now}
+        if (await connection.execute(conversations._claim(dialect), claim)).first() is None:
+            return
+        profile = {
+            "channel": "bench",
+            "user_id": user,
+            "display_name": "Bench",
+            "received_at": now,
+            "now": now,
+            "window_opened_before": now - dt.timedelta(minutes=1),
+        }
+        await connection.execute(conversations._upsert_profile(dialect), profile)
+        key = {"channel": "bench", "user_id": user, "now": now}
+        await connection.execute(conversations._upsert_conversation(dialect), key)
+        update = conversations._update(Conversation.__table__, ("context",))
+        values = {"context": {"q": f"question {number}"}, "key_channel": "bench", "key_user_id": user}
+        await connection.execute(update, values)
+        stored = {"language": "en", "replies": [{"text": "ok"}]}
+        keep = {"key_channel": "bench", "key_message_id": message_id, "outcome": stored}
+        await connection.execute(replies.KEEP, keep)
+
+    return body
+
+
+class CoreConnection:
+    """The candidate: each message in `engine.begin()`, its statements on the Core connection."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def run(self, body: Callable[[AsyncConnection], Awaitable[Any]], key: object = None) -> Any:
+        async with self._engine.begin() as connection:
+            return await body(connection)
 
 
 class GroupCommit:
@@ -96,22 +143,25 @@ class GroupCommit:
                     done.set_exception(error)
 
 
-async def drive(run: Callable[..., Awaitable[Any]], users: int, total: int) -> dict[str, float]:
+async def drive(
+    run: Callable[..., Awaitable[Any]], users: int, total: int, make: Callable[[str, int], Any] = message
+) -> dict[str, float]:
     latencies: list[float] = []
     per_user = max(1, total // users)
 
     async def user(index: int) -> None:
         for number in range(per_user):
             start = time.perf_counter()
-            await run(message(f"u{index}", number), key=("bench", f"u{index}"))
+            await run(make(f"u{index}", number), key=("bench", f"u{index}"))
             latencies.append(time.perf_counter() - start)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(user(index) for index in range(users)))
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     latencies.sort()
     return {
         "per_second": len(latencies) / elapsed,
+        "cpu_ms": cpu / len(latencies) * 1000,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
     }
@@ -141,15 +191,18 @@ async def bench(name: str, url: str, levels: list[int], total: int) -> None:
     print(f"\n{name}")
     db = await fresh(url)
     print(f"  database alone (one commit, raw SQL): {await database_alone(db):8.0f} commits/s")
-    print(f"  {'design':<20}{'users':>6}{'msgs/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"  {'design':<20}{'users':>6}{'msgs/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/msg':>12}")
     for users in levels:
-        for design in ("per message", "group commit"):
+        for design in ("per message", "per message, Core", "group commit"):
             db = await fresh(url)
-            runner = db.messages if design == "per message" else GroupCommit(db.engine)
-            figures = await drive(runner.run, users, total)
+            if design == "per message, Core":
+                figures = await drive(CoreConnection(db.engine).run, users, total, core_message)
+            else:
+                runner = db.messages if design == "per message" else GroupCommit(db.engine)
+                figures = await drive(runner.run, users, total)
             print(
                 f"  {design:<20}{users:>6}{figures['per_second']:>10.0f}"
-                f"{figures['p50_ms']:>9.1f}{figures['p99_ms']:>9.1f}"
+                f"{figures['p50_ms']:>9.1f}{figures['p99_ms']:>9.1f}{figures['cpu_ms']:>12.2f}"
             )
             await db.dispose()
 
