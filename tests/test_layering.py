@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCE_PACKAGES = ("bot", "handlers", "knowledge")  # the product; tests and benchmarks play the network's part
 
 CHANNELS = "bot.channels"
+SQL = ("sqlalchemy", "sqlmodel")
+# Handlers may name the type of the session they are handed (the message's transaction), nothing else of SQL.
+SESSION_TYPE = "sqlmodel.ext.asyncio.session"
 # The neutral message types (Incoming, Reply, Option, Outcome) are the vocabulary every layer speaks.
 NEUTRAL_MESSAGES = "handlers.messages"
 # What a channel may not touch: the tables and the database toolkit (queries belong in bot/storage).
@@ -84,6 +87,8 @@ def violations() -> list[str]:
                 found.append(f"{module} imports {name}: handlers, domain and storage do not depend on channels")
             elif within(module, "bot.storage") and within(name, ("handlers", "bot.channels", "bot.domain")):
                 found.append(f"{module} imports {name}: storage is the bottom layer")
+            elif within(module, "handlers") and within(name, SQL) and not within(name, SESSION_TYPE):
+                found.append(f"{module} imports {name}: handlers build no SQL; bot/storage does")
             elif within(module, "bot.domain") and within(name, "handlers") and not within(name, NEUTRAL_MESSAGES):
                 found.append(f"{module} imports {name}: the domain sits below the handlers")
     return sorted(set(found))
@@ -109,6 +114,7 @@ def test_the_allow_list_names_only_current_violations() -> None:
         ("bot.domain.complaints", "import twilio.rest", "stay in bot/channels/"),
         ("handlers.x", "from bot.channels.telegram.render import keyboard", "do not depend on channels"),
         ("bot.domain.x", "from handlers.context import Context", "the domain sits below the handlers"),
+        ("handlers.x", "from sqlmodel import select", "handlers build no SQL"),
         ("bot.storage.x", "from bot.domain import complaints", "storage is the bottom layer"),
         ("bot.storage.x", "from handlers.messages import Reply", "storage is the bottom layer"),
     ],
