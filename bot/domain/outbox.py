@@ -21,9 +21,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
-from sqlmodel import col, select
-
 from bot import metrics
 from bot.channels import network_channel_names
 from bot.channels.base import SendError
@@ -31,6 +28,7 @@ from bot.core import Core
 from bot.domain.privacy import purge_logs
 from bot.errors import is_transient
 from bot.models import Notification, utcnow
+from bot.storage import outbox as rows
 from handlers.messages import Option
 
 log = logging.getLogger(__name__)
@@ -43,13 +41,6 @@ RECORD_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)  # waits between tries to recor
 RECORD_PATIENCE_SECONDS = 900.0  # how long an outcome is retried before the sender gives up on recording it
 
 
-def _due(now: dt.datetime):  # type: ignore[no-untyped-def]
-    return or_(
-        and_(col(Notification.status) == "pending", col(Notification.next_attempt_at) <= now),
-        and_(col(Notification.status) == "sending", col(Notification.locked_until) < now),
-    )
-
-
 def backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=BACKOFF_SECONDS[min(attempts, len(BACKOFF_SECONDS)) - 1])
 
@@ -59,45 +50,21 @@ async def _claim_one(core: Core, now: dt.datetime) -> tuple[Notification, str] |
     lease = dt.timedelta(seconds=core.settings.outbox_lease_seconds)
     for _ in range(3):  # another sender may take the row between the look and the claim: look again
         async with core.db.session() as session:
-            notification_id = (
-                await session.exec(
-                    select(Notification.id).where(_due(now)).order_by(col(Notification.next_attempt_at)).limit(1)
-                )
-            ).first()
+            notification_id = await rows.most_overdue(session, now)
         if notification_id is None:
             return None
         token = uuid.uuid4().hex
         async with core.db.session() as session, session.begin():
-            result = await session.exec(  # type: ignore[call-overload]
-                update(Notification)
-                .where(col(Notification.id) == notification_id, _due(now))
-                .values(
-                    status="sending",
-                    locked_until=now + lease,
-                    attempts=Notification.attempts + 1,
-                    claim_token=token,
-                )
-            )
-            if result.rowcount == 1:
-                row = await session.get(Notification, notification_id)
-                if row is not None:
-                    return row, token
+            row = await rows.claim(session, notification_id, token, now, lease)
+        if row is not None:
+            return row, token
     return None
 
 
 async def _under_claim(core: Core, notification_id: int, token: str, **values: Any) -> bool:
     """Change the row if the claim is still `token`'s; False when another sender has taken it over."""
     async with core.db.session() as session, session.begin():
-        result = await session.exec(  # type: ignore[call-overload]
-            update(Notification)
-            .where(
-                col(Notification.id) == notification_id,
-                col(Notification.claim_token) == token,
-                col(Notification.status) == "sending",
-            )
-            .values(**values)
-        )
-        return bool(result.rowcount == 1)
+        return await rows.change_under_claim(session, notification_id, token, **values)
 
 
 async def _record(core: Core, notification_id: int, token: str, **values: Any) -> None:
@@ -203,12 +170,7 @@ async def _deliver(core: Core, notification: Notification, token: str, now: dt.d
 async def outbox_depth(core: Core) -> tuple[dict[str, int], float]:
     """How many notifications wait (by status), and how old the oldest waiting one is, in seconds."""
     async with core.db.session() as session:
-        rows = await session.exec(  # type: ignore[call-overload]
-            select(Notification.status, func.count(), func.min(Notification.created_at))
-            .where(col(Notification.status).in_(("pending", "sending")))
-            .group_by(Notification.status)
-        )
-        found = list(rows)
+        found = await rows.waiting(session)
     depth = {str(status): int(count) for status, count, _ in found}
     oldest = min((created for _, _, created in found if created is not None), default=None)
     if oldest is not None and oldest.tzinfo is None:  # SQLite hands back naive times from an aggregate
