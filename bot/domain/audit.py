@@ -15,10 +15,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import AuditEvent, utcnow
+from bot.storage import audit as stored
 
 ACTIONS = (
     "sign_in",
@@ -97,6 +97,10 @@ class AuditFilters:
         filters.page = min(int(page), 100_000) if page.isdigit() and int(page) > 0 else 1
         return filters
 
+    def matching(self) -> dict[str, Any]:
+        """The filters as bot.storage.audit.events takes them."""
+        return {"actor": self.actor, "action": self.action, "since": self.since, "until": self.until}
+
     def query_params(self, page: int | None = None) -> dict[str, str]:
         params = {
             "actor": self.actor,
@@ -108,30 +112,16 @@ class AuditFilters:
         return {key: value for key, value in params.items() if value}
 
 
-def _query(filters: AuditFilters) -> Any:
-    query = select(AuditEvent)
-    if filters.actor:
-        query = query.where(AuditEvent.actor == filters.actor)
-    if filters.action:
-        query = query.where(AuditEvent.action == filters.action)
-    if filters.since:
-        start = dt.datetime.combine(filters.since, dt.time(), tzinfo=dt.UTC)
-        query = query.where(col(AuditEvent.created_at) >= start)
-    if filters.until:
-        end = dt.datetime.combine(filters.until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-        query = query.where(col(AuditEvent.created_at) < end)
-    return query.order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id).desc())
-
-
 async def page(session: AsyncSession, filters: AuditFilters) -> tuple[list[AuditEvent], bool]:
     """One page of events, newest first, and whether there is another."""
-    query = _query(filters).offset((filters.page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)
-    rows = list(await session.exec(query))
+    rows = await stored.events(
+        session, **filters.matching(), offset=(filters.page - 1) * PAGE_SIZE, limit=PAGE_SIZE + 1
+    )
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
 
 async def all_matching(session: AsyncSession, filters: AuditFilters) -> list[AuditEvent]:
-    return list(await session.exec(_query(filters).limit(MAX_EXPORT_ROWS)))
+    return await stored.events(session, **filters.matching(), limit=MAX_EXPORT_ROWS)
 
 
 def describe(event: AuditEvent) -> str:
