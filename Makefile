@@ -28,8 +28,7 @@ test: $(STAMP)  ## lint, then the test suite
 	$(BIN)/pytest -n 2
 
 eval: $(STAMP)  ## understanding on the blind sets, beside the TF-IDF baseline
-	$(BIN)/python benchmarks/bench_understanding.py benchmarks/blind_1.yaml
-	$(BIN)/python benchmarks/bench_understanding.py benchmarks/blind_2.yaml
+	for set in benchmarks/blind_*.yaml; do $(BIN)/python benchmarks/bench_understanding.py $$set || exit 1; done
 
 bench: $(STAMP)  ## matching latency and memory
 	$(BIN)/python benchmarks/bench_match.py
