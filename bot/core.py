@@ -54,5 +54,6 @@ def core_on(settings: Settings, db: Database, kb: KnowledgeBase, matcher: Matche
         max_chars=settings.max_message_chars,
         rate_limit=(settings.rate_limit_messages, dt.timedelta(seconds=settings.rate_limit_window_seconds)),
         log_days=settings.message_log_days,
+        reply_window=dt.timedelta(hours=settings.case_reply_window_hours),
     )
     return Core(settings=settings, db=db, kb=kb, matcher=matcher, dispatcher=dispatcher)

@@ -170,6 +170,48 @@ class ComplaintEvent(SQLModel, table=True):
     published_note: str | None = Field(default=None, sa_type=Text)
     actor: str = Field(max_length=80)  # "citizen", "staff:<username>", "system"
     created_at: dt.datetime = _timestamp()
+    # What the citizen sent with a citizen_message (kind, channel ref, content type); None for other kinds.
+    attachments: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class Handover(SQLModel, table=True):
+    """A citizen asked for a person: waiting for staff, then held by one (the bot stays quiet), then closed.
+    About a complaint (its messages are complaint events) or a new conversation (its messages are HandoverMessage
+    rows). At most one open (waiting or taken) per citizen, which the dispatcher checks on every message."""
+
+    __tablename__ = "handover"
+    __table_args__ = (
+        Index("ix_handover_user_status", "channel", "user_id", "status"),
+        Index("ix_handover_status_requested", "status", "requested_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    user_id: str = Field(max_length=128)
+    display_name: str | None = Field(default=None, max_length=256)
+    language: str = Field(default="en", max_length=8)
+    complaint_id: int | None = Field(default=None, foreign_key="complaint.id", index=True)
+    status: str = Field(default="waiting", max_length=16)  # waiting, taken, closed
+    requested_at: dt.datetime = _timestamp()
+    taken_by: str | None = Field(default=None, max_length=64)
+    taken_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_by: str | None = Field(default=None, max_length=80)  # "citizen", "staff:<username>"
+    last_citizen_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class HandoverMessage(SQLModel, table=True):
+    """A message of a handover that is about no complaint: the citizen's, or a staff reply (with who and when)."""
+
+    __tablename__ = "handover_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    handover_id: int = Field(foreign_key="handover.id", index=True)
+    kind: str = Field(max_length=32)  # citizen_message, staff_reply, taken_over, handed_back, closed
+    actor: str = Field(max_length=80)
+    text: str | None = Field(default=None, sa_type=Text)
+    attachments: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: dt.datetime = _timestamp()
 
 
 class Notification(SQLModel, table=True):

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     rate_limit_window_seconds: int = Field(default=60, ge=1)
     message_log_days: int = Field(default=30, ge=1)  # processed-message and unanswered-question logs kept this long
     flow_timeout_minutes: int = Field(default=30, ge=1)
+    # A citizen's messages this long after a complaint's update (staff note, status change, staff reply) go to the
+    # complaint for staff instead of the question matcher; 0 turns the window off (replies to it still count).
+    case_reply_window_hours: int = Field(default=72, ge=0)
     max_message_chars: int = Field(default=4000, ge=100)
 
     @field_validator("public_url")

@@ -24,13 +24,14 @@ from bot.logs import request_id
 from bot.metrics import Timer, message_handled
 from bot.models import utcnow
 from bot.storage.conversations import Profile, claim_message, load_state, save_state
-from handlers import deadletters
+from handlers import case_messages, deadletters, handover
 from handlers.commands import COMMANDS, CommandWords, complaint_start
 from handlers.complaints import reopen_complaint, show_status
 from handlers.context import Context
 from handlers.flows import FLOWS
 from handlers.flows.base import menu_options
 from handlers.flows.parks import parks_at_location
+from handlers.handover_words import HandoverWords
 from handlers.messages import Incoming, Outcome, Reply
 from handlers.outbox import keep_outcome, keep_replies, mark_delivered, stored_outcome
 from handlers.questions import answer_question, picked_entry
@@ -69,6 +70,8 @@ class Dispatcher:
         max_chars: int = 4000,
         rate_limit: tuple[int, dt.timedelta] = (30, dt.timedelta(minutes=1)),
         log_days: int = 30,
+        reply_window: dt.timedelta = dt.timedelta(hours=72),
+        handover_words: HandoverWords | None = None,
     ) -> None:
         self.db = db
         self.kb = kb
@@ -78,6 +81,8 @@ class Dispatcher:
         self.rate_limit = rate_limit
         self.log_days = log_days
         self.commands = CommandWords(kb.lexicon.commands)
+        self.reply_window = reply_window  # a citizen's messages this soon after a complaint's update go to it
+        self.handover_words = handover_words or HandoverWords.load()
 
     async def handle(self, msg: Incoming, payload: str | None = None) -> Outcome:
         """Handle one message exactly once; a repeat of a handled message id returns `duplicate=True` with the
@@ -178,6 +183,8 @@ class Dispatcher:
         if asked is not None and asked.kind == "status" and self._status_now(ctx, asked.value):
             ctx.leave()  # "CMP-2026-000123", "meri shikayat ka kya bana": a status check, whatever step they were at
             return await show_status(ctx, asked.value)
+        if held := await handover.during(ctx, self.handover_words, command):
+            return held  # staff hold (or await) the conversation: the message is theirs, the bot is quiet
         flow = FLOWS.get(ctx.conversation.flow or "")
         if flow and not (command and command[0] in LEAVING_COMMANDS):
             return await flow.step(ctx)
@@ -187,6 +194,10 @@ class Dispatcher:
             return await self._payload(ctx, ctx.payload)
         if ctx.msg.location:
             return parks_at_location(ctx, ctx.msg.location)
+        if self.handover_words.person.said(ctx.text):
+            return await handover.start(ctx)
+        if (ctx.text or ctx.msg.media) and (to_case := await case_messages.route(ctx, self.reply_window)):
+            return to_case
         if not normalize_chars(ctx.text):
             return ctx.outcome(ctx.t("empty_message"), [ctx.option("opt_menu", "cmd:menu")], intent="empty")
         return await answer_question(ctx)
@@ -211,6 +222,10 @@ class Dispatcher:
             return await reopen_complaint(ctx, value)
         if kind == "rate":
             return await FLOWS["rating"].start(ctx)
+        if kind == "handover":
+            return await handover.payload(ctx, value)
+        if kind == "case" and value.startswith("ask:"):
+            return await case_messages.ask_bot(ctx, value.removeprefix("ask:"))
         if kind == "flow" and value in FLOWS:
             return await FLOWS[value].start(ctx)
         log.warning("unknown payload %r from channel %s", payload[:80], ctx.msg.channel)

@@ -45,6 +45,9 @@ class Incoming:
     reply_later: bool = False
     # A reply language the client asks for explicitly (`sahulat ask --lang`): it beats every other rule.
     reply_language: str | None = None
+    # The id (on the channel) of our message this one replies to: Telegram's reply_to_message, WhatsApp's
+    # OriginalRepliedMessageSid. A reply to a complaint's notification goes to that complaint.
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True)

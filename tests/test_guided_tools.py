@@ -16,7 +16,7 @@ from knowledge.schema import CityClass
 
 from .conftest import make_dispatcher
 
-MENU = ["flow:parks", "flow:fees", "flow:programmes", "complaint:start", "cmd:status", "cmd:language"]
+MENU = ["flow:parks", "flow:fees", "flow:programmes", "complaint:start", "cmd:status", "handover:start", "cmd:language"]
 
 
 class Chat:

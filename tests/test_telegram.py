@@ -655,3 +655,42 @@ async def test_a_redelivered_update_sends_the_stored_replies_not_yet_sent_and_no
     assert sum("Rs 1,000" in text for text in fake.sent_texts()) == 1
     delivered = "SELECT delivered FROM processed_message WHERE channel = 'telegram' AND external_id = :id"
     assert await scalar(harness.core.db, delivered, id=incoming.message_id) == 1
+
+
+async def test_a_staff_reply_reaches_telegram_and_a_reply_to_it_reaches_the_complaint(webhook: Harness) -> None:
+    """The staff reply goes out through the outbox; the citizen's answer, a Telegram reply to it, is kept on the
+    complaint (not answered as a question), and a handover request then keeps the bot quiet."""
+    from sqlmodel import select
+
+    from bot.domain.complaints import Draft, file_complaint
+    from bot.domain.conversation import staff_reply
+    from bot.domain.outbox import deliver_due
+    from bot.models import ComplaintEvent, Notification
+
+    fake = webhook.fake
+    async with webhook.core.db.session() as session, session.begin():
+        draft = Draft(channel="telegram", user_id=str(CHAT), category="other", district="swat", description="no net")
+        complaint = await file_complaint(session, draft)
+        await staff_reply(session, webhook.core.kb, complaint=complaint, handover=None, text="Fixed?", username="amna")
+        reference = complaint.reference
+    assert await deliver_due(webhook.core) == 1
+    assert parse_html(fake.called("sendMessage")[-1]["text"]) == f"Staff, about your complaint {reference}: Fixed?"
+    async with webhook.core.db.session() as session:
+        sent = (await session.exec(select(Notification))).one()
+    assert sent.external_id is not None
+    quoted = {"message_id": int(sent.external_id), "date": 0, "chat": {"id": CHAT, "type": "private"}}
+    update = fake.message_update(CHAT, "still down in block B", reply_to_message=quoted)
+    [added] = await webhook.exchange(update, "Added to your complaint")
+    assert labels(added) == ["Ask the bot instead"]
+    [which] = await webhook.exchange(fake.message_update(CHAT, "talk to a person"), "Which complaint")
+    [asked] = await webhook.exchange(fake.press(CHAT, which, reference), "member of staff")
+    assert labels(asked) == ["Back to the bot"]
+    before = len(fake.called("sendMessage"))
+    await webhook.deliver(fake.message_update(CHAT, "what is the fee for a startup"))
+    await webhook.exchange(fake.message_update(CHAT, "menu"), "Pick a topic")  # the menu still answers
+    assert len(fake.called("sendMessage")) == before + 1  # the question before it got no reply
+    async with webhook.core.db.session() as session:
+        notes = [
+            e.note for e in await session.exec(select(ComplaintEvent).where(ComplaintEvent.kind == "citizen_message"))
+        ]
+    assert notes[0] == "still down in block B" and "what is the fee for a startup" in notes

@@ -34,7 +34,7 @@ from bot.channels.whatsapp.render import MAX_BODY_CHARS, outcome_messages, split
 from bot.channels.whatsapp.signature import SignatureCheck
 from bot.core import Core
 from bot.db import Database
-from bot.models import Notification, UserProfile, utcnow
+from bot.models import Complaint, Notification, UserProfile, utcnow
 from bot.settings import Settings
 from handlers.channel_state import delivery_advances
 from handlers.messages import Incoming, Location, Media, Option, Outcome, Reply
@@ -640,3 +640,37 @@ async def test_an_urdu_writer_keeps_urdu_through_digits_and_roman_writers_get_ro
     assert switched[0].startswith(kb.texts("language_set", "en")[:20])
     roman = await bot.say("startup ki registration fee kitni hai", wa_id="923004445566")
     assert roman[0].startswith(kb.answer("fee_startup_registration", "roman")[:30])
+
+
+async def test_a_staff_reply_reaches_whatsapp_and_the_citizens_reply_to_it_reaches_the_complaint(
+    bot: Bot, fake: FakeTwilio
+) -> None:
+    """Text inside the 24-hour window, the template outside it; a reply quoting it lands on the complaint."""
+    from sqlmodel import select
+
+    from bot.domain.complaints import Draft, file_complaint
+    from bot.domain.conversation import staff_reply
+    from bot.domain.outbox import deliver_due
+    from bot.models import ComplaintEvent
+
+    await bot.say("hello")
+    async with bot.core.db.session() as session, session.begin():
+        draft = Draft(channel="whatsapp", user_id=WA_ID, category="other", district="swat", description="no signal")
+        complaint = await file_complaint(session, draft)
+        await staff_reply(session, bot.core.kb, complaint=complaint, handover=None, text="Is it back?", username="amna")
+        reference = complaint.reference
+    assert await deliver_due(bot.core) == 1
+    [inside] = fake.answered()
+    assert inside.form["Body"] == f"Staff, about your complaint {reference}: Is it back?"
+    await set_last_inbound(bot.core.db, WA_ID, utcnow() - dt.timedelta(hours=25))
+    async with bot.core.db.session() as session, session.begin():
+        complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
+        await staff_reply(session, bot.core.kb, complaint=complaint, handover=None, text="Hello?", username="amna")
+    assert await deliver_due(bot.core) == 1
+    outside = fake.answered()[-1]
+    assert outside.form["ContentSid"] == TEMPLATE_SID and "Body" not in outside.form
+    replies = await bot.say("yes it works now", OriginalRepliedMessageSid=inside.sid or "")
+    assert replies[0].startswith(f"Added to your complaint {reference}")
+    async with bot.core.db.session() as session:
+        said = (await session.exec(select(ComplaintEvent).where(ComplaintEvent.kind == "citizen_message"))).one()
+    assert said.note == "yes it works now" and said.actor == "citizen"

@@ -20,6 +20,8 @@ from bot.models import (
     ComplaintEvent,
     Conversation,
     DeadLetter,
+    Handover,
+    HandoverMessage,
     Notification,
     ProcessedMessage,
     UnansweredQuestion,
@@ -87,7 +89,7 @@ async def erase_user(session: AsyncSession, channel: str, user_id: str, now: dt.
         await session.exec(  # type: ignore[call-overload]
             update(ComplaintEvent)
             .where(col(ComplaintEvent.complaint_id).in_(ids))
-            .values(note=None, published_note=None)
+            .values(note=None, published_note=None, attachments=None)
         )
     await session.exec(  # type: ignore[call-overload]
         delete(Notification).where(
@@ -106,6 +108,13 @@ async def erase_user(session: AsyncSession, channel: str, user_id: str, now: dt.
     )
     await session.exec(  # type: ignore[call-overload]
         delete(DeadLetter).where(DeadLetter.channel == channel, DeadLetter.user_id == user_id)
+    )
+    handovers = select(Handover.id).where(Handover.channel == channel, Handover.user_id == user_id)
+    await session.exec(  # type: ignore[call-overload]
+        delete(HandoverMessage).where(col(HandoverMessage.handover_id).in_(handovers))
+    )
+    await session.exec(  # type: ignore[call-overload]
+        delete(Handover).where(Handover.channel == channel, Handover.user_id == user_id)
     )
     await session.exec(  # type: ignore[call-overload]
         delete(Conversation).where(Conversation.channel == channel, Conversation.user_id == user_id)

@@ -35,9 +35,10 @@ from bot.domain import audit
 from bot.domain.complaints import STATUSES, TRANSITIONS, ComplaintError, add_note, change_status, history, status_name
 from bot.models import Complaint, Notification, StaffUser, utcnow
 from bot.settings import Settings
-from bot.staff import accounts, audit_page, charts, queries, unanswered
+from bot.staff import accounts, audit_page, charts, inbox_page, queries, unanswered
 from bot.staff.session import SessionData, Sessions
 from bot.storage import deadletters as stored_deadletters
+from bot.storage import handovers
 from handlers import deadletters
 
 if TYPE_CHECKING:
@@ -59,6 +60,12 @@ SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
 ]
+# What the complaint page's conversation shows, in order: both sides, status changes and who held the chat.
+CONVERSATION_KINDS = frozenset(
+    {"citizen_message", "staff_reply", "public_note", "status", "handover_requested", "taken_over", "handed_back"}
+    | {"closed", "asked_bot", "reopened"}
+)
+
 MESSAGES = {
     "status": "Status changed; the citizen will be notified.",
     "public_note": "Public note added; the citizen will be notified.",
@@ -71,6 +78,10 @@ MESSAGES = {
     "account_enabled": "Account enabled.",
     "retried": "Retried: the message was handled again; its replies wait in the outbox for the sender.",
     "dismissed": "Dead letter dismissed.",
+    "reply": "Reply queued; the citizen will receive it.",
+    "conversation_take": "You hold this conversation: the bot stays quiet for this citizen.",
+    "conversation_hand_back": "Handed back to the bot; the citizen is told.",
+    "conversation_close": "Conversation closed; the citizen is told.",
 }
 
 
@@ -120,6 +131,7 @@ class Ctx:
     session: SessionData
     csrf: str
     form: FormData | None
+    inbox: tuple[int, int] = (0, 0)  # conversations waiting for anyone, and held by this user (navigation bar)
 
     @property
     def actor(self) -> str:
@@ -186,6 +198,7 @@ class StaffWeb:
             "nav": values.pop("nav", ""),
             "message": MESSAGES.get(request.query_params.get("ok", ""), ""),
             "error": values.pop("error", ""),
+            "inbox_counts": ctx.inbox if ctx else (0, 0),
         }
         html = self.env.get_template(template).render(**common, **values)
         return HTMLResponse(html, status_code=status)
@@ -213,6 +226,7 @@ class StaffWeb:
                     if not accounts.has_role(user, role):
                         raise HTTPException(403, f"This needs the {role} role; you are a {user.role}.")
                     ctx = Ctx(request, core, db, user, data, self.sessions.csrf_token(data), form)
+                    ctx.inbox = await handovers.inbox_counts(db, user.username)
                     return await handler(ctx)
 
             endpoint.__name__ = handler.__name__
@@ -430,9 +444,12 @@ class StaffWeb:
             )
         )
         personal_ok = accounts.has_role(ctx.user, "agent")
+        assert complaint.id is not None
         return self.render(
             ctx.request,
             "complaint.html",
+            handover=await handovers.open_handover_of_complaint(ctx.db, complaint.id),
+            conversation=[e for e in events if e.kind in CONVERSATION_KINDS],
             ctx=ctx,
             status=status,
             nav="complaints",
@@ -732,6 +749,11 @@ class StaffWeb:
             Route("/accounts/{username}", g("admin")(self.change_account), methods=["POST"]),
             Route("/audit", g("admin")(audit_page.page(self)), methods=["GET"]),
             Route("/audit.csv", g("admin")(audit_page.export), methods=["GET"]),
+            Route("/inbox", g("viewer")(inbox_page.inbox(self)), methods=["GET"]),
+            Route("/inbox/{ident:int}", g("viewer")(inbox_page.conversation(self)), methods=["GET"]),
+            Route("/inbox/{ident:int}/reply", g("agent")(inbox_page.reply), methods=["POST"]),
+            Route("/inbox/{ident:int}/{action}", g("agent")(inbox_page.act), methods=["POST"]),
+            Route("/complaints/{reference}/reply", g("agent")(inbox_page.reply_to_complaint), methods=["POST"]),
         ]
         inner = Starlette(routes=routes, exception_handlers={HTTPException: self.http_error})
         return StaffASGI(inner)

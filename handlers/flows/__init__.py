@@ -1,6 +1,7 @@
 """Guided flows by name; the conversation row stores the name of the active one."""
 
 from handlers.flows.base import Flow
+from handlers.flows.case_pick import CasePickFlow
 from handlers.flows.complaint import ComplaintFlow
 from handlers.flows.fees import FeeFlow
 from handlers.flows.language import LanguageFlow
@@ -19,6 +20,7 @@ FLOWS: dict[str, Flow] = {
         ComplaintFlow(),
         RatingFlow(),
         DeleteDataFlow(),
+        CasePickFlow(),
     )
 }
 

@@ -42,6 +42,7 @@ def menu_options(ctx: Context) -> list[Option]:
         ctx.option("menu_programmes", "flow:programmes"),
         ctx.option("menu_complaint", "complaint:start"),
         ctx.option("menu_status", "cmd:status"),
+        ctx.option("menu_person", "handover:start"),
         ctx.option("menu_language", "cmd:language"),
     ]
 

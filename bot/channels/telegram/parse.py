@@ -105,10 +105,13 @@ def to_incoming(update: Mapping[str, Any]) -> Incoming | None:
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (latitude, longitude)):
             raise MalformedUpdate("location needs latitude and longitude")
         place = Location(latitude=float(latitude), longitude=float(longitude))  # type: ignore[arg-type]
+    replied = _field(message, "reply_to_message", dict)
+    replied_id = _field(replied, "message_id", int) if replied is not None else None
     return Incoming(
         channel=CHANNEL,
         user_id=str(chat_id),
         text=_field(message, "text", str) or _field(message, "caption", str) or "",
+        reply_to=str(replied_id) if replied_id is not None else None,
         display_name=name,
         language_hint=language,
         message_id=message_id,

@@ -106,6 +106,7 @@ def parse_incoming(form: FormData) -> Incoming:
         raise Refused(400, "From and MessageSid are required")
     payload = (form.get("ButtonPayload") or "").strip() or None
     text = form.get("Body") or form.get("ButtonText") or ""
+    replied = (form.get("OriginalRepliedMessageSid") or "").strip()[:64] or None  # the message a reply quotes
     return Incoming(
         channel=CHANNEL,
         user_id=user_id[:128],
@@ -113,6 +114,7 @@ def parse_incoming(form: FormData) -> Incoming:
         display_name=(form.get("ProfileName") or "").strip() or None,
         message_id=message_id[:128],
         payload=payload,
+        reply_to=replied,
         media=parse_media(form),
         location=parse_location(form),
         can_attach=True,

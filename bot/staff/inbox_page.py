@@ -1,0 +1,132 @@
+"""The staff inbox (/staff/inbox): conversations waiting for a person, oldest first, and the actions on one (take
+over, reply, hand back to the bot, close). A conversation about a complaint is shown on the complaint's page; one
+about something new on /staff/inbox/<id>. Replies go through the outbox, as public notes do.
+
+Apart from bot/staff/web.py, which is large already; the handlers take the same `Ctx` and run behind its guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from starlette.exceptions import HTTPException
+from starlette.responses import RedirectResponse, Response
+
+from bot.domain.conversation import ConversationError, hand_back, staff_reply, take_over
+from bot.models import Complaint, Handover, utcnow
+from bot.staff import queries
+from bot.storage import handovers
+
+if TYPE_CHECKING:
+    from bot.staff.web import Ctx, StaffWeb
+
+
+def waited(handover: Handover) -> str:
+    """How long the citizen has waited since asking, as "3 h 20 min"."""
+    minutes = max(0, int((utcnow() - handover.requested_at).total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours < 48 else f"{hours // 24} days"
+
+
+def inbox(web: StaffWeb) -> Callable[[Ctx], Awaitable[Response]]:
+    async def inbox_page(ctx: Ctx) -> Response:
+        rows = await handovers.inbox(ctx.db)
+        return web.render(ctx.request, "inbox.html", ctx=ctx, nav="inbox", rows=rows, waited=waited)
+
+    return inbox_page
+
+
+async def _handover(ctx: Ctx, *, lock: bool) -> tuple[Handover, Complaint | None]:
+    """The handover named in the path, with its complaint if the agent may see it (404 otherwise)."""
+    ident = int(ctx.request.path_params["ident"])
+    handover = await (handovers.lock_handover(ctx.db, ident) if lock else ctx.db.get(Handover, ident))
+    if handover is None:
+        raise HTTPException(404, "No such conversation.")
+    complaint = None
+    if handover.complaint_id is not None:
+        found = await ctx.db.get(Complaint, handover.complaint_id)
+        complaint = await queries.find(ctx.db, found.reference, ctx.user) if found else None
+        if complaint is None:
+            raise HTTPException(404, "No such conversation (or not in your categories).")
+    return handover, complaint
+
+
+def conversation(web: StaffWeb) -> Callable[[Ctx], Awaitable[Response]]:
+    async def conversation_page(ctx: Ctx, error: str = "", status: int = 200) -> Response:
+        handover, complaint = await _handover(ctx, lock=False)
+        if complaint is not None:
+            return RedirectResponse(f"{ctx.base}/complaints/{complaint.reference}#conversation", status_code=303)
+        assert handover.id is not None
+        said = await handovers.messages_of(ctx.db, handover.id)
+        return web.render(
+            ctx.request, "conversation.html", ctx=ctx, nav="inbox", h=handover, said=said, error=error, status=status
+        )
+
+    return conversation_page
+
+
+def _back(ctx: Ctx, handover: Handover, complaint: Complaint | None, code: str) -> Response:
+    if complaint is not None:
+        return RedirectResponse(f"{ctx.base}/complaints/{complaint.reference}?ok={code}#conversation", status_code=303)
+    return RedirectResponse(f"{ctx.base}/inbox/{handover.id}?ok={code}", status_code=303)
+
+
+async def act(ctx: Ctx) -> Response:
+    """Take over, hand back or close; a refused change (closed already) says why."""
+    handover, complaint = await _handover(ctx, lock=True)
+    action = str(ctx.request.path_params["action"])
+    try:
+        if action == "take":
+            await take_over(ctx.db, handover, complaint, ctx.user.username)
+        elif action in ("hand_back", "close"):
+            await hand_back(ctx.db, ctx.core.kb, handover, complaint, ctx.user.username, close=action == "close")
+        else:
+            raise HTTPException(404, "No such action.")
+    except ConversationError as exc:
+        raise HTTPException(409, f"Not done: {exc}.") from exc
+    await ctx.db.commit()
+    return _back(ctx, handover, complaint, f"conversation_{action}")
+
+
+async def reply(ctx: Ctx) -> Response:
+    """A reply in a conversation about something new (a complaint's replies go through reply_to_complaint)."""
+    handover, complaint = await _handover(ctx, lock=True)
+    try:
+        await staff_reply(
+            ctx.db,
+            ctx.core.kb,
+            complaint=complaint,
+            handover=handover,
+            text=ctx.field("text"),
+            username=ctx.user.username,
+        )
+    except ConversationError as exc:
+        raise HTTPException(400, f"Not sent: {exc}.") from exc
+    await ctx.db.commit()
+    return _back(ctx, handover, complaint, "reply")
+
+
+async def reply_to_complaint(ctx: Ctx) -> Response:
+    """A staff reply on a complaint's page: in its history with who and when, and queued for the citizen."""
+    found = await queries.find(ctx.db, str(ctx.request.path_params["reference"]), ctx.user)
+    if found is None or found.id is None:
+        raise HTTPException(404, "No such complaint (or not in your categories).")
+    complaint = await queries.lock(ctx.db, found.id)
+    assert complaint is not None and complaint.id is not None
+    handover = await handovers.open_handover_of_complaint(ctx.db, complaint.id)
+    try:
+        await staff_reply(
+            ctx.db,
+            ctx.core.kb,
+            complaint=complaint,
+            handover=handover,
+            text=ctx.field("text"),
+            username=ctx.user.username,
+        )
+    except ConversationError as exc:
+        raise HTTPException(400, f"Not sent: {exc}.") from exc
+    await ctx.db.commit()
+    return RedirectResponse(f"{ctx.base}/complaints/{complaint.reference}?ok=reply#conversation", status_code=303)

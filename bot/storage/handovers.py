@@ -1,0 +1,141 @@
+"""Queries behind complaint conversations: who holds a citizen's chat, which complaints a citizen was just told
+about, and the staff inbox. Each runs in the caller's transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.models import Complaint, ComplaintEvent, Handover, HandoverMessage, Notification
+
+OPEN = ("waiting", "taken")
+
+
+async def open_handover(session: AsyncSession, channel: str, user_id: str) -> Handover | None:
+    """The citizen's waiting or taken handover, if any (one indexed lookup on every message)."""
+    rows = await session.exec(
+        select(Handover)
+        .where(Handover.channel == channel, Handover.user_id == user_id, col(Handover.status).in_(OPEN))
+        .order_by(col(Handover.id).desc())
+        .limit(1)
+    )
+    return rows.first()
+
+
+async def open_handover_of_complaint(session: AsyncSession, complaint_id: int) -> Handover | None:
+    rows = await session.exec(
+        select(Handover)
+        .where(Handover.complaint_id == complaint_id, col(Handover.status).in_(OPEN))
+        .order_by(col(Handover.id).desc())
+        .limit(1)
+    )
+    return rows.first()
+
+
+async def complaint_of_sent_message(
+    session: AsyncSession, channel: str, user_id: str, external_id: str
+) -> Complaint | None:
+    """The complaint whose notification went out as `external_id` (a Telegram message id, a Twilio SID) to this
+    citizen; None when the message was no complaint's."""
+    rows = await session.exec(
+        select(Complaint)
+        .join(Notification, col(Notification.complaint_id) == col(Complaint.id))
+        .where(
+            Notification.channel == channel,
+            Notification.user_id == user_id,
+            Notification.external_id == external_id[:64],
+            col(Complaint.erased_at).is_(None),
+        )
+        .limit(1)
+    )
+    return rows.first()
+
+
+async def notified_since(
+    session: AsyncSession, channel: str, user_id: str, since: dt.datetime
+) -> list[tuple[Complaint, dt.datetime]]:
+    """The citizen's complaints with a notification sent after `since`, with the latest such time, newest first."""
+    latest = func.max(Notification.sent_at).label("latest")
+    rows = await session.exec(  # type: ignore[call-overload]
+        select(Complaint, latest)
+        .join(Notification, col(Notification.complaint_id) == col(Complaint.id))
+        .where(
+            Notification.channel == channel,
+            Notification.user_id == user_id,
+            col(Notification.sent_at) >= since,
+            col(Complaint.erased_at).is_(None),
+        )
+        .group_by(col(Complaint.id))
+        .order_by(latest.desc())
+    )
+    found = []
+    for complaint, sent in rows:
+        if sent is not None and sent.tzinfo is None:  # SQLite hands back naive times from an aggregate
+            sent = sent.replace(tzinfo=dt.UTC)
+        found.append((complaint, sent))
+    return found
+
+
+async def last_event(
+    session: AsyncSession, complaint_id: int, kinds: tuple[str, ...], actor: str | None = None
+) -> ComplaintEvent | None:
+    query = select(ComplaintEvent).where(
+        ComplaintEvent.complaint_id == complaint_id, col(ComplaintEvent.kind).in_(kinds)
+    )
+    if actor is not None:
+        query = query.where(ComplaintEvent.actor == actor)
+    rows = await session.exec(query.order_by(col(ComplaintEvent.created_at).desc(), col(ComplaintEvent.id).desc()))
+    return rows.first()
+
+
+@dataclass
+class InboxRow:
+    handover: Handover
+    reference: str | None
+
+
+async def inbox(session: AsyncSession, limit: int = 200) -> list[InboxRow]:
+    """Open handovers, oldest request first, with their complaint's reference."""
+    rows = await session.exec(  # type: ignore[call-overload]
+        select(Handover, Complaint.reference)
+        .join(Complaint, col(Complaint.id) == col(Handover.complaint_id), isouter=True)
+        .where(col(Handover.status).in_(OPEN))
+        .order_by(col(Handover.requested_at), col(Handover.id))
+        .limit(limit)
+    )
+    return [InboxRow(handover, reference) for handover, reference in rows]
+
+
+async def inbox_counts(session: AsyncSession, username: str) -> tuple[int, int]:
+    """(waiting for anyone, held by `username`): the navigation bar's counts."""
+    rows = await session.exec(  # type: ignore[call-overload]
+        select(Handover.status, Handover.taken_by, func.count())
+        .where(col(Handover.status).in_(OPEN))
+        .group_by(Handover.status, Handover.taken_by)
+    )
+    waiting = mine = 0
+    for status, taken_by, count in rows:
+        if status == "waiting":
+            waiting += int(count)
+        elif taken_by == username:
+            mine += int(count)
+    return waiting, mine
+
+
+async def lock_handover(session: AsyncSession, handover_id: int) -> Handover | None:
+    """The handover, locked for a change (PostgreSQL), so two agents cannot both take it."""
+    rows = await session.exec(select(Handover).where(Handover.id == handover_id).with_for_update())
+    return rows.first()
+
+
+async def messages_of(session: AsyncSession, handover_id: int) -> list[HandoverMessage]:
+    rows = await session.exec(
+        select(HandoverMessage)
+        .where(HandoverMessage.handover_id == handover_id)
+        .order_by(col(HandoverMessage.created_at), col(HandoverMessage.id))
+    )
+    return list(rows)

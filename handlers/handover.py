@@ -1,0 +1,82 @@
+"""Ask for a person: a handover request (about one of the citizen's complaints, or something new), and the
+bot's silence while staff hold the conversation. Every message in the meantime is stored for staff; only the
+commands cancel, menu, start, help and status are still answered; "back to the bot" (or cancel) ends it."""
+
+from __future__ import annotations
+
+from bot.domain.complaints import OPEN_STATUSES, complaints_of, own_complaint
+from bot.domain.conversation import CITIZEN, citizen_said, end_handover, request_handover
+from bot.models import Complaint, Handover
+from bot.storage.handovers import open_handover
+from handlers.case_messages import attachments
+from handlers.context import Context
+from handlers.flows.base import menu_options
+from handlers.handover_words import HandoverWords
+from handlers.messages import Option, Outcome
+
+ANSWERED_COMMANDS = frozenset({"menu", "start", "help", "status"})  # cancel ends the handover
+
+
+async def during(ctx: Context, words: HandoverWords, command: tuple[str, str] | None) -> Outcome | None:
+    """While the citizen's handover is open: None to let a command through; else the message is stored (and
+    the bot is quiet), or the handover ends."""
+    handover = await open_handover(ctx.session, ctx.msg.channel, ctx.msg.user_id)
+    if handover is None:
+        return None
+    if command and command[0] in ANSWERED_COMMANDS:
+        return None
+    complaint = await ctx.session.get(Complaint, handover.complaint_id) if handover.complaint_id else None
+    if ctx.payload == "handover:end" or (command and command[0] == "cancel") or words.back.said(ctx.text):
+        await end_handover(ctx.session, handover, complaint, CITIZEN, "handed_back", ctx.now)
+        ctx.leave()
+        return ctx.outcome(ctx.t("handover_ended"), menu_options(ctx), intent="handover_end")
+    await citizen_said(ctx.session, handover, complaint, ctx.text, attachments(ctx), ctx.now)
+    return ctx.outcomes([], intent="handover_message")
+
+
+async def start(ctx: Context) -> Outcome:
+    """ "Talk to a person": about which complaint, when the citizen has open ones; else straight to staff."""
+    mine = [
+        c
+        for c in await complaints_of(ctx.session, ctx.msg.channel, ctx.msg.user_id)
+        if c.status in OPEN_STATUSES and c.erased_at is None
+    ]
+    if not mine:
+        return await _open(ctx, None)
+    options = [Option(c.reference, f"handover:open:{c.reference}") for c in mine[:8]]
+    new = ctx.option("opt_something_new", "handover:open:new")
+    return ctx.outcome(ctx.t("handover_which"), [*options, new], intent="handover_which")
+
+
+async def payload(ctx: Context, value: str) -> Outcome:
+    """handover:start, handover:open:<reference>|new, handover:end (when no handover is open: just the menu)."""
+    action, _, reference = value.partition(":")
+    if action == "start":
+        return await start(ctx)
+    if action == "open":
+        complaint = None
+        if reference and reference != "new":
+            complaint = await own_complaint(ctx.session, ctx.msg.channel, ctx.msg.user_id, reference)
+        return await _open(ctx, complaint)
+    return ctx.outcome(ctx.t("menu"), menu_options(ctx), intent="menu")
+
+
+async def _open(ctx: Context, complaint: Complaint | None) -> Outcome:
+    existing: Handover | None = await open_handover(ctx.session, ctx.msg.channel, ctx.msg.user_id)
+    if existing is None:
+        await request_handover(
+            ctx.session,
+            ctx.msg.channel,
+            ctx.msg.user_id,
+            language=ctx.lang,
+            display_name=ctx.msg.display_name,
+            complaint=complaint if complaint is not None and complaint.erased_at is None else None,
+            now=ctx.now,
+        )
+    ctx.leave()
+    back = ctx.option("opt_back_to_bot", "handover:end")
+    if complaint is not None:
+        text = ctx.t("handover_requested_complaint", reference=complaint.reference)
+    else:
+        text = ctx.t("handover_requested")
+    return ctx.outcome(text, [back], intent="handover_request")

@@ -1,0 +1,207 @@
+"""Complaint conversations in the core, on SQLite and PostgreSQL: a citizen's replies to a complaint's update go
+to the complaint (not the matcher), several updated complaints are asked about, "ask the bot instead" works, and
+a handover request pauses the bot until "back to the bot"."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlmodel import col, select
+
+from bot.db import Database
+from bot.domain.complaints import Draft, add_note, file_complaint
+from bot.domain.conversation import hand_back, staff_reply, take_over
+from bot.models import Complaint, ComplaintEvent, Handover, HandoverMessage, Notification, utcnow
+from handlers.dispatcher import Dispatcher
+from handlers.handover_words import HandoverWords
+from handlers.messages import Incoming, Media
+from knowledge.loader import KnowledgeBase
+
+USER = "citizen-1"
+
+
+def msg(text: str = "", **kwargs: object) -> Incoming:
+    return Incoming(channel="test", user_id=USER, text=text, **kwargs)  # type: ignore[arg-type]
+
+
+async def complaint_with_note(db: Database, kb: KnowledgeBase, *, sent_ago: dt.timedelta, external_id: str) -> str:
+    """A filed complaint whose public note went out `sent_ago` as message `external_id`."""
+    async with db.session() as session, session.begin():
+        draft = Draft(channel="test", user_id=USER, category="other", district="swat", description="internet down")
+        complaint = await file_complaint(session, draft)
+        await add_note(session, kb, complaint, "Engineers visited; is it working now?", actor="staff:amna", public=True)
+        await session.flush()
+        note = (await session.exec(select(Notification).where(Notification.complaint_id == complaint.id))).one()
+        note.status, note.sent_at, note.external_id = "sent", utcnow() - sent_ago, external_id
+        session.add(note)
+        return complaint.reference
+
+
+async def citizen_messages(db: Database, reference: str) -> list[ComplaintEvent]:
+    async with db.session() as session:
+        complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
+        rows = await session.exec(
+            select(ComplaintEvent)
+            .where(ComplaintEvent.complaint_id == complaint.id, ComplaintEvent.kind == "citizen_message")
+            .order_by(col(ComplaintEvent.id))
+        )
+        return list(rows)
+
+
+def test_person_and_back_phrases_come_from_data_in_three_languages() -> None:
+    words = HandoverWords.load()
+    for said in ("talk to a person", "Agent", "insaan se baat", "کسی افسر سے بات", "please let me talk to a human"):
+        assert words.person.said(said), said
+    for said in ("how do I become a PSEB agent", "what does a person pay to register a startup", ""):
+        assert not words.person.said(said), said
+    for said in ("back to the bot", "wapas bot", "واپس بوٹ"):
+        assert words.back.said(said), said
+
+
+async def test_a_reply_after_a_note_lands_in_the_complaint_confirmed_once(
+    dispatcher: Dispatcher, db: Database, kb: KnowledgeBase
+) -> None:
+    reference = await complaint_with_note(db, kb, sent_ago=dt.timedelta(hours=2), external_id="m-1")
+    first = await dispatcher.handle(msg("it is still down in block B"))
+    assert first.intent == "case_message"
+    assert first.replies[0].text == f"Added to your complaint {reference}; staff will see it."
+    assert [o.payload for o in first.options] == [f"case:ask:{reference}"]
+    photo = Media(kind="photo", ref="file-9", content_type="image/jpeg")
+    second = await dispatcher.handle(msg("here is a photo", media=(photo,)))
+    assert second.intent == "case_message" and second.replies == []  # confirmed once, then quiet
+    events = await citizen_messages(db, reference)
+    assert [e.note for e in events] == ["it is still down in block B", "here is a photo"]
+    assert events[1].attachments == [{"kind": "photo", "ref": "file-9", "content_type": "image/jpeg"}]
+    assert events[0].actor == "citizen" and not events[0].public
+
+
+async def test_ask_the_bot_instead_sends_the_message_to_the_matcher_and_closes_the_window(
+    dispatcher: Dispatcher, db: Database, kb: KnowledgeBase
+) -> None:
+    reference = await complaint_with_note(db, kb, sent_ago=dt.timedelta(hours=1), external_id="m-1")
+    await dispatcher.handle(msg("what is the registration fee for a startup"))
+    answered = await dispatcher.handle(msg(payload=f"case:ask:{reference}"))
+    assert answered.intent not in ("case_message", "menu") and answered.replies
+    later = await dispatcher.handle(msg("what is the registration fee for a company"))
+    assert later.intent != "case_message"
+    assert len(await citizen_messages(db, reference)) == 1
+
+
+async def test_outside_the_window_only_a_reply_to_the_notification_counts(
+    dispatcher: Dispatcher, db: Database, kb: KnowledgeBase
+) -> None:
+    reference = await complaint_with_note(db, kb, sent_ago=dt.timedelta(hours=80), external_id="m-77")
+    question = await dispatcher.handle(msg("it is still down"))
+    assert question.intent != "case_message"
+    replied = await dispatcher.handle(msg("it is still down", reply_to="m-77"))
+    assert replied.intent == "case_message" and reference in replied.replies[0].text
+
+
+async def test_with_several_updated_complaints_the_citizen_picks_one(
+    dispatcher: Dispatcher, db: Database, kb: KnowledgeBase
+) -> None:
+    first = await complaint_with_note(db, kb, sent_ago=dt.timedelta(hours=3), external_id="m-1")
+    second = await complaint_with_note(db, kb, sent_ago=dt.timedelta(hours=1), external_id="m-2")
+    asked = await dispatcher.handle(msg("still nothing"))
+    assert asked.intent == "case_which"
+    assert [o.label for o in asked.options][:2] == [second, first]
+    picked = await dispatcher.handle(msg("2"))  # by number, as on WhatsApp
+    assert picked.intent == "case_message" and first in picked.replies[0].text
+    assert [e.note for e in await citizen_messages(db, first)] == ["still nothing"]
+    assert await citizen_messages(db, second) == []
+
+
+async def test_a_handover_pauses_the_bot_until_back_to_the_bot(
+    dispatcher: Dispatcher, db: Database, kb: KnowledgeBase
+) -> None:
+    requested = await dispatcher.handle(msg("insaan se baat"))
+    assert requested.intent == "handover_request"
+    assert [o.payload for o in requested.options] == ["handover:end"]
+    quiet = await dispatcher.handle(msg("what is the registration fee for a startup"))
+    assert quiet.intent == "handover_message" and quiet.replies == []
+    menu = await dispatcher.handle(msg("menu"))  # commands still work
+    assert menu.intent == "menu"
+    back = await dispatcher.handle(msg("back to the bot"))
+    assert back.intent == "handover_end"
+    answered = await dispatcher.handle(msg("what is the registration fee for a startup"))
+    assert answered.intent not in ("handover_message", "case_message")
+    async with db.session() as session:
+        handover = (await session.exec(select(Handover))).one()
+        said = list(await session.exec(select(HandoverMessage).order_by(col(HandoverMessage.id))))
+    assert handover.status == "closed" and handover.closed_by == "citizen" and handover.complaint_id is None
+    kinds = [(m.kind, m.text) for m in said]
+    assert kinds == [
+        ("handover_requested", None),
+        ("citizen_message", "what is the registration fee for a startup"),
+        ("handed_back", None),
+    ]
+
+
+async def test_a_handover_about_a_complaint_and_a_staff_reply_through_the_outbox(
+    dispatcher: Dispatcher, db: Database, kb: KnowledgeBase
+) -> None:
+    reference = await complaint_with_note(db, kb, sent_ago=dt.timedelta(hours=200), external_id="m-1")
+    which = await dispatcher.handle(msg(payload="handover:start"))  # the menu's option
+    assert which.intent == "handover_which"
+    assert [o.payload for o in which.options] == [f"handover:open:{reference}", "handover:open:new"]
+    opened = await dispatcher.handle(msg("1"))
+    assert opened.intent == "handover_request" and reference in opened.replies[0].text
+    await dispatcher.handle(msg("the router in block B is off"))
+    async with db.session() as session, session.begin():
+        handover = (await session.exec(select(Handover))).one()
+        complaint = await session.get(Complaint, handover.complaint_id)
+        assert complaint is not None
+        await take_over(session, handover, complaint, "amna")
+        await staff_reply(session, kb, complaint=complaint, handover=handover, text="We are on it", username="amna")
+    quiet = await dispatcher.handle(msg("thank you"))
+    assert quiet.replies == []
+    async with db.session() as session, session.begin():
+        handover = (await session.exec(select(Handover))).one()
+        complaint = await session.get(Complaint, handover.complaint_id)
+        await hand_back(session, kb, handover, complaint, "amna", close=False)
+    async with db.session() as session:
+        events = list(
+            await session.exec(
+                select(ComplaintEvent)
+                .where(ComplaintEvent.complaint_id == complaint.id)
+                .order_by(col(ComplaintEvent.id))  # type: ignore[union-attr]
+            )
+        )
+        queued = list(await session.exec(select(Notification).order_by(col(Notification.id))))
+    history = [(e.kind, e.actor, e.note) for e in events if e.kind not in ("filed", "public_note")]
+    assert history == [
+        ("handover_requested", "citizen", None),
+        ("citizen_message", "citizen", "the router in block B is off"),
+        ("taken_over", "staff:amna", None),
+        ("staff_reply", "staff:amna", "We are on it"),
+        ("citizen_message", "citizen", "thank you"),
+        ("handed_back", "staff:amna", None),
+    ]
+    assert queued[-2].text == f"Staff, about your complaint {reference}: We are on it"
+    assert queued[-2].status == "pending" and queued[-2].event_id is not None
+    assert "back with the bot" in queued[-1].text
+
+
+def test_both_channels_read_the_replied_to_message() -> None:
+    from starlette.datastructures import FormData
+
+    from bot.channels.telegram.parse import to_incoming
+    from bot.channels.whatsapp.parse import parse_incoming
+
+    update = {
+        "update_id": 7,
+        "message": {
+            "message_id": 12,
+            "chat": {"id": 42, "type": "private"},
+            "text": "still down",
+            "reply_to_message": {"message_id": 1003, "chat": {"id": 42, "type": "private"}},
+        },
+    }
+    telegram = to_incoming(update)
+    assert telegram is not None and telegram.reply_to == "1003"
+    form = FormData(
+        [("MessageSid", "SM1"), ("From", "whatsapp:+923001234567"), ("Body", "still down")]
+        + [("OriginalRepliedMessageSid", "SMabc"), ("OriginalRepliedMessageSender", "whatsapp:+14155238886")]
+    )
+    assert parse_incoming(form).reply_to == "SMabc"
+    assert parse_incoming(FormData([("MessageSid", "SM2"), ("From", "whatsapp:+92300")])).reply_to is None
