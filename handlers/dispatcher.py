@@ -114,7 +114,12 @@ class Dispatcher:
     async def process(self, session: AsyncSession, msg: Incoming, now: dt.datetime) -> Outcome:
         """The message's work inside `session`'s transaction (claim, route, save); raises what handling raised."""
         limit, window = self.rate_limit
-        if not await claim_message(session, msg.channel, msg.message_id, msg.user_id, msg.received_at):
+        # A request seen before (its replay key) is a redelivery, or a replay under another message id: either
+        # way it is not handled again, and only a message handled before has replies to repeat.
+        replayed = msg.replay_key and not await claim_message(
+            session, msg.channel, msg.replay_key, msg.user_id, msg.received_at
+        )
+        if replayed or not await claim_message(session, msg.channel, msg.message_id, msg.user_id, msg.received_at):
             return await stored_outcome(session, msg)
         state = await load_state(session, msg.channel, msg.user_id, msg.display_name, msg.received_at, now, window)
         profile = state.profile

@@ -28,6 +28,8 @@ from bot.models import (
 )
 
 ERASED_TEXT = "(erased at the citizen's request)"
+# WhatsApp claims each request's signature too, under this prefix (bot/channels/whatsapp/channel.py): not a message.
+REPLAY_KEY_PREFIX = "signature:"
 
 
 def pseudonym(channel: str, user_id: str) -> str:
@@ -51,6 +53,7 @@ async def stored_about(session: AsyncSession, channel: str, user_id: str) -> Sto
             select(func.count())
             .select_from(ProcessedMessage)
             .where(ProcessedMessage.channel == channel, ProcessedMessage.user_id == user_id)
+            .where(~col(ProcessedMessage.external_id).startswith(REPLAY_KEY_PREFIX))
         )
     ).one()
     complaints = list(
