@@ -485,6 +485,13 @@ async def test_media_location_and_buttons_reach_the_core(bot: Bot, monkeypatch: 
     assert len({msg.message_id for msg in seen}) == 4 and all(msg.message_id.startswith("SM") for msg in seen)
 
 
+@pytest.mark.parametrize("latitude, longitude", [("NaN", "71.5"), ("34.0", "inf"), ("-Infinity", "1e999"), ("91", "0")])
+async def test_coordinates_that_are_not_a_place_are_ignored(bot: Bot, latitude: str, longitude: str) -> None:
+    replies = await bot.say("", Latitude=latitude, Longitude=longitude, MessageType="location")
+    assert replies and bot.core.kb.texts("handling_failed", "en") not in replies
+    assert await scalar(bot.core.db, "SELECT count(*) FROM dead_letter") == 0
+
+
 async def test_oversized_malformed_and_odd_requests_are_refused_cleanly(bot: Bot) -> None:
     limit = bot.channel.settings.max_webhook_body_bytes
     huge = inbound("stp " * limit)
