@@ -28,6 +28,7 @@ class Context:
     text: str = ""
     payload: str | None = None
     log_days: int = 30
+    pseudonym_key: str = ""  # keys an erased citizen's stand-in id (SECRET_KEY)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def t(self, key: str, **values: object) -> str:

@@ -69,6 +69,7 @@ class Dispatcher:
         max_chars: int = 4000,
         rate_limit: tuple[int, dt.timedelta] = (30, dt.timedelta(minutes=1)),
         log_days: int = 30,
+        pseudonym_key: str = "",
     ) -> None:
         self.db = db
         self.kb = kb
@@ -77,6 +78,7 @@ class Dispatcher:
         self.max_chars = max_chars
         self.rate_limit = rate_limit
         self.log_days = log_days
+        self.pseudonym_key = pseudonym_key
         self.commands = CommandWords(kb.lexicon.commands)
 
     async def handle(self, msg: Incoming, payload: str | None = None) -> Outcome:
@@ -141,6 +143,7 @@ class Dispatcher:
                 flow_timeout=self.flow_timeout,
                 text=msg.text.strip(),
                 log_days=self.log_days,
+                pseudonym_key=self.pseudonym_key,
             )
             outcome = await self._route(ctx)
             if ctx.extra.get("erased"):  # after an erasure the rows are gone, and stay gone

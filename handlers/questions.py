@@ -65,6 +65,7 @@ async def _keep_for_staff(
     await keep_question(
         ctx.session,
         channel=ctx.msg.channel,
+        user_id=ctx.msg.user_id,
         text=text,
         normalized=normalized,
         language=language,
