@@ -54,6 +54,7 @@ def core_on(settings: Settings, db: Database, kb: KnowledgeBase, matcher: Matche
         max_chars=settings.max_message_chars,
         rate_limit=(settings.rate_limit_messages, dt.timedelta(seconds=settings.rate_limit_window_seconds)),
         log_days=settings.message_log_days,
+        unanswered_per_day=settings.unanswered_per_day,
         pseudonym_key=settings.secret_key,
     )
     return Core(settings=settings, db=db, kb=kb, matcher=matcher, dispatcher=dispatcher)

@@ -69,6 +69,7 @@ class Dispatcher:
         max_chars: int = 4000,
         rate_limit: tuple[int, dt.timedelta] = (30, dt.timedelta(minutes=1)),
         log_days: int = 30,
+        unanswered_per_day: int = 20,
         pseudonym_key: str = "",
     ) -> None:
         self.db = db
@@ -78,6 +79,7 @@ class Dispatcher:
         self.max_chars = max_chars
         self.rate_limit = rate_limit
         self.log_days = log_days
+        self.unanswered_per_day = unanswered_per_day
         self.pseudonym_key = pseudonym_key
         self.commands = CommandWords(kb.lexicon.commands)
 
@@ -143,6 +145,7 @@ class Dispatcher:
                 flow_timeout=self.flow_timeout,
                 text=msg.text.strip(),
                 log_days=self.log_days,
+                unanswered_per_day=self.unanswered_per_day,
                 pseudonym_key=self.pseudonym_key,
             )
             outcome = await self._route(ctx)

@@ -72,6 +72,7 @@ async def _keep_for_staff(
         intent=intent,
         candidates=candidates,
         now=ctx.now,
+        per_day=ctx.unanswered_per_day,
     )
 
 

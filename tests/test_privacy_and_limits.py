@@ -140,3 +140,20 @@ async def test_erasure_deletes_the_citizens_unanswered_questions(db: Database, d
     async with db.session() as session, session.begin():
         await erase_user(session, "telegram", "p1", key="k")
     assert await scalar(db, "SELECT channel FROM unanswered_question") == "whatsapp"
+
+
+async def test_one_chat_identity_leaves_at_most_so_many_unanswered_questions_a_day(db: Database, knowledge) -> None:  # type: ignore[no-untyped-def]
+    """Citizens write these rows and staff read them all: one chat cannot fill the list (issue 20, finding 1)."""
+    capped = make_dispatcher(db, knowledge, unanswered_per_day=3)
+    for i in range(5):
+        outcome = await say(capped, f"who won the cricket match number {i}")
+        assert outcome.replies  # still answered, only not kept
+    await say(capped, "who won the cricket match", user="p2")  # another citizen is not affected
+    assert await scalar(db, "SELECT count(*) FROM unanswered_question WHERE user_id = 'p1'") == 3
+    assert await scalar(db, "SELECT count(*) FROM unanswered_question WHERE user_id = 'p2'") == 1
+    async with db.session() as session, session.begin():  # a day later there is room again
+        for question in await session.exec(select(UnansweredQuestion)):
+            question.created_at = utcnow() - dt.timedelta(days=1, minutes=1)
+            session.add(question)
+    await say(capped, "who won the cricket match again")
+    assert await scalar(db, "SELECT count(*) FROM unanswered_question WHERE user_id = 'p1'") == 4

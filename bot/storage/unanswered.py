@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, func, insert, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import UnansweredQuestion
@@ -34,10 +34,18 @@ async def keep_question(
     intent: str,
     candidates: list[dict[str, Any]],
     now: dt.datetime,
-) -> None:
-    """Store one question in the message's transaction (it commits, or not, with the message)."""
+    per_day: int,
+) -> bool:
+    """Store one question in the message's transaction (it commits, or not, with the message); False, and nothing
+    stored, when this chat identity has already left `per_day` in the last 24 hours (citizens write these rows,
+    and staff read them all)."""
     table = UnansweredQuestion.__table__
     user_id = user_id[:USER_CHARS]
+    recent = select(func.count()).where(
+        table.c.channel == channel, table.c.user_id == user_id, table.c.created_at > now - dt.timedelta(days=1)
+    )
+    if (await session.exec(recent)).scalar_one() >= per_day:  # type: ignore[call-overload]
+        return False
     await session.exec(
         insert(table).values(
             channel=channel,
@@ -51,3 +59,4 @@ async def keep_question(
             handled=False,
         )
     )
+    return True
