@@ -55,5 +55,7 @@ def core_on(settings: Settings, db: Database, kb: KnowledgeBase, matcher: Matche
         rate_limit=(settings.rate_limit_messages, dt.timedelta(seconds=settings.rate_limit_window_seconds)),
         log_days=settings.message_log_days,
         reply_window=dt.timedelta(hours=settings.case_reply_window_hours),
+        unanswered_per_day=settings.unanswered_per_day,
+        pseudonym_key=settings.secret_key,
     )
     return Core(settings=settings, db=db, kb=kb, matcher=matcher, dispatcher=dispatcher)

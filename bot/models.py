@@ -96,10 +96,15 @@ class UnansweredQuestion(SQLModel, table=True):
     """A question the bot declined or was unsure about, kept for staff to improve the knowledge base."""
 
     __tablename__ = "unanswered_question"
-    __table_args__ = (Index("ix_unanswered_question_handled_created", "handled", "created_at"),)
+    __table_args__ = (
+        Index("ix_unanswered_question_handled_created", "handled", "created_at"),
+        Index("ix_unanswered_question_user", "channel", "user_id", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=32)
+    # who asked: erased with the rest of their data, and their questions a day are capped (None: kept before 0016)
+    user_id: str | None = Field(default=None, max_length=128)
     text: str = Field(max_length=4000)
     normalized: str = Field(max_length=4000)
     language: str = Field(max_length=8)

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     rate_limit_messages: int = Field(default=30, ge=1)  # per citizen and channel identity, per window
     rate_limit_window_seconds: int = Field(default=60, ge=1)
     message_log_days: int = Field(default=30, ge=1)  # processed-message and unanswered-question logs kept this long
+    unanswered_per_day: int = Field(default=20, ge=0)  # unanswered questions kept per chat identity a day
     flow_timeout_minutes: int = Field(default=30, ge=1)
     # A citizen's messages this long after a complaint's update (staff note, status change, staff reply) go to the
     # complaint for staff instead of the question matcher; 0 turns the window off (replies to it still count).

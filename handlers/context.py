@@ -28,6 +28,8 @@ class Context:
     text: str = ""
     payload: str | None = None
     log_days: int = 30
+    unanswered_per_day: int = 20  # questions one chat identity may leave for staff a day (UNANSWERED_PER_DAY)
+    pseudonym_key: str = ""  # keys an erased citizen's stand-in id (SECRET_KEY)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def t(self, key: str, **values: object) -> str:

@@ -72,6 +72,8 @@ class Dispatcher:
         log_days: int = 30,
         reply_window: dt.timedelta = dt.timedelta(hours=72),
         handover_words: HandoverWords | None = None,
+        unanswered_per_day: int = 20,
+        pseudonym_key: str = "",
     ) -> None:
         self.db = db
         self.kb = kb
@@ -80,6 +82,8 @@ class Dispatcher:
         self.max_chars = max_chars
         self.rate_limit = rate_limit
         self.log_days = log_days
+        self.unanswered_per_day = unanswered_per_day
+        self.pseudonym_key = pseudonym_key
         self.commands = CommandWords(kb.lexicon.commands)
         self.reply_window = reply_window  # a citizen's messages this soon after a complaint's update go to it
         self.handover_words = handover_words or HandoverWords.load()
@@ -119,7 +123,12 @@ class Dispatcher:
     async def process(self, session: AsyncSession, msg: Incoming, now: dt.datetime) -> Outcome:
         """The message's work inside `session`'s transaction (claim, route, save); raises what handling raised."""
         limit, window = self.rate_limit
-        if not await claim_message(session, msg.channel, msg.message_id, msg.user_id, msg.received_at):
+        # A request seen before (its replay key) is a redelivery, or a replay under another message id: either
+        # way it is not handled again, and only a message handled before has replies to repeat.
+        replayed = msg.replay_key and not await claim_message(
+            session, msg.channel, msg.replay_key, msg.user_id, msg.received_at
+        )
+        if replayed or not await claim_message(session, msg.channel, msg.message_id, msg.user_id, msg.received_at):
             return await stored_outcome(session, msg)
         state = await load_state(session, msg.channel, msg.user_id, msg.display_name, msg.received_at, now, window)
         profile = state.profile
@@ -141,6 +150,8 @@ class Dispatcher:
                 flow_timeout=self.flow_timeout,
                 text=msg.text.strip(),
                 log_days=self.log_days,
+                unanswered_per_day=self.unanswered_per_day,
+                pseudonym_key=self.pseudonym_key,
             )
             outcome = await self._route(ctx)
             if ctx.extra.get("erased"):  # after an erasure the rows are gone, and stay gone

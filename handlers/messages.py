@@ -36,6 +36,9 @@ class Incoming:
     display_name: str | None = None
     language_hint: str | None = None
     message_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # A second id for the same request (a digest of WhatsApp's signature): a message whose replay key was seen
+    # before is a replay of a captured request, whatever its message id says, and is not handled again.
+    replay_key: str | None = None
     received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     payload: str | None = None
     media: tuple[Media, ...] = ()

@@ -65,12 +65,14 @@ async def _keep_for_staff(
     await keep_question(
         ctx.session,
         channel=ctx.msg.channel,
+        user_id=ctx.msg.user_id,
         text=text,
         normalized=normalized,
         language=language,
         intent=intent,
         candidates=candidates,
         now=ctx.now,
+        per_day=ctx.unanswered_per_day,
     )
 
 

@@ -74,6 +74,11 @@ async def test_whole_flow_on_the_core(dispatcher: Dispatcher, db: Database) -> N
     text = summary.replies[0].text
     assert "Category: PSEB registration" in text and "Place: Rawalpindi" in text and "A company" in text
     assert "Staff may contact you: Yes" in text
+    # Before filing, the citizen is told what anyone can read on Open311, and what not (issue 20, finding 3).
+    notice = dispatcher.kb.texts("cmp_public_notice", "en")
+    assert notice in text and text.index(notice) < text.index("File it?")
+    assert "public" in notice and "Open311" in notice and "name, number, photos and exact location are not" in notice
+    assert all("Open311" in dispatcher.kb.texts("cmp_public_notice", lang) for lang in ("ur", "roman"))
     assert await complaints(db) == []  # nothing is stored before the confirmation
     filed = await citizen.say("1")  # Confirm and file
     assert filed.intent == "complaint_filed"

@@ -233,7 +233,7 @@ async def test_erasure_and_the_log_purge_cover_dead_letters(dispatcher: Dispatch
     await dispatcher.handle(msg("hello", "e-1", display_name=LONE_SURROGATE))
     await dispatcher.handle(msg("hello", "e-2", user_id="u2", display_name=LONE_SURROGATE))
     async with db.session() as session:
-        await erase_user(session, "test", "u1")
+        await erase_user(session, "test", "u1", key="k")
         await session.commit()
     assert [d.user_id for d in await dead_letters(db)] == ["u2"]
     async with db.session() as session:

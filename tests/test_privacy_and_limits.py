@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from sqlmodel import select
 
 from bot.core import Core
 from bot.db import Database
 from bot.domain.complaints import add_note, change_status
-from bot.domain.privacy import ERASED_TEXT, purge_logs
+from bot.domain.privacy import ERASED_TEXT, erase_user, pseudonym, purge_logs
 from bot.models import Complaint, ComplaintEvent, Notification, ProcessedMessage, UnansweredQuestion, utcnow
 from handlers.dispatcher import Dispatcher
 from handlers.messages import Incoming, Media, Outcome
@@ -74,11 +75,16 @@ async def test_delete_erases_personal_data_and_keeps_anonymised_complaints(
         complaint = (await session.exec(select(Complaint))).one()
         await add_note(session, core.kb, complaint, "Called Ayesha on her mobile", actor="staff:a", public=False)
         await change_status(session, core.kb, complaint, "in_review", actor="staff:a")  # a pending notification
+        await change_status(
+            session, core.kb, complaint, "rejected", actor="staff:a", reason="Ayesha (0300-1234567) filed it twice"
+        )
+    await say(dispatcher, "who won the cricket match")  # an unanswered question: theirs
+    await say(dispatcher, "who won the hockey match", user="p2")  # someone else's
     ask = await say(dispatcher, "delete my data")
     assert [o.payload for o in ask.options] == ["erase:yes", "erase:no"]
     assert (await say(dispatcher, "hmm")).intent == "reask"  # a stray message erases nothing
     kept = await say(dispatcher, "2")
-    assert kept.intent == "delete" and await scalar(db, "SELECT count(*) FROM user_profile") == 1
+    assert kept.intent == "delete" and await scalar(db, "SELECT count(*) FROM user_profile WHERE user_id = 'p1'") == 1
     await say(dispatcher, "/delete")
     done = await say(dispatcher, "Yes, erase my data")
     assert done.intent == "deleted" and "1 complaint" in done.replies[0].text
@@ -92,9 +98,12 @@ async def test_delete_erases_personal_data_and_keeps_anonymised_complaints(
     assert (complaint.description, complaint.display_name, complaint.attachments) == (ERASED_TEXT, None, [])
     assert complaint.user_id.startswith("erased:") and complaint.category == "park_facilities"
     assert notes == [None] * len(notes) and pending == []
-    assert all(m.user_id.startswith("erased:") for m in messages)
-    assert await scalar(db, "SELECT count(*) FROM user_profile") == 0
-    assert await scalar(db, "SELECT count(*) FROM conversation") == 0
+    assert complaint.status == "rejected" and complaint.status_reason == ERASED_TEXT  # the reason was about them
+    assert complaint.user_id != "erased:" + hashlib.sha256(b"telegram:p1").hexdigest()[:16]  # keyed, not a hash
+    assert await scalar(db, "SELECT user_id FROM unanswered_question") == "p2"  # theirs erased, others' kept
+    assert all(m.user_id.startswith("erased:") for m in messages if m.user_id != "p2")
+    assert await scalar(db, "SELECT count(*) FROM user_profile WHERE user_id = 'p1'") == 0
+    assert await scalar(db, "SELECT count(*) FROM conversation WHERE user_id = 'p1'") == 0
     # They can no longer see it, and the next message starts afresh.
     assert "no complaints" in (await say(dispatcher, "status")).replies[0].text
     assert f"{reference}" not in (await say(dispatcher, "my data")).replies[0].text
@@ -115,3 +124,36 @@ async def test_old_logs_are_purged(db: Database, dispatcher: Dispatcher) -> None
         assert await purge_logs(session, days=30) == 2
     assert await scalar(db, "SELECT count(*) FROM processed_message") == 1
     assert await scalar(db, "SELECT count(*) FROM unanswered_question") == 0
+
+
+def test_the_pseudonym_is_keyed_with_the_server_secret() -> None:
+    """Without the key, trying every phone number does not find who an erased citizen was."""
+    alias = pseudonym("whatsapp", "923001234567", "server secret one")
+    assert alias == pseudonym("whatsapp", "923001234567", "server secret one")  # one person counted once
+    assert alias != pseudonym("whatsapp", "923001234567", "server secret two")
+    assert alias != "erased:" + hashlib.sha256(b"whatsapp:923001234567").hexdigest()[:16]
+
+
+async def test_erasure_deletes_the_citizens_unanswered_questions(db: Database, dispatcher: Dispatcher) -> None:
+    await say(dispatcher, "who won the cricket match", user="p1")
+    await say(dispatcher, "who won the cricket match", user="p1", channel="whatsapp")  # the same id elsewhere
+    async with db.session() as session, session.begin():
+        await erase_user(session, "telegram", "p1", key="k")
+    assert await scalar(db, "SELECT channel FROM unanswered_question") == "whatsapp"
+
+
+async def test_one_chat_identity_leaves_at_most_so_many_unanswered_questions_a_day(db: Database, knowledge) -> None:  # type: ignore[no-untyped-def]
+    """Citizens write these rows and staff read them all: one chat cannot fill the list (issue 20, finding 1)."""
+    capped = make_dispatcher(db, knowledge, unanswered_per_day=3)
+    for i in range(5):
+        outcome = await say(capped, f"who won the cricket match number {i}")
+        assert outcome.replies  # still answered, only not kept
+    await say(capped, "who won the cricket match", user="p2")  # another citizen is not affected
+    assert await scalar(db, "SELECT count(*) FROM unanswered_question WHERE user_id = 'p1'") == 3
+    assert await scalar(db, "SELECT count(*) FROM unanswered_question WHERE user_id = 'p2'") == 1
+    async with db.session() as session, session.begin():  # a day later there is room again
+        for question in await session.exec(select(UnansweredQuestion)):
+            question.created_at = utcnow() - dt.timedelta(days=1, minutes=1)
+            session.add(question)
+    await say(capped, "who won the cricket match again")
+    assert await scalar(db, "SELECT count(*) FROM unanswered_question WHERE user_id = 'p1'") == 4

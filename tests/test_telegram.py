@@ -274,11 +274,19 @@ async def test_database_outage_gives_503_and_the_redelivery_is_processed(webhook
     await webhook.exchange(update, "Rs 1,000")  # Telegram redelivers; this time it is handled
 
 
-async def test_a_poison_update_gets_an_apology_is_kept_once_and_its_redelivery_is_ignored(webhook: Harness) -> None:
-    """A real bad input: a text with a lone surrogate (a JSON "\\ud800" escape) cannot be stored in the log of
-    unanswered questions. Not an outage: 200, the apology, a dead letter; the redelivery changes nothing."""
+async def test_a_poison_update_gets_an_apology_is_kept_once_and_its_redelivery_is_ignored(
+    webhook: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (here: the question handler raising) is not an outage: 200, the apology, a dead letter; the
+    redelivery changes nothing."""
+    import handlers.dispatcher as module
+
+    async def broken(ctx):  # type: ignore[no-untyped-def]
+        raise ValueError("a bug in answering")
+
     fake, db = webhook.fake, webhook.core.db
-    update = fake.message_update(CHAT, "who won the cricket \ud800 match")
+    update = fake.message_update(CHAT, "who won the cricket \u00e9 match")
+    monkeypatch.setattr(module, "answer_question", broken)
     body = json.dumps(update).encode()  # "\ud800" escaped, as Telegram sends it
     headers = {SECRET_HEADER: SECRET, "content-type": "application/json"}
     apology = webhook.core.kb.texts("handling_failed", "en")
@@ -286,14 +294,51 @@ async def test_a_poison_update_gets_an_apology_is_kept_once_and_its_redelivery_i
         response = await webhook.http.post("/telegram/webhook", content=body, headers=headers)
         assert response.status_code == 200
         await wait_until(lambda: apology in fake.sent_texts(), what="the apology")
+    monkeypatch.undo()
     await webhook.exchange(fake.message_update(CHAT, "startup registration fee"), "Rs 1,000")
     assert fake.sent_texts().count(apology) == 1
     assert await scalar(db, "SELECT count(*) FROM dead_letter") == 1
     assert await scalar(db, "SELECT message_id FROM dead_letter") == f"u{update['update_id']}"
     assert await scalar(db, "SELECT user_id FROM dead_letter") == str(CHAT)
-    assert "\\ud800" in str(await scalar(db, "SELECT payload FROM dead_letter"))
+    assert "\\u00e9" in str(await scalar(db, "SELECT payload FROM dead_letter"))
     claims = "SELECT count(*) FROM processed_message WHERE external_id = :id"
     assert await scalar(db, claims, id=f"u{update['update_id']}") == 1
+
+
+async def test_a_lone_surrogate_is_cleaned_and_the_message_answered(webhook: Harness) -> None:
+    """A text, caption or name with a lone surrogate (a JSON "\\ud800" escape, which no database stores) is cleaned
+    as it is read (U+FFFD in its place) and answered like any other message: no dead letter, no 503."""
+    fake, db = webhook.fake, webhook.core.db
+    update = fake.message_update(CHAT, "startup registration fee \ud800")
+    update["message"]["from"]["first_name"] = "Ay\udc00esha"
+    body = json.dumps(update).encode()  # "\ud800" escaped, as Telegram sends it
+    headers = {SECRET_HEADER: SECRET, "content-type": "application/json"}
+    before = len(fake.sent_texts())
+    assert (await webhook.http.post("/telegram/webhook", content=body, headers=headers)).status_code == 200
+    await wait_until(lambda: any("Rs 1,000" in t for t in fake.sent_texts()[before:]), what="the answer")
+    unknown = fake.message_update(CHAT + 1, "who won the cricket \udfff match")  # an unanswered question
+    body = json.dumps(unknown).encode()
+    before = len(fake.sent_texts())
+    assert (await webhook.http.post("/telegram/webhook", content=body, headers=headers)).status_code == 200
+    await wait_until(lambda: len(fake.sent_texts()) > before, what="the second reply")
+    assert await scalar(db, "SELECT count(*) FROM dead_letter") == 0
+    assert await scalar(db, "SELECT count(*) FROM unanswered_question") == 1
+
+
+@pytest.mark.parametrize("coordinates", ["NaN, 71.5", "34.0, Infinity", "-Infinity, 1e999", "91.0, 71.5"])
+async def test_coordinates_that_are_not_a_place_are_ignored(webhook: Harness, coordinates: str) -> None:
+    """Python's JSON reader takes NaN and Infinity: such a location is ignored, the message answered with 200."""
+    fake, db = webhook.fake, webhook.core.db
+    update = fake.message_update(CHAT, location={"latitude": 0.0, "longitude": 0.0})
+    latitude, longitude = coordinates.split(", ")
+    body = json.dumps(update).replace('"latitude": 0.0', f'"latitude": {latitude}')
+    body = body.replace('"longitude": 0.0', f'"longitude": {longitude}')
+    headers = {SECRET_HEADER: SECRET, "content-type": "application/json"}
+    before = len(fake.sent_texts())
+    assert (await webhook.http.post("/telegram/webhook", content=body.encode(), headers=headers)).status_code == 200
+    await wait_until(lambda: len(fake.sent_texts()) > before, what="a reply")
+    assert webhook.core.kb.texts("handling_failed", "en") not in fake.sent_texts()
+    assert await scalar(db, "SELECT count(*) FROM dead_letter") == 0
 
 
 async def test_telegram_errors_are_logged_and_nothing_crashes(

@@ -34,6 +34,7 @@ from bot.channels.whatsapp.render import MAX_BODY_CHARS, outcome_messages, split
 from bot.channels.whatsapp.signature import SignatureCheck
 from bot.core import Core
 from bot.db import Database
+from bot.domain.privacy import stored_about
 from bot.models import Complaint, Notification, UserProfile, utcnow
 from bot.settings import Settings
 from handlers.channel_state import delivery_advances
@@ -49,6 +50,8 @@ SENDER = "whatsapp:+14155238886"
 TEMPLATE_SID = "HX" + "fedcba9876543210" * 2
 WA_ID = "923001234567"
 WAIT = 20.0  # upper bound on any single wait in these tests
+# Messages handled (each also claims its request's signature, under "signature:...")
+HANDLED = "SELECT count(*) FROM processed_message WHERE external_id NOT LIKE 'signature:%'"
 
 # twilio's async HTTP client still uses aiohttp's BasicAuth, which aiohttp deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings(
@@ -110,8 +113,13 @@ def status_update(sid: str, status: str, error_code: str | None = None) -> dict[
         "From": SENDER,
         "To": f"whatsapp:+{WA_ID}",
         "ChannelPrefix": "whatsapp",
+        "ChannelToAddress": f"+{WA_ID}",
+        "ChannelInstallSid": "XE" + "0123456789abcdef" * 2,
+        "StructuredMessage": "false",
         "ApiVersion": "2010-04-01",
     }
+    if status == "read":
+        fields["EventType"] = "READ"
     if error_code:
         fields["ErrorCode"] = error_code
     return fields
@@ -310,13 +318,117 @@ async def test_same_message_sid_is_processed_once_and_answered_alike(bot: Bot) -
     again = await bot.post(WEBHOOK_PATH, form)  # Twilio's retry: it never got our response
     assert first.status_code == 200 and twiml_messages(first)
     assert again.status_code == 200 and twiml_messages(again) == twiml_messages(first)
-    assert await scalar(bot.core.db, "SELECT count(*) FROM processed_message") == 1
+    assert await scalar(bot.core.db, HANDLED) == 1
     # Redeliveries racing each other: handled once, every response the same replies.
     racing = inbound("menu")
     responses = await asyncio.gather(*(bot.post(WEBHOOK_PATH, racing) for _ in range(4)))
     assert all(response.status_code == 200 for response in responses)
     assert len({tuple(twiml_messages(response)) for response in responses}) == 1 and twiml_messages(responses[0])
-    assert await scalar(bot.core.db, "SELECT count(*) FROM processed_message") == 2
+    assert await scalar(bot.core.db, HANDLED) == 2
+
+
+def recut(form: dict[str, str], key: str) -> dict[str, str]:
+    """The same signature, another form: `key`'s value swallows the next key (in Twilio's sorted order) and its
+    value, as an attacker holding one captured request can do."""
+    keys = sorted(form)
+    following = keys[keys.index(key) + 1]
+    forged = {k: v for k, v in form.items() if k != following}
+    forged[key] = form[key] + following + form[following]
+    return forged
+
+
+async def test_a_captured_request_recut_under_its_signature_is_not_handled_again(bot: Bot) -> None:
+    """Twilio signs the sorted keys and values run together: moving a boundary keeps the signature. No re-cut of
+    a capture is handled as a new message: a SID that is not Twilio's shape, SIDs that disagree and unknown
+    names are refused, and what is left is a repeat of the signature, answered as the duplicate it is."""
+    form = inbound("complaint", ProfileName="Ayesha", ReferralNumMedia="0")
+    signature = sign(PUBLIC_URL + WEBHOOK_PATH, form)
+    assert (await bot.post(WEBHOOK_PATH, form, signature=signature)).status_code == 200
+    for key in ("MessageSid", "SmsMessageSid", "SmsSid", "ProfileName", "Body", "AccountSid", "NumSegments"):
+        forged = recut(form, key)
+        assert sign(PUBLIC_URL + WEBHOOK_PATH, forged) == signature
+        response = await bot.post(WEBHOOK_PATH, forged, signature=signature)
+        assert response.status_code in (200, 400), key
+    assert await scalar(bot.core.db, HANDLED) == 1
+    # Another message id under a signature already seen (however it was made): a replay, not handled.
+    other = dataclasses.replace(parse_incoming(FormData(list(inbound("menu").items())), "signature:x"))
+    assert not (await bot.core.dispatcher.handle(other)).duplicate
+    replay = dataclasses.replace(other, message_id=new_sid(), text="delete my data")
+    outcome = await bot.core.dispatcher.handle(replay)
+    assert outcome.duplicate and not outcome.replies
+    assert await scalar(bot.core.db, HANDLED) == 2
+    async with bot.core.db.session() as session:  # "my data" counts messages, not their signatures
+        assert (await stored_about(session, "whatsapp", WA_ID)).messages == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"MessageSid": "SM123"},
+        {"MessageSid": "SM" + "0" * 31 + "g"},
+        {"MessageSid": "XX" + "0" * 32},
+        {"SmsSid": "SM" + "f" * 32},
+        {"SmsMessageSid": "MM" + "f" * 32},
+        {"From": "whatsapp:+923009999999"},
+        {"WaId": "92300123456x"},
+        {"Surprise": "1"},
+        {"MediaUrlX": "https://example.org/x"},
+    ],
+)
+async def test_forms_twilio_would_not_send_are_refused(bot: Bot, change: dict[str, str]) -> None:
+    response = await bot.post(WEBHOOK_PATH, inbound("menu") | change)
+    assert response.status_code == 400
+    if not {"SmsMessageSid", "From"} & set(change):  # neither is checked in a status callback
+        status = status_update(new_sid(), "delivered") | change
+        assert (await bot.post(STATUS_PATH, status)).status_code == 400
+    assert await scalar(bot.core.db, HANDLED) == 0
+
+
+async def test_every_parameter_twilio_documents_is_accepted(bot: Bot) -> None:
+    """The inbound parameters of Twilio's webhook guide, all at once, and a status callback's."""
+    every = {
+        "MessagingServiceSid": "MG" + "1" * 32,
+        "FromCity": "",
+        "FromState": "",
+        "FromZip": "",
+        "FromCountry": "PK",
+        "ToCity": "",
+        "ToState": "",
+        "ToZip": "",
+        "ToCountry": "US",
+        "Forwarded": "true",
+        "FrequentlyForwarded": "false",
+        "Address": "Saddar",
+        "Label": "Home",
+        "ButtonType": "REPLY",
+        "ChannelMetadata": "{}",
+        "InteractiveData": "{}",
+        "ListId": "1",
+        "ListTitle": "Fees",
+        "ReferralBody": "",
+        "ReferralHeadline": "",
+        "ReferralSourceId": "",
+        "ReferralSourceType": "",
+        "ReferralSourceUrl": "",
+        "ReferralMediaId": "",
+        "ReferralMediaContentType": "",
+        "ReferralMediaUrl": "",
+        "ReferralCtwaClid": "",
+        "OriginalRepliedMessageSender": SENDER,
+        "OriginalRepliedMessageSid": new_sid(),
+        "MediaUrl0": "https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM1/Media/ME1",
+        "MediaContentType0": "image/jpeg",
+        "NumMedia": "1",
+    }
+    assert (await bot.post(WEBHOOK_PATH, inbound("menu", **every))).status_code == 200
+    status = status_update(new_sid(), "failed", "63016") | {
+        "ErrorMessage": "outside the window",
+        "ChannelStatusMessage": "re-engagement required",
+        "RawDlrDoneDate": "2611301200",
+        "EventType": "UNDELIVERED",
+        "MessagingServiceSid": "MG" + "1" * 32,
+    }
+    assert (await bot.post(STATUS_PATH, status)).status_code == 200
 
 
 async def test_a_message_handled_before_its_response_was_lost_gets_its_replies_on_redelivery(bot: Bot) -> None:
@@ -328,7 +440,7 @@ async def test_a_message_handled_before_its_response_was_lost_gets_its_replies_o
     redelivered = await bot.post(WEBHOOK_PATH, form)
     assert redelivered.status_code == 200
     assert twiml_messages(redelivered) == outcome_messages(handled)
-    assert await scalar(bot.core.db, "SELECT count(*) FROM processed_message") == 1
+    assert await scalar(bot.core.db, HANDLED) == 1
 
 
 async def test_long_reply_is_split_into_several_twiml_messages(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -371,6 +483,13 @@ async def test_media_location_and_buttons_reach_the_core(bot: Bot, monkeypatch: 
     assert seen[2].payload == "flow:fees" and seen[2].text == "Registration fees"
     assert seen[3].user_id == f"+{WA_ID}"
     assert len({msg.message_id for msg in seen}) == 4 and all(msg.message_id.startswith("SM") for msg in seen)
+
+
+@pytest.mark.parametrize("latitude, longitude", [("NaN", "71.5"), ("34.0", "inf"), ("-Infinity", "1e999"), ("91", "0")])
+async def test_coordinates_that_are_not_a_place_are_ignored(bot: Bot, latitude: str, longitude: str) -> None:
+    replies = await bot.say("", Latitude=latitude, Longitude=longitude, MessageType="location")
+    assert replies and bot.core.kb.texts("handling_failed", "en") not in replies
+    assert await scalar(bot.core.db, "SELECT count(*) FROM dead_letter") == 0
 
 
 async def test_oversized_malformed_and_odd_requests_are_refused_cleanly(bot: Bot) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, update
@@ -28,13 +29,20 @@ from bot.models import (
     UserProfile,
     utcnow,
 )
+from bot.storage.unanswered import erase_questions
 
 ERASED_TEXT = "(erased at the citizen's request)"
+# WhatsApp claims each request's signature too, under this prefix (bot/channels/whatsapp/channel.py): not a message.
+REPLAY_KEY_PREFIX = "signature:"
 
 
-def pseudonym(channel: str, user_id: str) -> str:
-    """A stable stand-in for an erased user id, so statistics can still count one person once."""
-    return "erased:" + hashlib.sha256(f"{channel}:{user_id}".encode()).hexdigest()[:16]
+def pseudonym(channel: str, user_id: str, key: str) -> str:
+    """A stable stand-in for an erased user id, so statistics can still count one person once.
+
+    Keyed (HMAC with the server's SECRET_KEY): phone numbers and chat ids are few enough that an unkeyed hash is
+    reversed by trying them all."""
+    digest = hmac.new(key.encode(), f"{channel}:{user_id}".encode(), hashlib.sha256).hexdigest()
+    return "erased:" + digest[:16]
 
 
 @dataclass
@@ -53,6 +61,7 @@ async def stored_about(session: AsyncSession, channel: str, user_id: str) -> Sto
             select(func.count())
             .select_from(ProcessedMessage)
             .where(ProcessedMessage.channel == channel, ProcessedMessage.user_id == user_id)
+            .where(~col(ProcessedMessage.external_id).startswith(REPLAY_KEY_PREFIX))
         )
     ).one()
     complaints = list(
@@ -65,10 +74,15 @@ async def stored_about(session: AsyncSession, channel: str, user_id: str) -> Sto
     return Stored(profile, conversation, int(messages), complaints)
 
 
-async def erase_user(session: AsyncSession, channel: str, user_id: str, now: dt.datetime | None = None) -> int:
-    """Erase one person's personal data on one channel; returns how many complaints were anonymised."""
+async def erase_user(
+    session: AsyncSession, channel: str, user_id: str, now: dt.datetime | None = None, *, key: str
+) -> int:
+    """Erase one person's personal data on one channel; returns how many complaints were anonymised.
+
+    `key` keys their pseudonym (see `pseudonym`). Staff's words about them go too: notes, and the reason given
+    for a rejection."""
     now = now or utcnow()
-    alias = pseudonym(channel, user_id)
+    alias = pseudonym(channel, user_id, key)
     complaints = list(
         await session.exec(select(Complaint).where(Complaint.channel == channel, Complaint.user_id == user_id))
     )
@@ -81,6 +95,7 @@ async def erase_user(session: AsyncSession, channel: str, user_id: str, now: dt.
         complaint.attachments = []
         complaint.latitude = complaint.longitude = None
         complaint.contact_consent = False
+        complaint.status_reason = ERASED_TEXT if complaint.status_reason else None
         complaint.erased_at = now
         complaint.updated_at = now
         session.add(complaint)
@@ -116,6 +131,7 @@ async def erase_user(session: AsyncSession, channel: str, user_id: str, now: dt.
     await session.exec(  # type: ignore[call-overload]
         delete(Handover).where(Handover.channel == channel, Handover.user_id == user_id)
     )
+    await erase_questions(session, channel, user_id)
     await session.exec(  # type: ignore[call-overload]
         delete(Conversation).where(Conversation.channel == channel, Conversation.user_id == user_id)
     )

@@ -114,7 +114,7 @@ class ComplaintFlow(Flow):
             lines.append(f"{ctx.t('field_attachments')}: {len(data['attachments']) or none}")
             lines.append(f"{ctx.t('field_location')}: {ctx.t('shared') if data.get('lat') is not None else none}")
         lines.append(f"{ctx.t('field_contact')}: {ctx.t('opt_yes' if data.get('consent') else 'opt_no')}")
-        lines += ["", ctx.t("cmp_summary_ask")]
+        lines += ["", ctx.t("cmp_public_notice"), "", ctx.t("cmp_summary_ask")]
         options = [
             ctx.option("opt_confirm", "confirm"),
             ctx.option("opt_edit", "edit"),

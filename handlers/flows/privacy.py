@@ -72,6 +72,6 @@ class DeleteDataFlow(Flow):
         ctx.leave()
         if choice == "erase:no":
             return ctx.outcome(ctx.t("delete_kept"), intent="delete")
-        count = await erase_user(ctx.session, ctx.msg.channel, ctx.msg.user_id, ctx.now)
+        count = await erase_user(ctx.session, ctx.msg.channel, ctx.msg.user_id, ctx.now, key=ctx.pseudonym_key)
         ctx.extra["erased"] = True
         return ctx.outcome(ctx.t("deleted", complaints=count), intent="deleted")

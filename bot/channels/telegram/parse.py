@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -11,6 +13,9 @@ from bot.channels.telegram.config import CHANNEL
 from handlers.messages import Incoming, Location, Media
 
 T = TypeVar("T")
+# JSON's "\\ud800" escape decodes to a lone surrogate, which no database or encoder accepts: such a message would
+# fail wherever it is stored or sent. After decoding, every surrogate left is a lone one (pairs are combined).
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class MalformedUpdate(ValueError):
@@ -24,7 +29,22 @@ def _field(data: Mapping[str, Any], key: str, kind: type[T]) -> T | None:
         return None
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise MalformedUpdate(f"{key} is not {kind.__name__}")
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)  # type: ignore[return-value]
     return value
+
+
+def _location(location: Mapping[str, Any]) -> Location | None:
+    """A shared location, or None for coordinates that are not a place (NaN, infinite, out of range)."""
+    latitude, longitude = location.get("latitude"), location.get("longitude")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (latitude, longitude)):
+        raise MalformedUpdate("location needs latitude and longitude")
+    latitude, longitude = float(latitude), float(longitude)  # type: ignore[arg-type]
+    if not (math.isfinite(latitude) and math.isfinite(longitude)):
+        return None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    return Location(latitude=latitude, longitude=longitude)
 
 
 def _need(data: Mapping[str, Any], key: str, kind: type[T]) -> T:
@@ -99,12 +119,7 @@ def to_incoming(update: Mapping[str, Any]) -> Incoming | None:
         ref = _need(document, "file_id", str)
         media.append(Media(kind="document", ref=ref, content_type=_field(document, "mime_type", str)))
     location = _field(message, "location", dict)
-    place = None
-    if location is not None:
-        latitude, longitude = location.get("latitude"), location.get("longitude")
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (latitude, longitude)):
-            raise MalformedUpdate("location needs latitude and longitude")
-        place = Location(latitude=float(latitude), longitude=float(longitude))  # type: ignore[arg-type]
+    place = _location(location) if location is not None else None
     replied = _field(message, "reply_to_message", dict)
     replied_id = _field(replied, "message_id", int) if replied is not None else None
     return Incoming(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import FormData
@@ -15,6 +16,30 @@ from handlers.messages import Incoming, Location, Media
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 MAX_MEDIA = 10  # WhatsApp delivers at most this many attachments per message
 MAX_FORM_FIELDS = 200  # a Twilio webhook has a few dozen
+
+# A message SID as Twilio makes them: SM (or MM for media) and 32 hex digits. Anything else is a forgery, such as a
+# captured request whose key/value boundaries were moved (Twilio signs keys and values run together).
+MESSAGE_SID = re.compile(r"(SM|MM)[0-9a-f]{32}")
+# What Twilio sends for an incoming WhatsApp message (its "webhook request" guide: the common, geographic,
+# WhatsApp, location, button, click-to-WhatsApp-ad and reply parameters) and for a status callback. A name outside
+# these is refused: it is how a moved boundary shows.
+COMMON_FIELDS = frozenset({"AccountSid", "ApiVersion", "From", "MessageSid", "MessagingServiceSid", "SmsSid", "To"})
+INBOUND_FIELDS = COMMON_FIELDS | {
+    "Body", "NumMedia", "NumSegments", "SmsMessageSid", "SmsStatus", "MessageType", "ChannelMetadata",
+    "FromCity", "FromState", "FromZip", "FromCountry", "ToCity", "ToState", "ToZip", "ToCountry",
+    "ProfileName", "WaId", "Forwarded", "FrequentlyForwarded",
+    "Latitude", "Longitude", "Address", "Label",
+    "ButtonText", "ButtonPayload", "ButtonType", "InteractiveData", "ListId", "ListTitle",
+    "ReferralBody", "ReferralHeadline", "ReferralSourceId", "ReferralSourceType", "ReferralSourceUrl",
+    "ReferralMediaId", "ReferralMediaContentType", "ReferralMediaUrl", "ReferralNumMedia", "ReferralCtwaClid",
+    "OriginalRepliedMessageSender", "OriginalRepliedMessageSid",
+}  # fmt: skip
+WA_ID = re.compile(r"[0-9]{4,20}")  # a phone number in international form, without its +
+INBOUND_NUMBERED = re.compile(r"(MediaUrl|MediaContentType)[0-9]{1,2}")
+STATUS_FIELDS = COMMON_FIELDS | {
+    "MessageStatus", "SmsStatus", "ErrorCode", "ErrorMessage", "RawDlrDoneDate", "StructuredMessage",
+    "ChannelInstallSid", "ChannelPrefix", "ChannelToAddress", "ChannelStatusMessage", "EventType",
+}  # fmt: skip
 
 
 class Refused(Exception):
@@ -97,13 +122,37 @@ def parse_location(form: FormData) -> Location | None:
     return Location(latitude=latitude, longitude=longitude)
 
 
-def parse_incoming(form: FormData) -> Incoming:
-    """Twilio's webhook fields as the core's neutral message; 400 when the sender or message id is missing."""
-    message_id = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
+def known_fields(form: FormData, names: frozenset[str], numbered: re.Pattern[str] | None = None) -> None:
+    """400 for a repeated field or a name Twilio does not send here."""
+    keys = list(form.keys())
+    if len(set(keys)) != len(keys):
+        raise Refused(400, "repeated field")
+    for key in keys:
+        if key not in names and not (numbered and numbered.fullmatch(key)):
+            raise Refused(400, "unknown field")
+
+
+def message_sid(form: FormData, *names: str) -> str:
+    """The message SID, given in `names[0]` and equal in every other of `names` present; 400 otherwise."""
+    sid = form.get(names[0]) or ""
+    if not MESSAGE_SID.fullmatch(sid) or any(form.get(name, sid) != sid for name in names[1:]):
+        raise Refused(400, f"{names[0]} is missing, malformed or inconsistent")
+    return sid
+
+
+def parse_incoming(form: FormData, replay_key: str | None = None) -> Incoming:
+    """Twilio's webhook fields as the core's neutral message; 400 when the sender or message id is missing, or
+    the form is not one Twilio sends (unknown fields, a malformed SID, From not the WaId's number).
+    `replay_key` (from the request's signature) makes the core treat another request signed alike as a repeat."""
+    known_fields(form, INBOUND_FIELDS, INBOUND_NUMBERED)
+    message_id = message_sid(form, "MessageSid", "SmsMessageSid", "SmsSid")
     sender = (form.get("From") or "").strip()
-    user_id = (form.get("WaId") or "").strip() or sender.removeprefix("whatsapp:").strip()
-    if not message_id or not sender or not user_id:
+    wa_id = form.get("WaId")
+    user_id = wa_id or sender.removeprefix("whatsapp:").strip()
+    if not sender or not user_id:
         raise Refused(400, "From and MessageSid are required")
+    if wa_id is not None and (not WA_ID.fullmatch(wa_id) or sender != f"whatsapp:+{wa_id}"):
+        raise Refused(400, "From does not match WaId")
     payload = (form.get("ButtonPayload") or "").strip() or None
     text = form.get("Body") or form.get("ButtonText") or ""
     replied = (form.get("OriginalRepliedMessageSid") or "").strip()[:64] or None  # the message a reply quotes
@@ -112,7 +161,8 @@ def parse_incoming(form: FormData) -> Incoming:
         user_id=user_id[:128],
         text=text,
         display_name=(form.get("ProfileName") or "").strip() or None,
-        message_id=message_id[:128],
+        message_id=message_id,
+        replay_key=replay_key,
         payload=payload,
         reply_to=replied,
         media=parse_media(form),
@@ -122,9 +172,11 @@ def parse_incoming(form: FormData) -> Incoming:
 
 
 def parse_status(form: FormData) -> tuple[str, str, str | None]:
-    """A status callback's (message SID, status, error code); 400 when the SID or the status is missing."""
-    sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
+    """A status callback's (message SID, status, error code); 400 when the SID or the status is missing, or the
+    form is not one Twilio sends."""
+    known_fields(form, STATUS_FIELDS)
+    sid = message_sid(form, "MessageSid", "SmsSid")
     status = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
-    if not sid or not status:
+    if not status:
         raise Refused(400, "MessageSid and MessageStatus are required")
     return sid, status, (form.get("ErrorCode") or "").strip() or None
