@@ -200,8 +200,10 @@ def test_both_channels_read_the_replied_to_message() -> None:
     telegram = to_incoming(update)
     assert telegram is not None and telegram.reply_to == "1003"
     form = FormData(
-        [("MessageSid", "SM1"), ("From", "whatsapp:+923001234567"), ("Body", "still down")]
-        + [("OriginalRepliedMessageSid", "SMabc"), ("OriginalRepliedMessageSender", "whatsapp:+14155238886")]
+        [("MessageSid", "SM" + "1" * 32), ("From", "whatsapp:+923001234567"), ("WaId", "923001234567")]
+        + [("Body", "still down"), ("OriginalRepliedMessageSid", "SM" + "a" * 32)]
+        + [("OriginalRepliedMessageSender", "whatsapp:+14155238886")]
     )
-    assert parse_incoming(form).reply_to == "SMabc"
-    assert parse_incoming(FormData([("MessageSid", "SM2"), ("From", "whatsapp:+92300")])).reply_to is None
+    assert parse_incoming(form).reply_to == "SM" + "a" * 32
+    plain = [("MessageSid", "SM" + "2" * 32), ("From", "whatsapp:+92300"), ("WaId", "92300")]
+    assert parse_incoming(FormData(plain)).reply_to is None

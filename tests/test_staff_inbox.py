@@ -87,7 +87,7 @@ async def test_a_new_conversation_has_its_own_page_and_a_reply_reaches_the_outbo
 async def test_a_reply_to_an_erased_citizen_is_refused(live: Live) -> None:
     reference = await add_complaint(live)
     async with live.db.session() as session, session.begin():
-        await erase_user(session, "telegram", "4242")
+        await erase_user(session, "telegram", "4242", key="k")
     async with signed_in(live, "amna", "agent") as client:
         csrf = await token(client)
         refused = await client.post(f"/staff/complaints/{reference}/reply", data={"csrf": csrf, "text": "Hello?"})
