@@ -15,7 +15,8 @@ from knowledge.intents import Intent
 from knowledge.normalize import normalize_chars
 
 if TYPE_CHECKING:
-    from knowledge.matcher import Match, Matcher
+    from knowledge.match_types import Match
+    from knowledge.matcher import Matcher
 
 FOLLOWUP_MAX_WORDS = 4  # a follow-up is short: a place, a facet, a pronoun
 MAX_QUESTIONS = 3  # questions answered from one message
