@@ -28,6 +28,9 @@ _PARTICLES = frozenset(
 _NEGATIONS = frozenset(map(normalize_chars, ("not", "no", "nahi", "nahin", "na", "نہیں", "نہ")))
 # Negations that say a thing did not happen; Roman "na" is also a particle of asking ("bata do na").
 _NOT_DONE = frozenset(map(normalize_chars, ("not", "nahi", "nahin", "nhi", "nai", "نہیں")))
+# English negations written as contractions, apostrophe dropped or split off by normalising: "hasnt", "can t".
+_CONTRACTED = re.compile(r"^(is|are|was|were|has|have|had|does|do|did|ca|can|could|would|should|wo|must)nt$")
+OWED_WINDOW = 2  # words between a negation and the owed verb it denies ("has not yet come", "aya hi nahi")
 ABSENCE_WINDOW = 5  # words from "koi"/"nobody" to the negation it takes ("koi bhi sunne wala nahi")
 
 
@@ -67,6 +70,7 @@ class IntentReader:
         self.absence = frozenset(phrases(lexicon.absence_words))
         self.alternatives = frozenset(phrases(lexicon.alternative_words))
         self.openers = frozenset(phrases(lexicon.question_openers))
+        self.owed = frozenset(phrases(lexicon.owed_verbs))
         self.about_us = about_us or (lambda _text: True)
         self.request_words = frozenset(w for phrase in phrases(lexicon.language_requests) for w in phrase.split())
         self._read_cached = lru_cache(maxsize=READ_CACHE_SIZE)(self._read)
@@ -116,12 +120,28 @@ class IntentReader:
         words = said.split()
         if not words or words[0] in self.openers:
             return False
+        if self._owed_not_come(words):
+            return True
         for index, word in enumerate(words):
             if word not in self.absence:
                 continue
             for at in range(index + 1, min(index + 1 + ABSENCE_WINDOW, len(words))):
                 if words[at] in _NOT_DONE and words[at - 1] not in self.alternatives:
                     return True
+        return False
+
+    def _owed_not_come(self, words: list[str]) -> bool:
+        """Whether a negation stands next to a verb of something owed ("stipend hasn't come", "portal pe submit nahi
+        ho raha", "فائل منظور نہیں ہوئی"), the negation not one side of a question's alternatives ("ya nahi")."""
+        for index, word in enumerate(words):
+            negation = word in _NOT_DONE or word == "never" or bool(_CONTRACTED.match(word))
+            if word == "t" and index and words[index - 1].endswith("n"):  # "can't" normalised to "can t"
+                negation = True
+            if not negation or (index and words[index - 1] in self.alternatives):
+                continue
+            near = words[max(0, index - OWED_WINDOW - 1) : index] + words[index + 1 : index + 2 + OWED_WINDOW]
+            if any(w in self.owed for w in near):
+                return True
         return False
 
     def language_request(self, text: str) -> str | None:

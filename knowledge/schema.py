@@ -185,6 +185,9 @@ class LexiconFile(Strict):
     absence_words: list[str] = []
     alternative_words: list[str] = []
     question_openers: list[str] = []
+    # Verbs of something owed to the writer (arrive, receive, reply, work, approve): negated next to a negation
+    # ("stipend hasn't come", "jawab aya hi nahi", "فائل منظور نہیں ہوئی") they tell of a grievance.
+    owed_verbs: list[str] = []
     # Numbers written as words, in any script: word -> value (multipliers are 100, 1000, 100000).
     number_words: dict[str, int] = {}
     # Words that ask rather than name ("where", "how many"): never counted as a fact an answer holds.

@@ -424,6 +424,26 @@ def test_a_grievance_elsewhere_or_a_question_is_not_a_complaint(matcher: Matcher
     assert matcher.intents.read(text) is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my e-rozgar payment still hasn't arrived and it has been ages",
+        "HRMIS mein leave approve hi nahi hui, 6 hafte ho gaye",
+        "ای فائلنگ پر میری درخواست آج تک منظور نہیں ہوئی",
+        "the e-stamping site can't load my challan since monday",
+    ],
+)
+def test_something_owed_that_did_not_come_is_a_complaint(matcher: Matcher, text: str) -> None:
+    """A negation next to a verb of something owed (arrive, approve, load), about a service of ours, is a grievance
+    without a set phrase; English contractions count as negations however they are typed."""
+    assert matcher.intents.read(text) == Intent("complaint")
+
+
+def test_a_question_about_something_not_owed_is_not_a_complaint(matcher: Matcher) -> None:
+    assert matcher.intents.read("does the e-rozgar stipend not come with a laptop?") is None  # a yes/no question
+    assert matcher.intents.read("e rozgar ka stipend aya ya nahi abhi tak") is None  # "or not": a question
+
+
 def test_of_close_entries_the_one_whose_question_is_held_whole_answers(matcher: Matcher) -> None:
     """Several entries read about equally well, but the message holds one entry's own question completely: that
     entry answers, rather than a "did you mean"."""
