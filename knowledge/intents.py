@@ -17,8 +17,9 @@ from functools import lru_cache
 from knowledge.normalize import normalize_chars, phrases
 from knowledge.schema import LexiconFile
 
-# A complaint reference anywhere in a message: CMP, the year, the number; separators optional.
-_REFERENCE = re.compile(r"(?<![a-z0-9])cmp\s*(20\d\d)\s*(\d{1,6})(?!\d)")
+# A complaint reference anywhere in a message: CMP, the year, the number; separators optional. In Urdu script the
+# letters are spelt out as they are said ("سی ایم پی"), as Urdu writes every Latin acronym (PSEB is "پی ایس ای بی").
+_REFERENCE = re.compile(r"(?<![a-z0-9\u0600-\u06ff])(?:cmp|سی\s*ایم\s*پی)\s*(20\d\d)\s*(\d{1,6})(?!\d)")
 READ_CACHE_SIZE = 8192  # distinct message texts whose intent is remembered
 LANGUAGE_REQUEST_WORDS = 16  # a request to switch language is a short message; a longer one is a question
 MAX_OTHER_WORDS = 6  # words besides a language's name and request words ("i cant read urdu script")

@@ -156,7 +156,14 @@ async def test_small_talk_is_a_greeting(dispatcher: Dispatcher, text: str) -> No
 
 @pytest.mark.parametrize(
     "text",
-    ["CMP-2026-000123", "cmp 2026 123", "Cmp2026000123", "CMP ۲۰۲۶ ۰۰۰۱۲۳", "میری شکایت CMP-۲۰۲۶-۰۰۰۱۲۳ کا کیا بنا"],
+    [
+        "CMP-2026-000123",
+        "cmp 2026 123",
+        "Cmp2026000123",
+        "CMP ۲۰۲۶ ۰۰۰۱۲۳",
+        "میری شکایت CMP-۲۰۲۶-۰۰۰۱۲۳ کا کیا بنا",
+        "سی ایم پی-۲۰۲۶-۰۰۰۱۲۳ پر کیا کارروائی ہوئی",
+    ],  # the acronym spelt in Urdu letters
 )
 def test_a_reference_is_found_anywhere_in_any_script(text: str) -> None:
     assert find_reference(text) == "CMP-2026-000123"
