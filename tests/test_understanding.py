@@ -451,6 +451,22 @@ def test_a_question_about_something_not_owed_is_not_a_complaint(matcher: Matcher
     assert matcher.intents.read("e rozgar ka stipend aya ya nahi abhi tak") is None  # "or not": a question
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["when exactly did PITB and KPITB put pen to paper on their MoU", "pitb kpitb mou pe dastakhat kab kiye gaye"],
+)
+def test_a_bare_when_asks_a_date_the_entry_may_not_give(matcher: Matcher, text: str) -> None:
+    """ "when" or "kab" asks a date however far it stands from its verb; the PITB-KPITB MoU's source gives none."""
+    match = matcher.match(text)
+    assert (match.intent, match.entry_id, match.facet) == ("decline", "pitb_kpitb_mou", "date")
+
+
+def test_when_before_another_question_word_is_a_conjunction(matcher: Matcher) -> None:
+    """ "when X happened, which/who ..." asks the second thing; its "when" asks no date."""
+    assert matcher.facets.asked("when the PITB KPITB MoU was signed, which projects did it list") == []
+    assert matcher.facets.asked("jab mou sign hua tab kon kon tha, aur yeh kab hua") == ["date"]
+
+
 def test_of_close_entries_the_one_whose_question_is_held_whole_answers(matcher: Matcher) -> None:
     """Several entries read about equally well, but the message holds one entry's own question completely: that
     entry answers, rather than a "did you mean"."""
