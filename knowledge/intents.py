@@ -72,6 +72,9 @@ class IntentReader:
         self.alternatives = frozenset(phrases(lexicon.alternative_words))
         self.openers = frozenset(phrases(lexicon.question_openers))
         self.owed = frozenset(phrases(lexicon.owed_verbs))
+        self.first_person = frozenset(phrases(lexicon.first_person))
+        self.time_spans = frozenset(phrases(lexicon.time_spans))
+        self.asking = frozenset(phrases(lexicon.asking_words))
         self.about_us = about_us or (lambda _text: True)
         self.request_words = frozenset(w for phrase in phrases(lexicon.language_requests) for w in phrase.split())
         self._read_cached = lru_cache(maxsize=READ_CACHE_SIZE)(self._read)
@@ -102,9 +105,23 @@ class IntentReader:
             return Intent("status", reference)
         if any(_has(said, phrase) for phrase in self.status):
             return Intent("status")
-        if self._grievance(said) and self.about_us(text):
+        if (self._grievance(said) or self._own_story(text, said)) and self.about_us(text):
             return Intent("complaint")
         return None
+
+    def _own_story(self, text: str, said: str) -> bool:
+        """Whether a message tells, as a statement in the first person, that something did not happen or how long it
+        has gone on ("meri registration teen mahine se ruki hui hai"): a grievance however it is worded. A question
+        (a question mark or word) is left to the matcher: "my startup is 2 years old, what is the fee" asks."""
+        words = said.split()
+        if "?" in text or "\u061f" in text or any(w in self.asking for w in words):
+            return False
+        if any(a in self.openers and b in self.first_person for a, b in zip(words, words[1:], strict=False)):
+            return False  # "... do i need a certificate": an auxiliary before its subject asks
+        padded = f" {said} "
+        if not any(f" {p} " in padded for p in self.first_person):
+            return False
+        return any(w in _NOT_DONE or w in self.time_spans for w in words)
 
     def _grievance(self, said: str) -> bool:
         """Whether a message tells of something that went wrong: a grievance phrase, or a "nobody"/"nothing" word

@@ -467,6 +467,32 @@ def test_when_before_another_question_word_is_a_conjunction(matcher: Matcher) ->
     assert matcher.facets.asked("jab mou sign hua tab kon kon tha, aur yeh kab hua") == ["date"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hamari company ka pseb registration do hafte se wahin ka wahin para hai",
+        "I visited the citizen facilitation centre in Swat on four different days last month",
+        "میرا ای روزگار کا وظیفہ پچھلے دو مہینوں سے رکا ہوا ہے",
+    ],
+)
+def test_a_first_person_story_of_time_or_refusal_is_a_complaint(matcher: Matcher, text: str) -> None:
+    """A statement in the first person about a service of ours that says how long something has gone on, or that it
+    did not happen, is a grievance whatever its words."""
+    assert matcher.intents.read(text) == Intent("complaint")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mera startup 2 saal purana hai, pseb fee kitni hogi",  # a question word
+        "my company is three years old. do we still get the fee exemption",  # an auxiliary before its subject
+        "I have been freelancing for two years and want to register with PSEB?",  # a question mark
+    ],
+)
+def test_a_first_person_question_is_not_a_complaint(matcher: Matcher, text: str) -> None:
+    assert matcher.intents.read(text) is None
+
+
 def test_of_close_entries_the_one_whose_question_is_held_whole_answers(matcher: Matcher) -> None:
     """Several entries read about equally well, but the message holds one entry's own question completely: that
     entry answers, rather than a "did you mean"."""
