@@ -493,6 +493,20 @@ def test_a_first_person_question_is_not_a_complaint(matcher: Matcher, text: str)
     assert matcher.intents.read(text) is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "HRMIS ka access kaise hasil karein",
+        "how would a small firm avail the one-year fee waiver",
+        "ای روزگار میں داخلہ کس طرح ملے گا",
+    ],
+)
+def test_how_to_obtain_something_asks_a_procedure_no_source_gives(matcher: Matcher, text: str) -> None:
+    """ "how" with a verb of obtaining (avail, hasil, داخلہ) asks a procedure, however the words are spread."""
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", "procedure")
+
+
 def test_of_close_entries_the_one_whose_question_is_held_whole_answers(matcher: Matcher) -> None:
     """Several entries read about equally well, but the message holds one entry's own question completely: that
     entry answers, rather than a "did you mean"."""
