@@ -29,6 +29,7 @@ class FacetReader:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.asks = {facet: phrases(words) for facet, words in kb.lexicon.entry_facets.items()}
+        self.place_names = [normalize_chars(p.name.en) for p in kb.places.values()]
         self.question_words = frozenset(phrases(w.replace("_", " ") for w in kb.lexicon.question_words))
         self.together = {facet: [_rule(r) for r in rules] for facet, rules in kb.lexicon.facets_together.items()}
 
@@ -67,6 +68,9 @@ class FacetReader:
             return any(p.host for p in parks) if parks else True
         if facet == "date":
             return bool(_YEAR.search(entry.answer.en))
+        if facet == "places":  # "which cities": the entry must name some
+            answer = f" {normalize_chars(entry.answer.en)} "
+            return bool(entry.places) or any(f" {name} " in answer for name in self.place_names)
         if facet == "fee":
             return bool(_RUPEES.search(entry.answer.en))
         return True

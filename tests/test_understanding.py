@@ -507,6 +507,25 @@ def test_how_to_obtain_something_asks_a_procedure_no_source_gives(matcher: Match
     assert (match.intent, match.facet) == ("decline", "procedure")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plan 9 kin shehron mein chal raha hai",
+        "which cities is e-rozgar running in",
+        "کن شہروں میں ای فائلنگ کا نظام ہے",
+    ],
+)
+def test_which_cities_of_an_entry_naming_none_is_declined(matcher: Matcher, text: str) -> None:
+    """ "Which cities" asked of an entry whose facts name no place is a list the sources do not give."""
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", "places")
+
+
+def test_which_cities_of_an_entry_naming_them_is_answered(matcher: Matcher) -> None:
+    match = matcher.match("pseb kpitb mou ke tehat kin shehron mein parks banenge")
+    assert match.intent == "answer" and match.facet is None
+
+
 def test_of_close_entries_the_one_whose_question_is_held_whole_answers(matcher: Matcher) -> None:
     """Several entries read about equally well, but the message holds one entry's own question completely: that
     entry answers, rather than a "did you mean"."""
