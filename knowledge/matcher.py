@@ -148,6 +148,14 @@ class Matcher:
         self._corrections: dict[str, str] = {}
         # The words of facets no source gives are not targets for typo correction ("helping" is not "helpline"),
         # but they are words the bot knows: "address" must stay "address", not become "addressed".
+        # Every word the answers use is a real word ("infrastructure", "focal"), never a typo of a name in them
+        # ("restructure"): only words the knowledge base never uses are corrected.
+        self.prose_words = {
+            t
+            for e in kb.entries.values()
+            for lang in ANSWER_LANGUAGES
+            for t in self.folder.fold_spellings(normalize_chars(e.answer.get(lang)).split())
+        }
         self.facet_phrase_words = {
             w for words in lex.unsupported_facets.values() for phrase in words for w in normalize_chars(phrase).split()
         }
@@ -203,6 +211,7 @@ class Matcher:
         if (
             token in self.vocabulary
             or token in self.facet_phrase_words
+            or token in self.prose_words
             or len(token) < TYPO_MIN_LENGTH
             or token.isdigit()
         ):

@@ -526,6 +526,11 @@ def test_which_cities_of_an_entry_naming_them_is_answered(matcher: Matcher) -> N
     assert match.intent == "answer" and match.facet is None
 
 
+def test_a_word_the_answers_use_is_never_corrected_into_another(matcher: Matcher) -> None:
+    """ "infrastructure" is a word of an answer's prose, not a typo of "restructure" (a name in another answer)."""
+    assert "infrastructure" in matcher.analyse("does pseb's plan say anything on infrastructure").content
+
+
 def test_of_close_entries_the_one_whose_question_is_held_whole_answers(matcher: Matcher) -> None:
     """Several entries read about equally well, but the message holds one entry's own question completely: that
     entry answers, rather than a "did you mean"."""
