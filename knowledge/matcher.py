@@ -501,7 +501,9 @@ class Matcher:
         "e-stamping under the PITB-KPITB MoU" is about E-Stamping (one item of the MoU), not the MoU as a whole."""
         if len(close) < 2:
             return None
-        known = [t for t in words if t in self.idf]
+        # Only a word some of them hold tells them apart ("dega" in "pitb kpitb ko kya support dega" tells nothing).
+        held = set().union(*(self.entry_tokens.get(c.entry_id, frozenset()) for c in close))
+        known = [t for t in words if t in self.idf and t in held]
         if not known:
             return None
         rarest = max(known, key=lambda t: (self.idf[t], t))

@@ -531,6 +531,22 @@ def test_a_word_the_answers_use_is_never_corrected_into_another(matcher: Matcher
     assert "infrastructure" in matcher.analyse("does pseb's plan say anything on infrastructure").content
 
 
+def test_a_word_none_of_the_close_entries_holds_does_not_hide_the_specific_one(matcher: Matcher) -> None:
+    """Of close entries, the one holding the rarest word asked answers; a rarer word that none of them holds (a
+    filler verb some far-off variant uses) tells them apart no better and must not stop that."""
+    from knowledge.match_types import Candidate
+
+    ids = ("e_stamping", "pitb_kpitb_mou")
+    own = matcher.entry_tokens[ids[0]] - matcher.entry_tokens[ids[1]]
+    word = max((t for t in own if t in matcher.idf), key=lambda t: matcher.idf[t])
+    held = matcher.entry_tokens[ids[0]] | matcher.entry_tokens[ids[1]]
+    filler = next(t for t in sorted(matcher.idf, key=lambda t: -matcher.idf[t]) if t not in held)
+    assert matcher.idf[filler] >= matcher.idf[word]
+    close = tuple(Candidate(entry_id, 0.5) for entry_id in ids)
+    chosen = matcher._most_specific(close, {word, filler})
+    assert chosen is not None and chosen.entry_id == "e_stamping"
+
+
 def test_of_close_entries_the_one_whose_question_is_held_whole_answers(matcher: Matcher) -> None:
     """Several entries read about equally well, but the message holds one entry's own question completely: that
     entry answers, rather than a "did you mean"."""
