@@ -547,6 +547,12 @@ def test_a_word_none_of_the_close_entries_holds_does_not_hide_the_specific_one(m
     assert chosen is not None and chosen.entry_id == "e_stamping"
 
 
+def test_a_second_question_opening_with_a_question_word_may_name_one_thing(matcher: Matcher) -> None:
+    """ "... and what is kpitb" is a question of its own though it names one thing only: both are answered."""
+    reading = matcher.understand("what is pseb and what is kpitb")
+    assert [m.entry_id for m in reading.matches] == ["org_pseb", "org_kpitb"]
+
+
 def test_of_close_entries_the_one_whose_question_is_held_whole_answers(matcher: Matcher) -> None:
     """Several entries read about equally well, but the message holds one entry's own question completely: that
     entry answers, rather than a "did you mean"."""
