@@ -137,6 +137,7 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kb_check(args: argparse.Namespace, settings: Settings) -> int:
+    from knowledge.kb_check import confusable_variants
     from knowledge.loader import load_knowledge
     from knowledge.matcher import Matcher
 
@@ -147,7 +148,7 @@ def cmd_kb_check(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(str(exc))
     matcher = Matcher(kb)
     problems = [f"lexicon.yaml: {c}" for c in matcher.conflicts]
-    warnings = matcher.confusable_variants()
+    warnings = confusable_variants(matcher)
     print(f"{len(kb.entries)} entries, {len(kb.sources)} sources, {len(kb.places)} places, {len(kb.parks)} parks")
     for warning in warnings:
         print(f"warning: {warning}")

@@ -12,7 +12,7 @@ from handlers.context import Context
 from handlers.flows.base import menu_options
 from handlers.messages import Option, Outcome, Reply
 from knowledge.intents import Intent
-from knowledge.matcher import Match
+from knowledge.match_types import Match
 
 
 def answer_entry(ctx: Context, entry_id: str, *, intent: str = "answer", score: float | None = None) -> Outcome:

@@ -29,6 +29,8 @@ class FacetReader:
     def __init__(self, kb: KnowledgeBase) -> None:
         self.kb = kb
         self.asks = {facet: phrases(words) for facet, words in kb.lexicon.entry_facets.items()}
+        self.place_names = [normalize_chars(p.name.en) for p in kb.places.values()]
+        self.question_words = frozenset(phrases(w.replace("_", " ") for w in kb.lexicon.question_words))
         self.together = {facet: [_rule(r) for r in rules] for facet, rules in kb.lexicon.facets_together.items()}
 
     def asked_together(self, text: str) -> list[str]:
@@ -43,7 +45,18 @@ class FacetReader:
     def asked(self, text: str) -> list[str]:
         """The entry facets a message asks for, in the lexicon's order."""
         said = f" {normalize_chars(text)} "
-        return [facet for facet, phrases in self.asks.items() if any(f" {p} " in said for p in phrases)]
+        return [facet for facet, phrases in self.asks.items() if any(self._asks(said, p) for p in phrases)]
+
+    def _asks(self, said: str, phrase: str) -> bool:
+        """Whether a facet's phrase asks in this message. A bare question word ("when", "kab") followed by another
+        question word is a conjunction: "when the minister visited, who did he meet" asks who, not when."""
+        at = said.find(f" {phrase} ")
+        if at < 0:
+            return False
+        if phrase not in self.question_words:
+            return True
+        after = said[at + len(phrase) + 2 :].split()
+        return not any(word in self.question_words and word != phrase for word in after)
 
     def gives(self, entry_id: str, facet: str) -> bool:
         """Whether the entry's facts include `facet` (an entry the facet does not apply to counts as giving it)."""
@@ -55,6 +68,9 @@ class FacetReader:
             return any(p.host for p in parks) if parks else True
         if facet == "date":
             return bool(_YEAR.search(entry.answer.en))
+        if facet == "places":  # "which cities": the entry must name some
+            answer = f" {normalize_chars(entry.answer.en)} "
+            return bool(entry.places) or any(f" {name} " in answer for name in self.place_names)
         if facet == "fee":
             return bool(_RUPEES.search(entry.answer.en))
         return True

@@ -17,8 +17,9 @@ from functools import lru_cache
 from knowledge.normalize import normalize_chars, phrases
 from knowledge.schema import LexiconFile
 
-# A complaint reference anywhere in a message: CMP, the year, the number; separators optional.
-_REFERENCE = re.compile(r"(?<![a-z0-9])cmp\s*(20\d\d)\s*(\d{1,6})(?!\d)")
+# A complaint reference anywhere in a message: CMP, the year, the number; separators optional. In Urdu script the
+# letters are spelt out as they are said ("سی ایم پی"), as Urdu writes every Latin acronym (PSEB is "پی ایس ای بی").
+_REFERENCE = re.compile(r"(?<![a-z0-9\u0600-\u06ff])(?:cmp|سی\s*ایم\s*پی)\s*(20\d\d)\s*(\d{1,6})(?!\d)")
 READ_CACHE_SIZE = 8192  # distinct message texts whose intent is remembered
 LANGUAGE_REQUEST_WORDS = 16  # a request to switch language is a short message; a longer one is a question
 MAX_OTHER_WORDS = 6  # words besides a language's name and request words ("i cant read urdu script")
@@ -28,6 +29,9 @@ _PARTICLES = frozenset(
 _NEGATIONS = frozenset(map(normalize_chars, ("not", "no", "nahi", "nahin", "na", "نہیں", "نہ")))
 # Negations that say a thing did not happen; Roman "na" is also a particle of asking ("bata do na").
 _NOT_DONE = frozenset(map(normalize_chars, ("not", "nahi", "nahin", "nhi", "nai", "نہیں")))
+# English negations written as contractions, apostrophe dropped or split off by normalising: "hasnt", "can t".
+_CONTRACTED = re.compile(r"^(is|are|was|were|has|have|had|does|do|did|ca|can|could|would|should|wo|must)nt$")
+OWED_WINDOW = 2  # words between a negation and the owed verb it denies ("has not yet come", "aya hi nahi")
 ABSENCE_WINDOW = 5  # words from "koi"/"nobody" to the negation it takes ("koi bhi sunne wala nahi")
 
 
@@ -67,6 +71,10 @@ class IntentReader:
         self.absence = frozenset(phrases(lexicon.absence_words))
         self.alternatives = frozenset(phrases(lexicon.alternative_words))
         self.openers = frozenset(phrases(lexicon.question_openers))
+        self.owed = frozenset(phrases(lexicon.owed_verbs))
+        self.first_person = frozenset(phrases(lexicon.first_person))
+        self.time_spans = frozenset(phrases(lexicon.time_spans))
+        self.asking = frozenset(phrases(lexicon.asking_words))
         self.about_us = about_us or (lambda _text: True)
         self.request_words = frozenset(w for phrase in phrases(lexicon.language_requests) for w in phrase.split())
         self._read_cached = lru_cache(maxsize=READ_CACHE_SIZE)(self._read)
@@ -97,9 +105,23 @@ class IntentReader:
             return Intent("status", reference)
         if any(_has(said, phrase) for phrase in self.status):
             return Intent("status")
-        if self._grievance(said) and self.about_us(text):
+        if (self._grievance(said) or self._own_story(text, said)) and self.about_us(text):
             return Intent("complaint")
         return None
+
+    def _own_story(self, text: str, said: str) -> bool:
+        """Whether a message tells, as a statement in the first person, that something did not happen or how long it
+        has gone on ("meri registration teen mahine se ruki hui hai"): a grievance however it is worded. A question
+        (a question mark or word) is left to the matcher: "my startup is 2 years old, what is the fee" asks."""
+        words = said.split()
+        if "?" in text or "\u061f" in text or any(w in self.asking for w in words):
+            return False
+        if any(a in self.openers and b in self.first_person for a, b in zip(words, words[1:], strict=False)):
+            return False  # "... do i need a certificate": an auxiliary before its subject asks
+        padded = f" {said} "
+        if not any(f" {p} " in padded for p in self.first_person):
+            return False
+        return any(w in _NOT_DONE or w in self.time_spans for w in words)
 
     def _grievance(self, said: str) -> bool:
         """Whether a message tells of something that went wrong: a grievance phrase, or a "nobody"/"nothing" word
@@ -116,12 +138,28 @@ class IntentReader:
         words = said.split()
         if not words or words[0] in self.openers:
             return False
+        if self._owed_not_come(words):
+            return True
         for index, word in enumerate(words):
             if word not in self.absence:
                 continue
             for at in range(index + 1, min(index + 1 + ABSENCE_WINDOW, len(words))):
                 if words[at] in _NOT_DONE and words[at - 1] not in self.alternatives:
                     return True
+        return False
+
+    def _owed_not_come(self, words: list[str]) -> bool:
+        """Whether a negation stands next to a verb of something owed ("stipend hasn't come", "portal pe submit nahi
+        ho raha", "فائل منظور نہیں ہوئی"), the negation not one side of a question's alternatives ("ya nahi")."""
+        for index, word in enumerate(words):
+            negation = word in _NOT_DONE or word == "never" or bool(_CONTRACTED.match(word))
+            if word == "t" and index and words[index - 1].endswith("n"):  # "can't" normalised to "can t"
+                negation = True
+            if not negation or (index and words[index - 1] in self.alternatives):
+                continue
+            near = words[max(0, index - OWED_WINDOW - 1) : index] + words[index + 1 : index + 2 + OWED_WINDOW]
+            if any(w in self.owed for w in near):
+                return True
         return False
 
     def language_request(self, text: str) -> str | None:

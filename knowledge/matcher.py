@@ -27,6 +27,7 @@ from knowledge.answer_index import AnswerIndex
 from knowledge.facets import FacetReader
 from knowledge.intents import IntentReader
 from knowledge.loader import KnowledgeBase
+from knowledge.match_types import Candidate, Match
 from knowledge.normalize import PhraseFolder, normalize_chars, script_of
 from knowledge.numbers import park_figures, read_numbers
 from knowledge.reading import FOLLOWUP_MAX_WORDS, MessageReader, Reading
@@ -61,16 +62,6 @@ def named_words(text: str) -> str:
     return " ".join(word for word in text.split() if word[:1].isupper() or word[:1].isdigit())
 
 
-@dataclass(frozen=True)
-class Candidate:
-    entry_id: str
-    score: float
-    coverage: float = 0.0
-    place_only: bool = False  # the only words shared with the message are place names
-    precision: float = 1.0  # the share of the message's weight the entry explains ("linked list python": little)
-    shared: int = 1  # how many of the message's words the entry's best variant holds
-
-
 @dataclass
 class Analysis:
     """A message as the matcher reads it."""
@@ -82,23 +73,6 @@ class Analysis:
     @property
     def normalized(self) -> str:
         return " ".join(self.tokens)
-
-
-@dataclass(frozen=True)
-class Match:
-    """What a message was taken to mean. Frozen: a cached match is shared by every message with the same text."""
-
-    intent: str  # answer | clarify | out_of_scope | greeting | complaint_start
-    language: str
-    normalized: str
-    entry_id: str | None = None
-    score: float = 0.0
-    candidates: tuple[Candidate, ...] = ()
-    facet: str | None = None
-    missing_place: str | None = None
-    near_domain: bool = False
-    low_confidence: bool = False  # answered, but not clearly: staff see it in the unanswered queue
-    also: tuple[str, ...] = ()  # the same question about other places the message names ("quetta aur sukkur")
 
 
 @dataclass
@@ -174,6 +148,14 @@ class Matcher:
         self._corrections: dict[str, str] = {}
         # The words of facets no source gives are not targets for typo correction ("helping" is not "helpline"),
         # but they are words the bot knows: "address" must stay "address", not become "addressed".
+        # Every word the answers use is a real word ("infrastructure", "focal"), never a typo of a name in them
+        # ("restructure"): only words the knowledge base never uses are corrected.
+        self.prose_words = {
+            t
+            for e in kb.entries.values()
+            for lang in ANSWER_LANGUAGES
+            for t in self.folder.fold_spellings(normalize_chars(e.answer.get(lang)).split())
+        }
         self.facet_phrase_words = {
             w for words in lex.unsupported_facets.values() for phrase in words for w in normalize_chars(phrase).split()
         }
@@ -229,6 +211,7 @@ class Matcher:
         if (
             token in self.vocabulary
             or token in self.facet_phrase_words
+            or token in self.prose_words
             or len(token) < TYPO_MIN_LENGTH
             or token.isdigit()
         ):
@@ -518,7 +501,9 @@ class Matcher:
         "e-stamping under the PITB-KPITB MoU" is about E-Stamping (one item of the MoU), not the MoU as a whole."""
         if len(close) < 2:
             return None
-        known = [t for t in words if t in self.idf]
+        # Only a word some of them hold tells them apart ("dega" in "pitb kpitb ko kya support dega" tells nothing).
+        held = set().union(*(self.entry_tokens.get(c.entry_id, frozenset()) for c in close))
+        known = [t for t in words if t in self.idf and t in held]
         if not known:
             return None
         rarest = max(known, key=lambda t: (self.idf[t], t))
@@ -531,26 +516,3 @@ class Matcher:
         """Everything a free-text message is read as (the same message in the same context is read once: common
         questions arrive over and over)."""
         return self._understood(text, previous, previous_entry)
-
-    # -- checks for `sahulat kb check` -------------------------------------------------------------------
-
-    def confusable_variants(self) -> list[str]:
-        """Question variants that the matcher answers with another entry, or cannot tell apart."""
-        findings = []
-        for entry in self.kb.entries.values():
-            for _, question in entry.questions.all():
-                analysis = self.analyse(question)
-                ranked = self.rank(analysis.content, limit=2)
-                if not ranked:
-                    findings.append(f"entry {entry.id!r}: variant {question!r} has no words the matcher can use")
-                    continue
-                top = ranked[0]
-                second = ranked[1] if len(ranked) > 1 else None
-                if top.entry_id != entry.id:
-                    findings.append(f"entry {entry.id!r}: variant {question!r} matches {top.entry_id!r} better")
-                elif second and top.score - second.score < self.cal.answer_margin:
-                    findings.append(
-                        f"entry {entry.id!r}: variant {question!r} is too close to {second.entry_id!r}"
-                        f" ({top.score:.2f} vs {second.score:.2f})"
-                    )
-        return findings

@@ -15,7 +15,8 @@ from knowledge.intents import Intent
 from knowledge.normalize import normalize_chars
 
 if TYPE_CHECKING:
-    from knowledge.matcher import Match, Matcher
+    from knowledge.match_types import Match
+    from knowledge.matcher import Matcher
 
 FOLLOWUP_MAX_WORDS = 4  # a follow-up is short: a place, a facet, a pronoun
 MAX_QUESTIONS = 3  # questions answered from one message
@@ -115,8 +116,14 @@ class MessageReader:
         parts: list[str] = []
         for piece in pieces:
             parts.extend(self._split_conjunction(piece))
-        substantial = [p for p in parts if self._substance(p) >= 2]
+        substantial = [p for p in parts if self._substance(p) >= (1 if self._asks(p) else 2)]
         return substantial[:MAX_QUESTIONS] if len(substantial) >= 2 else [text]
+
+    def _asks(self, text: str) -> bool:
+        """Whether a piece opens with a question word ("who's the IT secretary"): a question of its own even when it
+        names one thing only."""
+        words = normalize_chars(text).split()
+        return bool(words) and words[0] in self.matcher.intents.asking
 
     def _substance(self, text: str) -> int:
         """How many words of `text` the knowledge base knows, facets asked included."""
@@ -127,6 +134,7 @@ class MessageReader:
         for index, word in enumerate(words):
             if normalize_chars(word) in _CONJUNCTIONS and 0 < index < len(words) - 1:
                 left, right = " ".join(words[:index]), " ".join(words[index + 1 :])
-                if all(self._substance(side) >= 2 for side in (left, right)):
+                need = 1 if self._asks(right) else 2  # "who is the MD of PSEB and who's the IT secretary"
+                if all(self._substance(side) >= need for side in (left, right)):
                     return [left, *self._split_conjunction(right)]
         return [piece]

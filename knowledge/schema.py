@@ -185,12 +185,20 @@ class LexiconFile(Strict):
     absence_words: list[str] = []
     alternative_words: list[str] = []
     question_openers: list[str] = []
+    # Verbs of something owed to the writer (arrive, receive, reply, work, approve): negated next to a negation
+    # ("stipend hasn't come", "jawab aya hi nahi", "فائل منظور نہیں ہوئی") they tell of a grievance.
+    owed_verbs: list[str] = []
+    # A grievance told as one's own story: first-person words, spans of time, and words that make a message a
+    # question (knowledge/intents.py: a first-person statement of a negation or a span of time about a service).
+    first_person: list[str] = []
+    time_spans: list[str] = []
+    asking_words: list[str] = []
     # Numbers written as words, in any script: word -> value (multipliers are 100, 1000, 100000).
     number_words: dict[str, int] = {}
     # Words that ask rather than name ("where", "how many"): never counted as a fact an answer holds.
     question_words: list[str] = []
     # Facets a question may ask of one entry (knowledge/facets.py checks the entry gives it): phrases per facet.
-    entry_facets: dict[Literal["size", "host", "date", "fee"], list[str]] = {}
+    entry_facets: dict[Literal["size", "host", "date", "fee", "places"], list[str]] = {}
     # Facets asked by words that stand apart: "when|kab + open|khulega" (each part's alternatives split by "|").
     facets_together: dict[str, list[str]] = {}
 

@@ -156,7 +156,14 @@ async def test_small_talk_is_a_greeting(dispatcher: Dispatcher, text: str) -> No
 
 @pytest.mark.parametrize(
     "text",
-    ["CMP-2026-000123", "cmp 2026 123", "Cmp2026000123", "CMP ۲۰۲۶ ۰۰۰۱۲۳", "میری شکایت CMP-۲۰۲۶-۰۰۰۱۲۳ کا کیا بنا"],
+    [
+        "CMP-2026-000123",
+        "cmp 2026 123",
+        "Cmp2026000123",
+        "CMP ۲۰۲۶ ۰۰۰۱۲۳",
+        "میری شکایت CMP-۲۰۲۶-۰۰۰۱۲۳ کا کیا بنا",
+        "سی ایم پی-۲۰۲۶-۰۰۰۱۲۳ پر کیا کارروائی ہوئی",
+    ],  # the acronym spelt in Urdu letters
 )
 def test_a_reference_is_found_anywhere_in_any_script(text: str) -> None:
     assert find_reference(text) == "CMP-2026-000123"
@@ -422,6 +429,128 @@ def test_a_grievance_told_in_own_words_is_a_complaint(matcher: Matcher, text: st
 )
 def test_a_grievance_elsewhere_or_a_question_is_not_a_complaint(matcher: Matcher, text: str) -> None:
     assert matcher.intents.read(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my e-rozgar payment still hasn't arrived and it has been ages",
+        "HRMIS mein leave approve hi nahi hui, 6 hafte ho gaye",
+        "ای فائلنگ پر میری درخواست آج تک منظور نہیں ہوئی",
+        "the e-stamping site can't load my challan since monday",
+    ],
+)
+def test_something_owed_that_did_not_come_is_a_complaint(matcher: Matcher, text: str) -> None:
+    """A negation next to a verb of something owed (arrive, approve, load), about a service of ours, is a grievance
+    without a set phrase; English contractions count as negations however they are typed."""
+    assert matcher.intents.read(text) == Intent("complaint")
+
+
+def test_a_question_about_something_not_owed_is_not_a_complaint(matcher: Matcher) -> None:
+    assert matcher.intents.read("does the e-rozgar stipend not come with a laptop?") is None  # a yes/no question
+    assert matcher.intents.read("e rozgar ka stipend aya ya nahi abhi tak") is None  # "or not": a question
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["when exactly did PITB and KPITB put pen to paper on their MoU", "pitb kpitb mou pe dastakhat kab kiye gaye"],
+)
+def test_a_bare_when_asks_a_date_the_entry_may_not_give(matcher: Matcher, text: str) -> None:
+    """ "when" or "kab" asks a date however far it stands from its verb; the PITB-KPITB MoU's source gives none."""
+    match = matcher.match(text)
+    assert (match.intent, match.entry_id, match.facet) == ("decline", "pitb_kpitb_mou", "date")
+
+
+def test_when_before_another_question_word_is_a_conjunction(matcher: Matcher) -> None:
+    """ "when X happened, which/who ..." asks the second thing; its "when" asks no date."""
+    assert matcher.facets.asked("when the PITB KPITB MoU was signed, which projects did it list") == []
+    assert matcher.facets.asked("jab mou sign hua tab kon kon tha, aur yeh kab hua") == ["date"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hamari company ka pseb registration do hafte se wahin ka wahin para hai",
+        "I visited the citizen facilitation centre in Swat on four different days last month",
+        "میرا ای روزگار کا وظیفہ پچھلے دو مہینوں سے رکا ہوا ہے",
+    ],
+)
+def test_a_first_person_story_of_time_or_refusal_is_a_complaint(matcher: Matcher, text: str) -> None:
+    """A statement in the first person about a service of ours that says how long something has gone on, or that it
+    did not happen, is a grievance whatever its words."""
+    assert matcher.intents.read(text) == Intent("complaint")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mera startup 2 saal purana hai, pseb fee kitni hogi",  # a question word
+        "my company is three years old. do we still get the fee exemption",  # an auxiliary before its subject
+        "I have been freelancing for two years and want to register with PSEB?",  # a question mark
+    ],
+)
+def test_a_first_person_question_is_not_a_complaint(matcher: Matcher, text: str) -> None:
+    assert matcher.intents.read(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "HRMIS ka access kaise hasil karein",
+        "how would a small firm avail the one-year fee waiver",
+        "ای روزگار میں داخلہ کس طرح ملے گا",
+    ],
+)
+def test_how_to_obtain_something_asks_a_procedure_no_source_gives(matcher: Matcher, text: str) -> None:
+    """ "how" with a verb of obtaining (avail, hasil, داخلہ) asks a procedure, however the words are spread."""
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", "procedure")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plan 9 kin shehron mein chal raha hai",
+        "which cities is e-rozgar running in",
+        "کن شہروں میں ای فائلنگ کا نظام ہے",
+    ],
+)
+def test_which_cities_of_an_entry_naming_none_is_declined(matcher: Matcher, text: str) -> None:
+    """ "Which cities" asked of an entry whose facts name no place is a list the sources do not give."""
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", "places")
+
+
+def test_which_cities_of_an_entry_naming_them_is_answered(matcher: Matcher) -> None:
+    match = matcher.match("pseb kpitb mou ke tehat kin shehron mein parks banenge")
+    assert match.intent == "answer" and match.facet is None
+
+
+def test_a_word_the_answers_use_is_never_corrected_into_another(matcher: Matcher) -> None:
+    """ "infrastructure" is a word of an answer's prose, not a typo of "restructure" (a name in another answer)."""
+    assert "infrastructure" in matcher.analyse("does pseb's plan say anything on infrastructure").content
+
+
+def test_a_word_none_of_the_close_entries_holds_does_not_hide_the_specific_one(matcher: Matcher) -> None:
+    """Of close entries, the one holding the rarest word asked answers; a rarer word that none of them holds (a
+    filler verb some far-off variant uses) tells them apart no better and must not stop that."""
+    from knowledge.match_types import Candidate
+
+    ids = ("e_stamping", "pitb_kpitb_mou")
+    own = matcher.entry_tokens[ids[0]] - matcher.entry_tokens[ids[1]]
+    word = max((t for t in own if t in matcher.idf), key=lambda t: matcher.idf[t])
+    held = matcher.entry_tokens[ids[0]] | matcher.entry_tokens[ids[1]]
+    filler = next(t for t in sorted(matcher.idf, key=lambda t: -matcher.idf[t]) if t not in held)
+    assert matcher.idf[filler] >= matcher.idf[word]
+    close = tuple(Candidate(entry_id, 0.5) for entry_id in ids)
+    chosen = matcher._most_specific(close, {word, filler})
+    assert chosen is not None and chosen.entry_id == "e_stamping"
+
+
+def test_a_second_question_opening_with_a_question_word_may_name_one_thing(matcher: Matcher) -> None:
+    """ "... and what is kpitb" is a question of its own though it names one thing only: both are answered."""
+    reading = matcher.understand("what is pseb and what is kpitb")
+    assert [m.entry_id for m in reading.matches] == ["org_pseb", "org_kpitb"]
 
 
 def test_of_close_entries_the_one_whose_question_is_held_whole_answers(matcher: Matcher) -> None:
