@@ -113,7 +113,7 @@ def create_app(
             await channel.start(receive=True)
         # What start-up loaded (the knowledge base, the matcher's index, the libraries) lives as long as the process.
         # Moved out of the collector's sight, it is no longer scanned by every full collection: those scans were
-        # pauses of tens of milliseconds under load (p99 latency 80 ms at 50 connections; 14 ms without them).
+        # pauses under load that showed in the webhooks' p99 latency (benchmarks/bench_load.py).
         frozen = freeze_heap_at_startup
         if frozen:
             gc.collect()
