@@ -356,6 +356,7 @@ async def run(args: argparse.Namespace) -> None:
             **os.environ,
             "DATABASE_URL": url,
             "PUBLIC_URL": PUBLIC_URL,
+            "SECRET_KEY": "bench-" + "k" * 40,  # a public URL means production: a default key is refused
             "TELEGRAM_BOT_TOKEN": TOKEN,
             "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{api_port}/bot",
             "TELEGRAM_MODE": "webhook",
