@@ -133,7 +133,26 @@ def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     except Exception as exc:  # report, don't dump a traceback on an operator
         return _fail(f"migration failed: {type(exc).__name__}: {exc}")
     print(f"database at {args.revision}")
+    if args.revision == "head":
+        changed = asyncio.run(_record_knowledge(settings))
+        if changed:
+            print(f"knowledge base changed since the last upgrade: {changed}")
     return EXIT_OK
+
+
+async def _record_knowledge(settings: Settings) -> str:
+    """The audit trail's record of the knowledge base deployed (a new version only); what changed, or ""."""
+    from bot.db import Database
+    from bot.domain.audit import CLI, describe, record_knowledge
+    from knowledge.versions import fingerprint
+
+    db = Database(settings.database_url)
+    try:
+        async with db.session() as session, session.begin():
+            event = await record_knowledge(session, fingerprint(settings.knowledge_dir), actor=CLI)
+            return describe(event) if event is not None else ""
+    finally:
+        await db.dispose()
 
 
 def cmd_kb_check(args: argparse.Namespace, settings: Settings) -> int:

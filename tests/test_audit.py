@@ -7,12 +7,15 @@ import asyncio
 import csv
 import io
 import os
+import shutil
 from pathlib import Path
 
 from sqlmodel import col, select
 
 from bot.db import Database
+from bot.domain.audit import describe, record_knowledge
 from bot.models import AuditEvent
+from bot.settings import Settings
 
 from .conftest import sahulat
 from .test_staff import PASSWORD, Live, add_staff, csrf_of, live, login, signed_in
@@ -90,3 +93,40 @@ def test_terminal_commands_are_recorded(database_url: str, tmp_path: Path) -> No
         ("cli", "api_key_added", "city-portal", None),
         ("cli", "api_key_revoked", "city-portal", None),
     ]
+
+
+async def test_a_knowledge_base_version_is_recorded_once_with_what_changed(db: Database) -> None:
+    first_files = {"texts.yaml": "aaaa", "entries/fees.yaml": "bbbb"}
+    second_files = {"texts.yaml": "cccc", "entries/fees.yaml": "bbbb", "extra.yaml": "dddd"}
+    for files in (first_files, first_files, second_files, second_files):
+        async with db.session() as session, session.begin():
+            await record_knowledge(session, files, actor="cli")
+    first, second = [e for e in await _events(db) if e.action == "knowledge_changed"]
+    assert first.actor == second.actor == "cli"
+    assert (first.detail["added"], first.detail["changed"]) == (["entries/fees.yaml", "texts.yaml"], [])
+    assert (second.detail["added"], second.detail["changed"], second.detail["removed"]) == (
+        ["extra.yaml"],
+        ["texts.yaml"],
+        [],
+    )
+    assert describe(second) == "added: extra.yaml; changed: texts.yaml; removed: none"
+
+
+def test_db_upgrade_records_the_knowledge_base_that_goes_live(tmp_path: Path) -> None:
+    """`sahulat db upgrade` (a deploy's release step, and `make run`) records the knowledge base's files when
+    they changed since the last upgrade."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'kb.db'}"}
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(Settings().knowledge_dir, knowledge)
+    env["KNOWLEDGE_DIR"] = str(knowledge)
+
+    def upgrade() -> str:
+        code, out, err = sahulat("db", "upgrade", env=env)
+        assert code == 0, err
+        return out
+
+    assert "knowledge base changed" in upgrade()  # the first version seen
+    assert "knowledge base changed" not in upgrade()  # the same files: nothing new
+    texts = knowledge / "texts.yaml"
+    texts.write_text(texts.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    assert "changed: texts.yaml" in upgrade()

@@ -31,6 +31,7 @@ ACTIONS = (
     "account_unlocked",
     "api_key_added",
     "api_key_revoked",
+    "knowledge_changed",
 )
 CLI = "cli"  # the actor of a terminal command (whoever has the server's shell and database)
 PAGE_SIZE = 100
@@ -59,6 +60,26 @@ def record(
     )
     session.add(event)
     return event
+
+
+async def record_knowledge(session: AsyncSession, files: dict[str, str], *, actor: str) -> AuditEvent | None:
+    """Record the knowledge base's files (path: hash) when they differ from the last version recorded, naming the
+    files added, changed and removed; None when nothing changed. Run on every `sahulat db upgrade` (the release
+    step of a deploy, and `make run`), so each version that went live is in the trail."""
+    last = await stored.latest(session, "knowledge_changed")
+    before: dict[str, str] = dict(last.detail.get("files", {})) if last is not None else {}
+    if files == before:
+        return None
+    return record(
+        session,
+        "knowledge_changed",
+        actor=actor,
+        target=f"{len(files)} files",
+        files=files,
+        added=sorted(set(files) - set(before)),
+        changed=sorted(name for name in files if name in before and files[name] != before[name]),
+        removed=sorted(set(before) - set(files)),
+    )
 
 
 @dataclass
@@ -125,6 +146,11 @@ async def all_matching(session: AsyncSession, filters: AuditFilters) -> list[Aud
 
 
 def describe(event: AuditEvent) -> str:
+    if event.action == "knowledge_changed":  # the file list is long: say what changed
+        parts = [
+            f"{key}: {', '.join(event.detail.get(key) or []) or 'none'}" for key in ("added", "changed", "removed")
+        ]
+        return "; ".join(parts)
     return ", ".join(f"{key}: {value}" for key, value in sorted(event.detail.items()))
 
 

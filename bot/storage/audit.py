@@ -33,3 +33,14 @@ async def events(
         query = query.where(col(AuditEvent.created_at) < end)
     query = query.order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id).desc()).offset(offset).limit(limit)
     return list(await session.exec(query))
+
+
+async def latest(session: AsyncSession, action: str) -> AuditEvent | None:
+    """The most recent event of `action`, if any."""
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.action == action)
+        .order_by(col(AuditEvent.created_at).desc(), col(AuditEvent.id).desc())
+        .limit(1)
+    )
+    return (await session.exec(query)).first()
