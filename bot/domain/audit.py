@@ -31,6 +31,7 @@ ACTIONS = (
     "account_unlocked",
     "api_key_added",
     "api_key_revoked",
+    "routing_changed",
 )
 CLI = "cli"  # the actor of a terminal command (whoever has the server's shell and database)
 PAGE_SIZE = 100

@@ -35,7 +35,7 @@ from bot.domain import audit
 from bot.domain.complaints import STATUSES, TRANSITIONS, ComplaintError, add_note, change_status, history, status_name
 from bot.models import Complaint, Notification, StaffUser, utcnow
 from bot.settings import Settings
-from bot.staff import accounts, audit_page, charts, queries, unanswered
+from bot.staff import accounts, audit_page, charts, overdue_page, queries, routing_page, unanswered
 from bot.staff.session import SessionData, Sessions
 from bot.storage import deadletters as stored_deadletters
 from handlers import deadletters
@@ -71,6 +71,7 @@ MESSAGES = {
     "account_enabled": "Account enabled.",
     "retried": "Retried: the message was handled again; its replies wait in the outbox for the sender.",
     "dismissed": "Dead letter dismissed.",
+    "rerouted": "Re-routed; the reason is in the history.",
 }
 
 
@@ -331,15 +332,19 @@ class StaffWeb:
 
     async def complaints(self, ctx: Ctx) -> Response:
         filters = queries.Filters.parse(ctx.request.query_params)
+        filters.now, filters.soon = utcnow(), routing_page.soon(ctx)
         page = await queries.list_page(ctx.db, filters, ctx.user)
         counts = await queries.status_counts(ctx.db, filters, ctx.user)
         kb = ctx.core.kb
+        routed = await routing_page.choices(ctx)
         rows = [
             {
                 "c": c,
                 "category": queries.category_name(kb, c.category),
                 "district": queries.district_name(kb, c),
                 "status": status_name(kb, c.status, "en"),
+                "body": routed["body_names"].get(c.body_id or "", "Unrouted"),
+                "due": routing_page.due_cell(c, filters.now, filters.soon),
             }
             for c in page.complaints
         ]
@@ -368,6 +373,7 @@ class StaffWeb:
             next_link=link(page=page.page + 1) if page.page < page.pages else "",
             csv_link=f"{ctx.base}/complaints.csv" + (f"?{urlencode(export)}" if export else ""),
             **self._choices(ctx),
+            **routed,
         )
 
     async def export_csv(self, ctx: Ctx) -> Response:
@@ -430,6 +436,7 @@ class StaffWeb:
             )
         )
         personal_ok = accounts.has_role(ctx.user, "agent")
+        routed = await routing_page.choices(ctx)
         return self.render(
             ctx.request,
             "complaint.html",
@@ -449,6 +456,9 @@ class StaffWeb:
             personal_ok=personal_ok,
             erased=complaint.erased_at is not None,
             assignable=await queries.assignable_staff(ctx.db, complaint.category) if personal_ok else [],
+            body=routed["body_names"].get(complaint.body_id or "", "Unrouted"),
+            due=routing_page.due_cell(complaint, utcnow(), routing_page.soon(ctx)),
+            **routed,
         )
 
     async def _locked(self, ctx: Ctx) -> Complaint:
@@ -731,6 +741,10 @@ class StaffWeb:
             Route("/accounts", g("admin")(self.add_account), methods=["POST"]),
             Route("/accounts/{username}", g("admin")(self.change_account), methods=["POST"]),
             Route("/audit", g("admin")(audit_page.page(self)), methods=["GET"]),
+            Route("/routing", g("admin")(routing_page.page(self)), methods=["GET"]),
+            Route("/routing", g("admin")(routing_page.change(self)), methods=["POST"]),
+            Route("/complaints/{reference}/route", g("admin")(routing_page.reroute(self)), methods=["POST"]),
+            Route("/overdue", g("viewer")(overdue_page.page(self)), methods=["GET"]),
             Route("/audit.csv", g("admin")(audit_page.export), methods=["GET"]),
         ]
         inner = Starlette(routes=routes, exception_handlers={HTTPException: self.http_error})
