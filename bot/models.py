@@ -239,7 +239,7 @@ class StaffUser(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=64, unique=True)
     password_hash: str = Field(max_length=256)
-    role: str = Field(max_length=16)  # viewer, agent, admin
+    role: str = Field(max_length=16)  # viewer, agent, supervisor (escalations of its body), admin
     categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     body_id: str | None = Field(default=None, foreign_key="body.id", max_length=32)  # the office they work for
     active: bool = True

@@ -73,6 +73,7 @@ def _read_password(stdin: TextIO) -> str:
 
 def cmd_staff_add(args: argparse.Namespace, settings: Settings) -> int:
     from bot.staff import accounts
+    from bot.storage import routing as stored_routing
 
     try:
         username = accounts.check_username(args.username)
@@ -87,12 +88,25 @@ def cmd_staff_add(args: argparse.Namespace, settings: Settings) -> int:
     async def work(database: Any) -> int:
         async with database.session() as session:
             try:
-                user = await accounts.create_staff(session, username, password, args.role, categories)
+                if args.body and await stored_routing.body(session, args.body) is None:
+                    raise accounts.AccountError(f"unknown body {args.body!r} (see the dashboard's Routing page)")
+                user = await accounts.create_staff(
+                    session, username, password, args.role, categories, body_id=args.body
+                )
             except accounts.AccountError as exc:
                 raise CliError(str(exc)) from None
-            record(session, "account_added", actor=CLI, target=user.username, role=user.role, categories=categories)
+            record(
+                session,
+                "account_added",
+                actor=CLI,
+                target=user.username,
+                role=user.role,
+                categories=categories,
+                body=user.body_id,
+            )
             await session.commit()
         limited = f", categories: {', '.join(user.categories)}" if user.categories else ""
+        limited += f", body: {user.body_id}" if user.body_id else ""
         print(f"added {user.username} ({user.role}{limited})")
         return EXIT_OK
 
@@ -462,8 +476,10 @@ def add_cli(subparsers: argparse._SubParsersAction[Any]) -> None:
         choices=ROLES,
         required=True,
         help="viewer reads; agent also changes status, writes notes, assigns, exports without personal data; "
-        "admin also manages accounts and exports with personal data",
+        "supervisor also receives the escalations of overdue complaints of its --body; "
+        "admin also manages accounts and routing and exports with personal data",
     )
+    add.add_argument("--body", metavar="BODY", help="the body (office) the account works for, e.g. pseb")
     add.add_argument(
         "--categories",
         metavar="CODE,CODE",

@@ -285,9 +285,11 @@ async def assign(
 
 
 async def assignable_staff(session: AsyncSession, category: str) -> list[str]:
-    """Active agents and admins whose categories include `category` (or who have none)."""
+    """Active agents, supervisors and admins whose categories include `category` (or who have none)."""
     rows = await session.exec(
-        select(StaffUser).where(col(StaffUser.active).is_(True), col(StaffUser.role).in_(("agent", "admin")))
+        select(StaffUser).where(
+            col(StaffUser.active).is_(True), col(StaffUser.role).in_(("agent", "supervisor", "admin"))
+        )
     )
     return sorted(u.username for u in rows if u.role == "admin" or not u.categories or category in u.categories)
 
