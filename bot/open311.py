@@ -31,6 +31,7 @@ from bot.client_limit import ClientRateLimit
 from bot.core import Core
 from bot.domain.audit import CLI, record
 from bot.domain.complaints import Draft, file_complaint
+from bot.domain.routing import names as body_names
 from bot.models import ApiKey, Complaint, ComplaintEvent, utcnow
 from bot.settings import Settings
 from knowledge.geo import nearest
@@ -211,7 +212,10 @@ def _location(core: Core, complaint: Complaint) -> tuple[float | None, float | N
     return place.lat, place.lon
 
 
-def request_entry(core: Core, complaint: Complaint, events: list[ComplaintEvent]) -> dict[str, Any]:
+def request_entry(
+    core: Core, complaint: Complaint, events: list[ComplaintEvent], bodies: dict[str, str]
+) -> dict[str, Any]:
+    """One request as Open311 shows it; `agency_responsible` is its body's name (None while it is unrouted)."""
     service = core.kb.services.get(complaint.category)
     place = core.kb.places.get(complaint.district)
     erased = complaint.erased_at is not None
@@ -229,7 +233,7 @@ def request_entry(core: Core, complaint: Complaint, events: list[ComplaintEvent]
         "service_name": service.name.en if service else complaint.category,
         "service_code": complaint.category,
         "description": ERASED if erased else complaint.description,
-        "agency_responsible": service.agency if service else None,
+        "agency_responsible": bodies.get(complaint.body_id) if complaint.body_id else None,
         "service_notice": None,
         "requested_datetime": w3c(complaint.created_at),
         "updated_datetime": w3c(complaint.updated_at),
@@ -339,7 +343,8 @@ async def list_requests(request: Request) -> Response:
     async with core.db.session() as session:
         complaints = list(await session.exec(query))
         events = await _events(session, complaints)
-    items = [request_entry(core, c, events.get(c.id or 0, [])) for c in complaints]
+        bodies = await body_names(session)
+    items = [request_entry(core, c, events.get(c.id or 0, []), bodies) for c in complaints]
     return respond(fmt, "service_requests", "request", items)
 
 
@@ -352,7 +357,9 @@ async def get_request(request: Request) -> Response:
         if complaint is None:
             raise Open311Error(404, f"service_request_id {reference!r} not found")
         events = await _events(session, [complaint])
-    return respond(fmt, "service_requests", "request", [request_entry(core, complaint, events[complaint.id or 0])])
+        bodies = await body_names(session)
+    entry = request_entry(core, complaint, events[complaint.id or 0], bodies)
+    return respond(fmt, "service_requests", "request", [entry])
 
 
 def _place(core: Core, address: str | None, lat: float | None, lon: float | None) -> tuple[str, str | None]:

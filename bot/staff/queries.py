@@ -337,6 +337,9 @@ CSV_COLUMNS = [
     "assigned_to",
     "resolved_at",
     "rating",
+    "body",
+    "due_at",
+    "escalation_level",
 ]
 PERSONAL_COLUMNS = ["display_name", "user_id", "latitude", "longitude"]
 
@@ -379,6 +382,9 @@ def csv_row(complaint: Complaint, personal: bool) -> list[str]:
         complaint.assigned_to,
         complaint.resolved_at,
         complaint.rating,
+        complaint.body_id,
+        complaint.due_at,
+        complaint.escalation_level,
     ]
     if personal:
         if complaint.erased_at:
