@@ -151,6 +151,13 @@ def cmd_kb_check(args: argparse.Namespace, settings: Settings) -> int:
         kb = load_knowledge(directory, settings.sources_dir)
     except KnowledgeError as exc:
         return _fail(str(exc))
+    if (directory / "routing.yaml").exists():  # the routing defaults and holidays, checked as `run` checks them
+        from bot.domain.routing_data import RoutingDataError, load_routing
+
+        try:
+            load_routing(directory)
+        except RoutingDataError as exc:
+            return _fail(f"invalid routing data: {exc}")
     matcher = Matcher(kb)
     problems = [f"lexicon.yaml: {c}" for c in matcher.conflicts]
     warnings = matcher.confusable_variants()

@@ -53,3 +53,21 @@ def test_complaints_by_body_and_overdue(database_url: str, tmp_path: Path, setti
     assert added[:2] == (0, "added sana (supervisor, body: kpitb)\n")
     code, _, err = sahulat(url, "staff", "add", "zed", "--role", "supervisor", "--body", "nope", stdin=PASSWORD + "\n")
     assert code == 1 and "unknown body 'nope'" in err
+
+
+def test_kb_check_names_a_bad_routing_entry(tmp_path: Path, settings: Settings) -> None:
+    import shutil
+
+    from .conftest import sahulat as sahulat_in_process
+
+    copy = tmp_path / "data"
+    shutil.copytree(settings.knowledge_dir, copy)
+    routing_file = copy / "routing.yaml"
+    routing_file.write_text(
+        routing_file.read_text(encoding="utf-8").replace(
+            "{category: pseb_registration, body: pseb}", "{category: pseb_registration, body: psbe}"
+        ),
+        encoding="utf-8",
+    )
+    code, _, err = sahulat_in_process("kb", "check", "--dir", str(copy))
+    assert code == 1 and "routing.yaml: rules[1]: unknown body 'psbe'" in err
