@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Iterable
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db import Database
@@ -191,5 +192,7 @@ async def seed_on_start(db: Database, data: RoutingData) -> None:
         async with db.session() as session, session.begin():
             if await seed_defaults(session, data):
                 log.info("routing: copied %s bodies and %s rules from routing.yaml", len(data.bodies), len(data.rules))
+    except IntegrityError:  # another process starting at the same moment copied them first
+        log.info("routing: the default bodies and rules were copied in by another process")
     except Exception:
         log.exception("routing: could not copy the default bodies and rules in")
