@@ -69,6 +69,20 @@ async def test_admin_routes_a_category_to_a_new_body(
         await expect(page.locator("#body")).to_have_text("Sindh IT Board")
         await expect(page.locator("#due")).to_contain_text(re.compile(r"\d{4}-\d{2}-\d{2}"))
         await page.screenshot(path=str(ARTIFACTS / f"routing-complaint-{suffix}.png"), full_page=True)
+
+        # One filed two months ago is overdue: on the Overdue page, and red on the list.
+        late = await add_complaint(
+            live,
+            category="programme",
+            district="karachi",
+            province="Sindh",
+            description="Old",
+            now=filed - dt.timedelta(days=40),
+        )
+        await page.get_by_role("link", name="Overdue").click()
+        await expect(page.locator("#overdue-count")).to_have_text("1")
+        await expect(page.locator("#overdue")).to_contain_text(late)
+        await page.screenshot(path=str(ARTIFACTS / f"routing-overdue-{suffix}.png"), full_page=True)
     except BaseException:
         await screenshot_on_failure(page, request)
         raise
