@@ -61,3 +61,23 @@ async def test_due_filters_sort_and_the_overdue_page(live: Live) -> None:
         assert overdue.status_code == 200 and references(overdue.text) == [late]
         assert "Khyber Pakhtunkhwa Information Technology Board (KPITB)" in overdue.text  # e_service in Peshawar
         assert (await client.get("/staff/routing")).status_code == 403  # admins only
+
+
+async def test_admin_adds_a_supervisor_of_a_body(live: Live) -> None:
+    async with signed_in(live, "amna", "admin") as client:
+        page = await client.get("/staff/accounts")
+        csrf = csrf_of(page.text)
+        form = {
+            "csrf": csrf,
+            "username": "sana",
+            "role": "supervisor",
+            "body": "kpitb",
+            "password": "a long password 1",
+        }
+        assert (await client.post("/staff/accounts", data=form)).status_code == 303
+        assert (
+            "body: Khyber Pakhtunkhwa Information Technology Board (KPITB)"
+            in (await client.get("/staff/accounts")).text
+        )
+        refused = await client.post("/staff/accounts", data={**form, "username": "zed", "body": "nope"})
+        assert refused.status_code == 400 and "unknown body" in refused.text

@@ -648,6 +648,7 @@ class StaffWeb:
             users=users,
             roles=accounts.ROLES,
             services=services,
+            bodies=await routing_page.choices(ctx),
             created=extra.get("created"),
             form_values=extra.get("form_values", {}),
         )
@@ -659,10 +660,13 @@ class StaffWeb:
         generated = not password
         password = password or accounts.generate_password()
         categories = [str(v) for v in ctx.form.getlist("categories")]
+        body = ctx.field("body", 32) or None
         try:
             known = ctx.core.kb.services.keys()
+            if body is not None and body not in (await routing_page.choices(ctx))["body_names"]:
+                raise accounts.AccountError(f"unknown body {body!r}")
             user = await accounts.create_staff(
-                ctx.db, username, password, role, accounts.check_categories(categories, known)
+                ctx.db, username, password, role, accounts.check_categories(categories, known), body_id=body
             )
         except accounts.AccountError as exc:
             values = {"username": username, "role": role}
@@ -675,6 +679,7 @@ class StaffWeb:
             target=user.username,
             role=user.role,
             categories=user.categories,
+            body=user.body_id,
         )
         await ctx.db.commit()
         log.info("staff %s added account %s (%s)", ctx.user.username, user.username, user.role)
