@@ -110,7 +110,7 @@ def create_app(
         own = core is None
         active = core or build_core(settings, knowledge=knowledge)
         app.state.core = active
-        await seed_on_start(active.db, routing)
+        await seed_on_start(active.db.url, routing)
         active.channels = build_channels(active)
         for channel in active.channels.values():
             app.router.routes.extend(channel.routes())

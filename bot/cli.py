@@ -90,7 +90,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     async def main() -> None:
         core = build_core(settings)
-        await seed_on_start(core.db, routing)
+        await seed_on_start(core.db.url, routing)
         core.channels = build_channels(core)
         for channel in core.channels.values():
             await channel.start(receive=False)

@@ -181,11 +181,7 @@ async def test_admins_add_bodies_and_rules_and_reroute(db: Database, data) -> No
 
 
 async def test_two_processes_starting_at_once_copy_the_defaults_once(db: Database, data, database_url: str) -> None:  # type: ignore[no-untyped-def]
-    other = Database(database_url)
-    try:
-        await asyncio.gather(routing.seed_on_start(db, data), routing.seed_on_start(other, data))
-    finally:
-        await other.dispose()
+    await asyncio.gather(routing.seed_on_start(database_url, data), routing.seed_on_start(database_url, data))
     async with db.session() as session:
         assert sorted(await routing.names(session)) == ["kpitb", "pitb", "pseb"]
         assert len(list(await session.exec(select(RoutingRule)))) == len(data.rules)

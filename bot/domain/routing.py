@@ -185,9 +185,11 @@ async def names(session: AsyncSession) -> dict[str, str]:
     return {b.id: b.name_en for b in await stored.bodies(session)}
 
 
-async def seed_on_start(db: Database, data: RoutingData) -> None:
-    """First start: copy the default bodies and rules in. A database that is down only delays it to the next start
-    (complaints filed meanwhile wait as unrouted); a bad routing.yaml was refused before this, as it loaded."""
+async def seed_on_start(url: str, data: RoutingData) -> None:
+    """First start: copy the default bodies and rules in, on a connection of its own that is closed after (the
+    process's pool is left as it was, for whichever event loop serves it). A database that is down only delays it
+    to the next start (complaints filed meanwhile wait as unrouted); a bad routing.yaml was refused as it loaded."""
+    db = Database(url, pool_size=1)
     try:
         async with db.session() as session, session.begin():
             if await seed_defaults(session, data):
@@ -196,3 +198,5 @@ async def seed_on_start(db: Database, data: RoutingData) -> None:
         log.info("routing: the default bodies and rules were copied in by another process")
     except Exception:
         log.exception("routing: could not copy the default bodies and rules in")
+    finally:
+        await db.dispose()
