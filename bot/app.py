@@ -21,6 +21,8 @@ from bot.channels import build_channels
 from bot.core import Core, build_core
 from bot.db import DATABASE_OUTAGE
 from bot.domain.outbox import outbox_depth, run_sender
+from bot.domain.routing import seed_on_start
+from bot.domain.routing_data import load_routing
 from bot.errors import is_transient
 from bot.features import feature_modules
 from bot.hardening import Hardening
@@ -97,6 +99,7 @@ def create_app(
     if not logging.getLogger().handlers:  # under uvicorn (the Procfile's web): nothing prints the app's logs yet
         configure_logging(settings.log_level, settings.log_format)
 
+    routing = load_routing(settings.knowledge_dir)  # checked now: a bad file stops the start, naming the entry
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]
     for module in feature_modules():
         if hasattr(module, "routes"):
@@ -107,6 +110,7 @@ def create_app(
         own = core is None
         active = core or build_core(settings, knowledge=knowledge)
         app.state.core = active
+        await seed_on_start(active.db.url, routing)
         active.channels = build_channels(active)
         for channel in active.channels.values():
             app.router.routes.extend(channel.routes())

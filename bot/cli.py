@@ -83,9 +83,14 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels import build_channels
     from bot.core import build_core
     from bot.domain.outbox import run_sender
+    from bot.domain.routing import seed_on_start
+    from bot.domain.routing_data import load_routing
+
+    routing = load_routing(settings.knowledge_dir)  # checked before anything starts
 
     async def main() -> None:
         core = build_core(settings)
+        await seed_on_start(core.db.url, routing)
         core.channels = build_channels(core)
         for channel in core.channels.values():
             await channel.start(receive=False)
@@ -93,7 +98,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        print(f"worker: sending notifications every {args.interval:g} s via {', '.join(core.channels) or 'no channel'}")
+        via = ", ".join(core.channels) or "no channel"
+        print(f"worker: sending notifications every {args.interval:g} s via {via}; escalating overdue complaints")
         try:
             await run_sender(core, stop, args.interval)
         finally:
@@ -165,6 +171,13 @@ def cmd_kb_check(args: argparse.Namespace, settings: Settings) -> int:
         kb = load_knowledge(directory, settings.sources_dir)
     except KnowledgeError as exc:
         return _fail(str(exc))
+    if (directory / "routing.yaml").exists():  # the routing defaults and holidays, checked as `run` checks them
+        from bot.domain.routing_data import RoutingDataError, load_routing
+
+        try:
+            load_routing(directory)
+        except RoutingDataError as exc:
+            return _fail(f"invalid routing data: {exc}")
     matcher = Matcher(kb)
     problems = [f"lexicon.yaml: {c}" for c in matcher.conflicts]
     warnings = confusable_variants(matcher)

@@ -125,6 +125,32 @@ class ComplaintCounter(SQLModel, table=True):
     value: int = 0
 
 
+class Body(SQLModel, table=True):
+    """An office that acts on complaints (PSEB, KPITB, PITB, others admins add); routing rules point at one."""
+
+    __tablename__ = "body"
+
+    id: str = Field(primary_key=True, max_length=32)  # a short code: pseb, kpitb
+    name_en: str = Field(max_length=200)
+    name_ur: str = Field(max_length=200)
+    province: str | None = Field(default=None, max_length=64)  # None: federal
+    email: str | None = Field(default=None, max_length=254)  # where staff alerts for it go
+    created_at: dt.datetime = _timestamp()
+
+
+class RoutingRule(SQLModel, table=True):
+    """Complaints of `category` in `district` (or else `province`, or else anywhere) go to `body_id`."""
+
+    __tablename__ = "routing_rule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    category: str = Field(max_length=64, index=True)
+    province: str | None = Field(default=None, max_length=64)
+    district: str | None = Field(default=None, max_length=64)
+    body_id: str = Field(foreign_key="body.id", max_length=32, index=True)
+    created_at: dt.datetime = _timestamp()
+
+
 class Complaint(SQLModel, table=True):
     """A citizen's complaint, committed only when they confirm it."""
 
@@ -153,6 +179,10 @@ class Complaint(SQLModel, table=True):
     status_reason: str | None = Field(default=None, sa_type=Text)
     rating: int | None = None
     assigned_to: str | None = Field(default=None, max_length=64)
+    body_id: str | None = Field(default=None, foreign_key="body.id", max_length=32, index=True)  # None: unrouted
+    due_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    # 0: not escalated; 1: to the body's supervisors; 2: to the admins (bot/domain/escalation.py)
+    escalation_level: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: dt.datetime = _timestamp()
     updated_at: dt.datetime = _timestamp()
     resolved_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -166,7 +196,8 @@ class ComplaintEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     complaint_id: int = Field(foreign_key="complaint.id", index=True)
-    kind: str = Field(max_length=32)  # filed, status, public_note, internal_note, assigned, reopened, rated
+    # filed, status, public_note, internal_note, assigned, reopened, rated, routed, escalated
+    kind: str = Field(max_length=32)
     from_status: str | None = Field(default=None, max_length=16)
     to_status: str | None = Field(default=None, max_length=16)
     note: str | None = Field(default=None, sa_type=Text)
@@ -255,8 +286,9 @@ class StaffUser(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=64, unique=True)
     password_hash: str = Field(max_length=256)
-    role: str = Field(max_length=16)  # viewer, agent, admin
+    role: str = Field(max_length=16)  # viewer, agent, supervisor (escalations of its body), admin
     categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    body_id: str | None = Field(default=None, foreign_key="body.id", max_length=32)  # the office they work for
     active: bool = True
     session_epoch: int = 0  # bumped to sign out every session of this account (disable, password change)
     created_at: dt.datetime = _timestamp()

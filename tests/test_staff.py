@@ -173,6 +173,8 @@ GET_ROUTES = {  # path -> the least role that may open it
     "/staff/complaints.csv": "agent",
     "/staff/accounts": "admin",
     "/staff/deadletters": "admin",
+    "/staff/overdue": "viewer",
+    "/staff/routing": "admin",
 }
 POST_ROUTES = {
     "/staff/complaints/{ref}/status": ("agent", {"status": "in_review"}),

@@ -16,7 +16,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.domain.deadlines import add_working_days
+from bot.domain.routing import route
+from bot.domain.routing_data import RoutingData, load_routing
 from bot.models import Complaint, ComplaintCounter, ComplaintEvent, Notification, utcnow
+from bot.settings import get_settings
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import normalize_chars
 
@@ -56,6 +60,7 @@ class Draft:
     latitude: float | None = None
     longitude: float | None = None
     contact_consent: bool = False
+    province: str | None = None  # the district's province (places.yaml), for routing rules by province
 
 
 def format_reference(year: int, number: int) -> str:
@@ -102,9 +107,15 @@ async def recent_duplicate(session: AsyncSession, draft: Draft, now: dt.datetime
     return None
 
 
-async def file_complaint(session: AsyncSession, draft: Draft, now: dt.datetime | None = None) -> Complaint:
-    """Store a confirmed complaint with its reference and a "filed" event."""
+async def file_complaint(
+    session: AsyncSession, draft: Draft, now: dt.datetime | None = None, routing: RoutingData | None = None
+) -> Complaint:
+    """Store a confirmed complaint with its reference, its body (None when no rule matches: the Unrouted queue),
+    its due time, and a "filed" event saying where it went. `routing` defaults to KNOWLEDGE_DIR's routing.yaml."""
     now = now or utcnow()
+    routing = routing or load_routing(get_settings().knowledge_dir)
+    body_id = await route(session, draft.category, draft.province, draft.district)
+    due_at = add_working_days(now, routing.deadlines.working_days(draft.category), routing.holidays)
     complaint = Complaint(
         reference=await next_reference(session, now.year),
         channel=draft.channel,
@@ -120,14 +131,19 @@ async def file_complaint(session: AsyncSession, draft: Draft, now: dt.datetime |
         latitude=draft.latitude,
         longitude=draft.longitude,
         contact_consent=draft.contact_consent,
+        body_id=body_id,
+        due_at=due_at,
         created_at=now,
         updated_at=now,
     )
     session.add(complaint)
     await session.flush()
     assert complaint.id is not None
+    note = f"routed to {body_id} by rule" if body_id else "no routing rule matches: waiting in the Unrouted queue"
     session.add(
-        ComplaintEvent(complaint_id=complaint.id, kind="filed", to_status="received", actor="citizen", created_at=now)
+        ComplaintEvent(
+            complaint_id=complaint.id, kind="filed", to_status="received", note=note, actor="citizen", created_at=now
+        )
     )
     return complaint
 

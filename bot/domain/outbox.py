@@ -25,7 +25,9 @@ from bot import metrics
 from bot.channels import network_channel_names
 from bot.channels.base import SendError
 from bot.core import Core
+from bot.domain.escalation import escalate_round
 from bot.domain.privacy import purge_logs
+from bot.domain.routing_data import load_routing
 from bot.errors import is_transient
 from bot.models import Notification, utcnow
 from bot.storage import outbox as rows
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 BACKOFF_SECONDS = (10, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600)
 MAX_ATTEMPTS = len(BACKOFF_SECONDS) + 1
 PURGE_EVERY_SECONDS = 3600.0
+ESCALATE_EVERY_SECONDS = 60.0  # due times are days apart: a minute late is on time
 HEARTBEATS_PER_LEASE = 3  # the lease is extended this often while a send runs
 RECORD_RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)  # waits between tries to record an outcome (the last repeats)
 RECORD_PATIENCE_SECONDS = 900.0  # how long an outcome is retried before the sender gives up on recording it
@@ -185,12 +188,16 @@ async def purge_due(core: Core) -> int:
 
 
 async def run_sender(core: Core, stop: asyncio.Event, interval: float) -> None:
-    """Deliver due notifications every `interval` seconds until `stop` is set; purge old logs hourly."""
-    next_purge = 0.0
+    """Deliver due notifications every `interval` seconds until `stop` is set; escalate overdue complaints every
+    minute (bot/domain/escalation.py); purge old logs hourly."""
+    next_purge = next_escalation = 0.0
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
             await deliver_due(core)
+            if loop.time() >= next_escalation:
+                await escalate_round(core.db, load_routing(core.settings.knowledge_dir))
+                next_escalation = loop.time() + ESCALATE_EVERY_SECONDS
             if loop.time() >= next_purge:
                 purged = await purge_due(core)
                 next_purge = loop.time() + PURGE_EVERY_SECONDS

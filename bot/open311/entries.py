@@ -65,7 +65,10 @@ def _location(core: Core, complaint: Complaint) -> tuple[float | None, float | N
     return place.lat, place.lon
 
 
-def request_entry(core: Core, complaint: Complaint, events: list[ComplaintEvent]) -> dict[str, Any]:
+def request_entry(
+    core: Core, complaint: Complaint, events: list[ComplaintEvent], bodies: dict[str, str]
+) -> dict[str, Any]:
+    """One request as Open311 shows it; `agency_responsible` is its body's name (None while it is unrouted)."""
     service = core.kb.services.get(complaint.category)
     place = core.kb.places.get(complaint.district)
     erased = complaint.erased_at is not None
@@ -83,7 +86,7 @@ def request_entry(core: Core, complaint: Complaint, events: list[ComplaintEvent]
         "service_name": service.name.en if service else complaint.category,
         "service_code": complaint.category,
         "description": ERASED if erased else complaint.description,
-        "agency_responsible": service.agency if service else None,
+        "agency_responsible": bodies.get(complaint.body_id) if complaint.body_id else None,
         "service_notice": None,
         "requested_datetime": w3c(complaint.created_at),
         "updated_datetime": w3c(complaint.updated_at),

@@ -111,6 +111,7 @@ async def post_request(request: Request) -> Response:
             attachments=attachments,
             latitude=lat,
             longitude=lon,
+            province=place.province if (place := core.kb.places.get(district)) else None,
         )
         complaint = await file_complaint(session, draft)
     body = [{"service_request_id": complaint.reference, "service_notice": None, "account_id": None}]

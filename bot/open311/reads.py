@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot.domain.routing import names as body_names
 from bot.models import Complaint, ComplaintEvent, utcnow
 from bot.open311.entries import request_entry, service_definition, service_entry
 from bot.open311.formats import Open311Error, core_of, request_format, respond, w3c
@@ -118,7 +119,8 @@ async def list_requests(request: Request) -> Response:
     async with core.db.session() as session:
         complaints = list(await session.exec(query))
         events = await _events(session, complaints)
-    items = [request_entry(core, c, events.get(c.id or 0, [])) for c in complaints]
+        bodies = await body_names(session)
+    items = [request_entry(core, c, events.get(c.id or 0, []), bodies) for c in complaints]
     return respond(fmt, "service_requests", "request", items)
 
 
@@ -131,4 +133,6 @@ async def get_request(request: Request) -> Response:
         if complaint is None:
             raise Open311Error(404, f"service_request_id {reference!r} not found")
         events = await _events(session, [complaint])
-    return respond(fmt, "service_requests", "request", [request_entry(core, complaint, events[complaint.id or 0])])
+        bodies = await body_names(session)
+    entry = request_entry(core, complaint, events[complaint.id or 0], bodies)
+    return respond(fmt, "service_requests", "request", [entry])

@@ -29,7 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.models import LoginAttempt, StaffUser, utcnow
 from bot.staff import throttle
 
-ROLES = ("viewer", "agent", "admin")
+ROLES = ("viewer", "agent", "supervisor", "admin")  # each may do what those before it may
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD_CHARS = 10
@@ -136,6 +136,7 @@ async def create_staff(
     role: str,
     categories: Iterable[str] = (),
     *,
+    body_id: str | None = None,
     now: dt.datetime | None = None,
 ) -> StaffUser:
     """A new active account; raises AccountError on a bad name, role or password, or a name already taken."""
@@ -150,6 +151,7 @@ async def create_staff(
         password_hash=password_hash,
         role=role,
         categories=sorted(set(categories)),
+        body_id=body_id,
         created_at=now or utcnow(),
     )
     session.add(user)

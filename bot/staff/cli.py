@@ -73,6 +73,7 @@ def _read_password(stdin: TextIO) -> str:
 
 def cmd_staff_add(args: argparse.Namespace, settings: Settings) -> int:
     from bot.staff import accounts
+    from bot.storage import routing as stored_routing
 
     try:
         username = accounts.check_username(args.username)
@@ -87,12 +88,25 @@ def cmd_staff_add(args: argparse.Namespace, settings: Settings) -> int:
     async def work(database: Any) -> int:
         async with database.session() as session:
             try:
-                user = await accounts.create_staff(session, username, password, args.role, categories)
+                if args.body and await stored_routing.body(session, args.body) is None:
+                    raise accounts.AccountError(f"unknown body {args.body!r} (see the dashboard's Routing page)")
+                user = await accounts.create_staff(
+                    session, username, password, args.role, categories, body_id=args.body
+                )
             except accounts.AccountError as exc:
                 raise CliError(str(exc)) from None
-            record(session, "account_added", actor=CLI, target=user.username, role=user.role, categories=categories)
+            record(
+                session,
+                "account_added",
+                actor=CLI,
+                target=user.username,
+                role=user.role,
+                categories=categories,
+                body=user.body_id,
+            )
             await session.commit()
         limited = f", categories: {', '.join(user.categories)}" if user.categories else ""
+        limited += f", body: {user.body_id}" if user.body_id else ""
         print(f"added {user.username} ({user.role}{limited})")
         return EXIT_OK
 
@@ -206,6 +220,8 @@ def _filters(args: argparse.Namespace) -> Any:
         "until": args.until or "",
         "q": args.search or "",
         "sort": args.sort,
+        "body": args.body or "",
+        "due": "overdue" if args.overdue else "",
     }
     filters = Filters.parse(params)
     if filters.errors:
@@ -214,6 +230,7 @@ def _filters(args: argparse.Namespace) -> Any:
 
 
 def cmd_complaints_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.domain.deadlines import local_due
     from bot.staff import queries
 
     try:
@@ -234,17 +251,24 @@ def cmd_complaints_list(args: argparse.Namespace, settings: Settings) -> int:
                     "district": c.district,
                     "channel": c.channel,
                     "assigned_to": c.assigned_to,
+                    "body": c.body_id,
+                    "due_at": c.due_at.isoformat() if c.due_at else None,
+                    "escalation_level": c.escalation_level,
                     "description": c.description,
                 }
                 print(json.dumps(record, ensure_ascii=False))
             return EXIT_OK
-        print(f"{'REFERENCE':<16} {'FILED (PKT)':<16} {'STATUS':<9} {'CATEGORY':<18} {'DISTRICT':<14} DESCRIPTION")
+        print(
+            f"{'REFERENCE':<16} {'FILED (PKT)':<16} {'STATUS':<9} {'BODY':<10} {'DUE':<10} {'CATEGORY':<18} "
+            f"{'DISTRICT':<14} DESCRIPTION"
+        )
         for c in page.complaints:
             text = " ".join(c.description.split())
             text = text if len(text) <= 50 else text[:49] + "…"
+            due = local_due(c.due_at) if c.due_at else "-"
             print(
-                f"{c.reference:<16} {queries.local_time(c.created_at):<16} {c.status:<9} {c.category:<18} "
-                f"{c.district:<14} {text}"
+                f"{c.reference:<16} {queries.local_time(c.created_at):<16} {c.status:<9} {c.body_id or 'unrouted':<10} "
+                f"{due:<10} {c.category:<18} {c.district:<14} {text}"
             )
         shown = len(page.complaints)
         print(f"{shown} of {page.total} complaint(s)" + (" (use --limit to see more)" if shown < page.total else ""))
@@ -255,6 +279,7 @@ def cmd_complaints_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_complaints_show(args: argparse.Namespace, settings: Settings) -> int:
     from bot.domain.complaints import history
+    from bot.domain.deadlines import local_due
     from bot.staff import queries
 
     async def work(database: Any) -> int:
@@ -273,6 +298,9 @@ def cmd_complaints_show(args: argparse.Namespace, settings: Settings) -> int:
             f"citizen:     {'erased' if erased else (c.display_name or '-') + f' [{c.user_id}]'}",
             f"may contact: {'yes' if c.contact_consent else 'no'}",
             f"assigned to: {c.assigned_to or '-'}",
+            f"body:        {c.body_id or 'unrouted'}",
+            f"due:         {local_due(c.due_at) if c.due_at else '-'}"
+            + (f" (escalated, level {c.escalation_level})" if c.escalation_level else ""),
         ]
         if c.latitude is not None and c.longitude is not None and not erased:
             lines.append(f"location:    {c.latitude}, {c.longitude}")
@@ -439,6 +467,8 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", metavar="YYYY-MM-DD", help="filed on or before this day (Pakistan time)")
     parser.add_argument("--search", metavar="TEXT", help="text in the description or reference (any case)")
     parser.add_argument("--sort", choices=list(SORTS), default="newest", help="order (default: newest)")
+    parser.add_argument("--body", metavar="ID", help="only this body's complaints (e.g. pseb), or 'unrouted'")
+    parser.add_argument("--overdue", action="store_true", help="only open complaints past their due time")
 
 
 def add_cli(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -462,8 +492,10 @@ def add_cli(subparsers: argparse._SubParsersAction[Any]) -> None:
         choices=ROLES,
         required=True,
         help="viewer reads; agent also changes status, writes notes, assigns, exports without personal data; "
-        "admin also manages accounts and exports with personal data",
+        "supervisor also receives the escalations of overdue complaints of its --body; "
+        "admin also manages accounts and routing and exports with personal data",
     )
+    add.add_argument("--body", metavar="BODY", help="the body (office) the account works for, e.g. pseb")
     add.add_argument(
         "--categories",
         metavar="CODE,CODE",

@@ -23,7 +23,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from bot.domain.complaints import STATUSES, ComplaintError
+from bot.domain.complaints import OPEN_STATUSES, STATUSES, ComplaintError
+from bot.domain.deadlines import STATES as DUE_STATES
 from bot.models import Complaint, ComplaintEvent, StaffUser, utcnow
 from knowledge.loader import KnowledgeBase
 
@@ -38,6 +39,13 @@ SORTS = {
     "status": (col(Complaint.status).asc(), col(Complaint.created_at).desc(), col(Complaint.id).desc()),
     "category": (col(Complaint.category).asc(), col(Complaint.created_at).desc(), col(Complaint.id).desc()),
     "district": (col(Complaint.district).asc(), col(Complaint.created_at).desc(), col(Complaint.id).desc()),
+    # soonest due first; closed complaints and those with no due time last
+    "due": (
+        col(Complaint.status).in_(OPEN_STATUSES).desc(),
+        col(Complaint.due_at).is_(None).asc(),
+        col(Complaint.due_at).asc(),
+        col(Complaint.id).asc(),
+    ),
 }
 SORT_LABELS = {
     "newest": "Newest first",
@@ -46,7 +54,9 @@ SORT_LABELS = {
     "status": "Status",
     "category": "Category",
     "district": "District",
+    "due": "Due soonest",
 }
+UNROUTED = "unrouted"  # the body filter's value for complaints no rule matched
 CHANNELS = ("telegram", "whatsapp", "console", "open311")
 ERASED = "erased"
 
@@ -69,7 +79,12 @@ class Filters:
     q: str = ""
     sort: str = "newest"
     page: int = 1
+    body: str = ""  # a body's id, or UNROUTED
+    due: str = ""  # on_time, due_soon, overdue: open complaints only
     errors: list[str] = field(default_factory=list)
+    # Not from the query: the clock and the "due soon" window the due filter reads (tests set the clock).
+    now: dt.datetime | None = None
+    soon: dt.timedelta = dt.timedelta(days=3)
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> Filters:
@@ -84,6 +99,12 @@ class Filters:
         filters.category = params.get("category", "").strip()[:64]
         filters.district = params.get("district", "").strip()[:64]
         filters.channel = params.get("channel", "").strip()[:32]
+        filters.body = params.get("body", "").strip()[:32]
+        due = params.get("due", "").strip()
+        if due and due not in DUE_STATES:
+            errors.append(f"unknown due state {due!r}")
+        else:
+            filters.due = due
         for name in ("since", "until"):
             raw = params.get(name, "").strip()
             if raw:
@@ -116,6 +137,8 @@ class Filters:
             "category": merged.category,
             "district": merged.district,
             "channel": merged.channel,
+            "body": merged.body,
+            "due": merged.due,
             "since": merged.since.isoformat() if merged.since else "",
             "until": merged.until.isoformat() if merged.until else "",
             "q": merged.q,
@@ -156,6 +179,11 @@ def filter_conditions(filters: Filters, user: StaffUser | None, *, with_status: 
         conditions.append(Complaint.district == filters.district)
     if filters.channel:
         conditions.append(Complaint.channel == filters.channel)
+    if filters.body:
+        unrouted = filters.body == UNROUTED
+        conditions.append(col(Complaint.body_id).is_(None) if unrouted else Complaint.body_id == filters.body)
+    if filters.due:
+        conditions += due_conditions(filters.due, filters.now or utcnow(), filters.soon)
     if filters.since:
         conditions.append(col(Complaint.created_at) >= local_day_start(filters.since))
     if filters.until:
@@ -167,6 +195,17 @@ def filter_conditions(filters: Filters, user: StaffUser | None, *, with_status: 
             | col(Complaint.reference).ilike(pattern, escape="\\")
         )
     return conditions
+
+
+def due_conditions(state: str, now: dt.datetime, soon: dt.timedelta) -> list[Any]:
+    """Open complaints in one due state (bot/domain/deadlines.py's `due_state`, as SQL)."""
+    due = col(Complaint.due_at)
+    conditions: list[Any] = [col(Complaint.status).in_(OPEN_STATUSES), due.is_not(None)]
+    if state == "overdue":
+        return [*conditions, due <= now]
+    if state == "due_soon":
+        return [*conditions, due > now, due <= now + soon]
+    return [*conditions, due > now + soon]
 
 
 def filtered(filters: Filters, user: StaffUser | None) -> SelectOfScalar[Complaint]:
@@ -246,9 +285,11 @@ async def assign(
 
 
 async def assignable_staff(session: AsyncSession, category: str) -> list[str]:
-    """Active agents and admins whose categories include `category` (or who have none)."""
+    """Active agents, supervisors and admins whose categories include `category` (or who have none)."""
     rows = await session.exec(
-        select(StaffUser).where(col(StaffUser.active).is_(True), col(StaffUser.role).in_(("agent", "admin")))
+        select(StaffUser).where(
+            col(StaffUser.active).is_(True), col(StaffUser.role).in_(("agent", "supervisor", "admin"))
+        )
     )
     return sorted(u.username for u in rows if u.role == "admin" or not u.categories or category in u.categories)
 
@@ -296,6 +337,9 @@ CSV_COLUMNS = [
     "assigned_to",
     "resolved_at",
     "rating",
+    "body",
+    "due_at",
+    "escalation_level",
 ]
 PERSONAL_COLUMNS = ["display_name", "user_id", "latitude", "longitude"]
 
@@ -338,6 +382,9 @@ def csv_row(complaint: Complaint, personal: bool) -> list[str]:
         complaint.assigned_to,
         complaint.resolved_at,
         complaint.rating,
+        complaint.body_id,
+        complaint.due_at,
+        complaint.escalation_level,
     ]
     if personal:
         if complaint.erased_at:

@@ -35,7 +35,16 @@ from bot.domain import audit
 from bot.domain.complaints import STATUSES, TRANSITIONS, ComplaintError, add_note, change_status, history, status_name
 from bot.models import Complaint, Notification, StaffUser, utcnow
 from bot.settings import Settings
-from bot.staff import accounts, audit_page, charts, inbox_page, queries, unanswered
+from bot.staff import (
+    accounts,
+    audit_page,
+    charts,
+    inbox_page,
+    overdue_page,
+    queries,
+    routing_page,
+    unanswered,
+)
 from bot.staff.session import SessionData, Sessions
 from bot.storage import deadletters as stored_deadletters
 from bot.storage import handovers
@@ -82,6 +91,7 @@ MESSAGES = {
     "conversation_take": "You hold this conversation: the bot stays quiet for this citizen.",
     "conversation_hand_back": "Handed back to the bot; the citizen is told.",
     "conversation_close": "Conversation closed; the citizen is told.",
+    "rerouted": "Re-routed; the reason is in the history.",
 }
 
 
@@ -345,15 +355,19 @@ class StaffWeb:
 
     async def complaints(self, ctx: Ctx) -> Response:
         filters = queries.Filters.parse(ctx.request.query_params)
+        filters.now, filters.soon = utcnow(), routing_page.soon(ctx)
         page = await queries.list_page(ctx.db, filters, ctx.user)
         counts = await queries.status_counts(ctx.db, filters, ctx.user)
         kb = ctx.core.kb
+        routed = await routing_page.choices(ctx)
         rows = [
             {
                 "c": c,
                 "category": queries.category_name(kb, c.category),
                 "district": queries.district_name(kb, c),
                 "status": status_name(kb, c.status, "en"),
+                "body": routed["body_names"].get(c.body_id or "", "Unrouted"),
+                "due": routing_page.due_cell(c, filters.now, filters.soon),
             }
             for c in page.complaints
         ]
@@ -382,6 +396,7 @@ class StaffWeb:
             next_link=link(page=page.page + 1) if page.page < page.pages else "",
             csv_link=f"{ctx.base}/complaints.csv" + (f"?{urlencode(export)}" if export else ""),
             **self._choices(ctx),
+            **routed,
         )
 
     async def export_csv(self, ctx: Ctx) -> Response:
@@ -445,6 +460,7 @@ class StaffWeb:
         )
         personal_ok = accounts.has_role(ctx.user, "agent")
         assert complaint.id is not None
+        routed = await routing_page.choices(ctx)
         return self.render(
             ctx.request,
             "complaint.html",
@@ -466,6 +482,9 @@ class StaffWeb:
             personal_ok=personal_ok,
             erased=complaint.erased_at is not None,
             assignable=await queries.assignable_staff(ctx.db, complaint.category) if personal_ok else [],
+            body=routed["body_names"].get(complaint.body_id or "", "Unrouted"),
+            due=routing_page.due_cell(complaint, utcnow(), routing_page.soon(ctx)),
+            **routed,
         )
 
     async def _locked(self, ctx: Ctx) -> Complaint:
@@ -655,6 +674,7 @@ class StaffWeb:
             users=users,
             roles=accounts.ROLES,
             services=services,
+            bodies=await routing_page.choices(ctx),
             created=extra.get("created"),
             form_values=extra.get("form_values", {}),
         )
@@ -666,10 +686,13 @@ class StaffWeb:
         generated = not password
         password = password or accounts.generate_password()
         categories = [str(v) for v in ctx.form.getlist("categories")]
+        body = ctx.field("body", 32) or None
         try:
             known = ctx.core.kb.services.keys()
+            if body is not None and body not in (await routing_page.choices(ctx))["body_names"]:
+                raise accounts.AccountError(f"unknown body {body!r}")
             user = await accounts.create_staff(
-                ctx.db, username, password, role, accounts.check_categories(categories, known)
+                ctx.db, username, password, role, accounts.check_categories(categories, known), body_id=body
             )
         except accounts.AccountError as exc:
             values = {"username": username, "role": role}
@@ -682,6 +705,7 @@ class StaffWeb:
             target=user.username,
             role=user.role,
             categories=user.categories,
+            body=user.body_id,
         )
         await ctx.db.commit()
         log.info("staff %s added account %s (%s)", ctx.user.username, user.username, user.role)
@@ -748,6 +772,10 @@ class StaffWeb:
             Route("/accounts", g("admin")(self.add_account), methods=["POST"]),
             Route("/accounts/{username}", g("admin")(self.change_account), methods=["POST"]),
             Route("/audit", g("admin")(audit_page.page(self)), methods=["GET"]),
+            Route("/routing", g("admin")(routing_page.page(self)), methods=["GET"]),
+            Route("/routing", g("admin")(routing_page.change(self)), methods=["POST"]),
+            Route("/complaints/{reference}/route", g("admin")(routing_page.reroute(self)), methods=["POST"]),
+            Route("/overdue", g("viewer")(overdue_page.page(self)), methods=["GET"]),
             Route("/audit.csv", g("admin")(audit_page.export), methods=["GET"]),
             Route("/inbox", g("viewer")(inbox_page.inbox(self)), methods=["GET"]),
             Route("/inbox/{ident:int}", g("viewer")(inbox_page.conversation(self)), methods=["GET"]),

@@ -316,6 +316,7 @@ class ComplaintFlow(Flow):
             latitude=data.get("lat"),
             longitude=data.get("lon"),
             contact_consent=bool(data.get("consent")),
+            province=place.province if (place := ctx.kb.places.get(data["district"])) else None,
         )
         if check_duplicate:
             earlier = await recent_duplicate(ctx.session, draft, ctx.now)
