@@ -12,20 +12,22 @@ from bot.settings import Settings
 
 
 @pytest.fixture
-def app(database_url: str, settings: Settings, knowledge):  # type: ignore[no-untyped-def]
+def make_app(database_url: str, settings: Settings, knowledge):  # type: ignore[no-untyped-def]
+    """A new app per client: each TestClient runs the app's lifespan on an event loop of its own, and an app's
+    database connections belong to the loop that made them."""
     app_settings = settings.model_copy(update={"database_url": database_url, "outbox_in_web": False})
-    return create_app(app_settings, knowledge=knowledge)
+    return lambda: create_app(app_settings, knowledge=knowledge)
 
 
 @pytest.fixture
-def http(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    with TestClient(app, follow_redirects=False) as client:
+def http(make_app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(make_app(), follow_redirects=False) as client:
         yield client
 
 
 @pytest.fixture
-def https(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    with TestClient(app, base_url="https://sahulat.example.pk", follow_redirects=False) as client:
+def https(make_app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(make_app(), base_url="https://sahulat.example.pk", follow_redirects=False) as client:
         yield client
 
 
