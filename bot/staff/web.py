@@ -37,18 +37,19 @@ from bot.models import Complaint, Notification, StaffUser, utcnow
 from bot.settings import Settings
 from bot.staff import (
     accounts,
+    accounts_page,
     audit_page,
-    charts,
+    deadletters_page,
     inbox_page,
     overdue_page,
+    overview_page,
     queries,
     routing_page,
     unanswered,
+    unanswered_page,
 )
 from bot.staff.session import SessionData, Sessions
-from bot.storage import deadletters as stored_deadletters
 from bot.storage import handovers
-from handlers import deadletters
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -555,200 +556,6 @@ class StaffWeb:
         await ctx.db.commit()
         return self._done(ctx, complaint, "assigned")
 
-    # -- overview ------------------------------------------------------------------------------------------
-
-    async def overview(self, ctx: Ctx) -> Response:
-        kb = ctx.core.kb
-        figures = await queries.overview(ctx.db, ctx.user)
-        districts = [(queries.district_name(kb, code), n) for code, n in figures.by_district]
-        if len(districts) > 12:
-            districts = [*districts[:11], ("All other districts", sum(n for _, n in districts[11:]))]
-        chart = {
-            "week": charts.column_chart(
-                "Complaints filed per week (last 12 weeks, weeks starting Monday)",
-                [(start.strftime("%d %b"), n) for start, n in figures.by_week],
-            ),
-            "status": charts.bar_chart(
-                "Complaints per status", [(status_name(kb, s, "en"), n) for s, n in figures.by_status], css="status"
-            ),
-            "category": charts.bar_chart(
-                "Complaints per category", [(queries.category_name(kb, c), n) for c, n in figures.by_category]
-            ),
-            "district": charts.bar_chart("Complaints per district", districts),
-            "resolution": charts.bar_chart(
-                "Median time to resolution per category",
-                [(queries.category_name(kb, c), h) for c, h in figures.median_hours_by_category],
-                value_text=queries.format_hours,
-                css="resolution",
-            ),
-        }
-        return self.render(
-            ctx.request,
-            "overview.html",
-            ctx=ctx,
-            nav="overview",
-            figures=figures,
-            median=queries.format_hours(figures.median_hours),
-            chart=chart,
-        )
-
-    # -- unanswered questions ------------------------------------------------------------------------------
-
-    async def unanswered(self, ctx: Ctx) -> Response:
-        groups = await unanswered.open_groups(ctx.db)
-        return self.render(
-            ctx.request,
-            "unanswered.html",
-            ctx=ctx,
-            nav="unanswered",
-            groups=groups[:MAX_GROUPS_SHOWN],
-            hidden=max(0, len(groups) - MAX_GROUPS_SHOWN),
-            questions=sum(g.count for g in groups),
-            entries=ctx.core.kb.entries,
-        )
-
-    async def mark_handled(self, ctx: Ctx) -> Response:
-        assert ctx.form is not None
-        ids = [int(v) for v in ctx.form.getlist("id") if isinstance(v, str) and v.isdigit()]
-        if not ids:
-            raise HTTPException(400, "No question was selected.")
-        await unanswered.mark_handled(ctx.db, ids, ctx.user.username)
-        await ctx.db.commit()
-        return RedirectResponse(f"{ctx.base}/unanswered?ok=handled", status_code=303)
-
-    # -- dead letters (admin) ------------------------------------------------------------------------------
-
-    async def deadletters_page(self, ctx: Ctx, *, error: str = "", status: int = 200) -> Response:
-        show_all = ctx.request.query_params.get("all", "") == "1"
-        rows = await stored_deadletters.listing(ctx.db, include_closed=show_all)
-        return self.render(
-            ctx.request,
-            "deadletters.html",
-            ctx=ctx,
-            status=status,
-            nav="deadletters",
-            error=error,
-            rows=rows,
-            show_all=show_all,
-        )
-
-    async def deadletter_action(self, ctx: Ctx) -> Response:
-        """Retry or dismiss one dead letter. A retry runs in a message transaction of its own (the dispatcher's),
-        so this request's session only reads."""
-        ident = int(ctx.request.path_params["ident"])
-        action = ctx.field("action", 16)
-        try:
-            if action == "retry":
-                # Nothing of this request's session may be held while the message is handled (on SQLite its read
-                # holds the write lock); closing keeps the loaded account usable, detached, for the page.
-                await ctx.db.close()
-                result = await deadletters.retry(ctx.core.dispatcher, ident, ctx.actor)
-                if not result.ok:
-                    return await self.deadletters_page(
-                        ctx, error=f"Dead letter #{ident} failed again ({result.error}); it stays open.", status=409
-                    )
-                code = "retried"
-            elif action == "dismiss":
-                await deadletters.dismiss(ctx.db, ident, ctx.actor)
-                await ctx.db.commit()
-                code = "dismissed"
-            else:
-                raise HTTPException(400, "Unknown action.")
-        except deadletters.DeadLetterError as exc:
-            return await self.deadletters_page(ctx, error=f"Not done: {exc}.", status=409)
-        log.info("staff %s: %s on dead letter %s", ctx.user.username, action, ident)
-        return RedirectResponse(f"{ctx.base}/deadletters?ok={code}", status_code=303)
-
-    # -- accounts (admin) ----------------------------------------------------------------------------------
-
-    async def accounts_page(self, ctx: Ctx, *, error: str = "", status: int = 200, **extra: Any) -> Response:
-        users = await accounts.list_staff(ctx.db)
-        services = [(code, queries.category_name(ctx.core.kb, code)) for code in ctx.core.kb.services]
-        return self.render(
-            ctx.request,
-            "accounts.html",
-            ctx=ctx,
-            status=status,
-            nav="accounts",
-            error=error,
-            users=users,
-            roles=accounts.ROLES,
-            services=services,
-            bodies=await routing_page.choices(ctx),
-            created=extra.get("created"),
-            form_values=extra.get("form_values", {}),
-        )
-
-    async def add_account(self, ctx: Ctx) -> Response:
-        assert ctx.form is not None
-        username, role = ctx.field("username", 100), ctx.field("role", 16)
-        password = ctx.field("password", accounts.MAX_PASSWORD_CHARS + 1)
-        generated = not password
-        password = password or accounts.generate_password()
-        categories = [str(v) for v in ctx.form.getlist("categories")]
-        body = ctx.field("body", 32) or None
-        try:
-            known = ctx.core.kb.services.keys()
-            if body is not None and body not in (await routing_page.choices(ctx))["body_names"]:
-                raise accounts.AccountError(f"unknown body {body!r}")
-            user = await accounts.create_staff(
-                ctx.db, username, password, role, accounts.check_categories(categories, known), body_id=body
-            )
-        except accounts.AccountError as exc:
-            values = {"username": username, "role": role}
-            return await self.accounts_page(ctx, error=f"Not added: {exc}.", status=400, form_values=values)
-        audit.record(
-            ctx.db,
-            "account_added",
-            actor=ctx.user.username,
-            client=ctx.client,
-            target=user.username,
-            role=user.role,
-            categories=user.categories,
-            body=user.body_id,
-        )
-        await ctx.db.commit()
-        log.info("staff %s added account %s (%s)", ctx.user.username, user.username, user.role)
-        if generated:  # shown once, on this response only (never stored in clear, never in a URL)
-            return await self.accounts_page(ctx, created={"username": user.username, "password": password})
-        return RedirectResponse(f"{ctx.base}/accounts?ok=account_added", status_code=303)
-
-    async def change_account(self, ctx: Ctx) -> Response:
-        assert ctx.form is not None
-        user = await accounts.get_staff(ctx.db, str(ctx.request.path_params["username"]))
-        if user is None:
-            raise HTTPException(404, "No such account.")
-        action = ctx.field("action", 16)
-        try:
-            if action in ("disable", "enable"):
-                if user.id == ctx.user.id:
-                    raise accounts.AccountError("you cannot disable your own account")
-                await accounts.set_active(ctx.db, user, action == "enable")
-                code = f"account_{action}d"
-            elif action == "save":
-                role = accounts.check_role(ctx.field("role", 16))
-                if user.id == ctx.user.id and role != "admin":
-                    raise accounts.AccountError("you cannot take the admin role from yourself")
-                categories = accounts.check_categories(
-                    [str(v) for v in ctx.form.getlist("categories")], ctx.core.kb.services.keys()
-                )
-                if role != user.role:
-                    user.role = role
-                    user.session_epoch += 1  # fewer rights apply at once, not at the next sign-in
-                await accounts.set_categories(ctx.db, user, categories)
-                code = "account_saved"
-            else:
-                raise HTTPException(400, "Unknown action.")
-        except accounts.AccountError as exc:
-            return await self.accounts_page(ctx, error=f"Not changed: {exc}.", status=400)
-        changes = {"change": action, "role": user.role, "categories": user.categories, "active": user.active}
-        audit.record(
-            ctx.db, "account_changed", actor=ctx.user.username, client=ctx.client, target=user.username, **changes
-        )
-        await ctx.db.commit()
-        log.info("staff %s: %s on account %s", ctx.user.username, action, user.username)
-        return RedirectResponse(f"{ctx.base}/accounts?ok={code}", status_code=303)
-
     # -- the app -------------------------------------------------------------------------------------------
 
     def app(self) -> ASGIApp:
@@ -763,14 +570,14 @@ class StaffWeb:
             Route("/complaints/{reference}/status", g("agent")(self.set_status), methods=["POST"]),
             Route("/complaints/{reference}/note", g("agent")(self.note), methods=["POST"]),
             Route("/complaints/{reference}/assign", g("agent")(self.assign), methods=["POST"]),
-            Route("/overview", g("viewer")(self.overview), methods=["GET"]),
-            Route("/unanswered", g("viewer")(self.unanswered), methods=["GET"]),
-            Route("/unanswered/handled", g("agent")(self.mark_handled), methods=["POST"]),
-            Route("/deadletters", g("admin")(self.deadletters_page), methods=["GET"]),
-            Route("/deadletters/{ident:int}", g("admin")(self.deadletter_action), methods=["POST"]),
-            Route("/accounts", g("admin")(self.accounts_page), methods=["GET"]),
-            Route("/accounts", g("admin")(self.add_account), methods=["POST"]),
-            Route("/accounts/{username}", g("admin")(self.change_account), methods=["POST"]),
+            Route("/overview", g("viewer")(overview_page.page(self)), methods=["GET"]),
+            Route("/unanswered", g("viewer")(unanswered_page.page(self)), methods=["GET"]),
+            Route("/unanswered/handled", g("agent")(unanswered_page.mark_handled), methods=["POST"]),
+            Route("/deadletters", g("admin")(deadletters_page.page(self)), methods=["GET"]),
+            Route("/deadletters/{ident:int}", g("admin")(deadletters_page.action(self)), methods=["POST"]),
+            Route("/accounts", g("admin")(accounts_page.page(self)), methods=["GET"]),
+            Route("/accounts", g("admin")(accounts_page.add(self)), methods=["POST"]),
+            Route("/accounts/{username}", g("admin")(accounts_page.change(self)), methods=["POST"]),
             Route("/audit", g("admin")(audit_page.page(self)), methods=["GET"]),
             Route("/routing", g("admin")(routing_page.page(self)), methods=["GET"]),
             Route("/routing", g("admin")(routing_page.change(self)), methods=["POST"]),
@@ -788,4 +595,3 @@ class StaffWeb:
 
 
 MAX_FIELDS = 200 + unanswered.MAX_IDS_PER_ACTION
-MAX_GROUPS_SHOWN = 200
