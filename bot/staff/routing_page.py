@@ -18,7 +18,7 @@ from bot.domain import audit, routing
 from bot.domain.deadlines import STATE_LABELS, due_state, local_due
 from bot.domain.routing_data import RoutingData, load_routing
 from bot.models import Complaint
-from bot.staff import queries
+from bot.staff import complaints_page, queries
 from bot.storage import routing as stored
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ def reroute(web: StaffWeb) -> Callable[[Ctx], Awaitable[Response]]:
         try:
             await routing.reroute(ctx.db, complaint, ctx.field("body", 64), reason=ctx.field("reason"), actor=ctx.actor)
         except routing.RoutingError as exc:
-            return await web.complaint(ctx, error=f"Not re-routed: {exc}.", status=400)
+            return await complaints_page.detail(web, ctx, error=f"Not re-routed: {exc}.", status=400)
         await ctx.db.commit()
         return RedirectResponse(f"{ctx.base}/complaints/{complaint.reference}?ok=rerouted", status_code=303)
 
