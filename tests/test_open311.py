@@ -20,6 +20,7 @@ from bot.domain.complaints import Draft, add_note, change_status, file_complaint
 from bot.domain.routing import seed_defaults
 from bot.domain.routing_data import load_routing
 from bot.models import Complaint, utcnow
+from bot.open311 import reads
 from bot.open311.keys import add_key
 from bot.open311.reads import DEFAULT_PAGE_SIZE
 from bot.settings import Settings
@@ -382,3 +383,23 @@ def test_requests_come_in_small_pages(api, database_url: str) -> None:  # type: 
     for bad in ({"page_size": "100000"}, {"page_size": "0"}, {"page": "x"}):
         response = httpx.get(f"{root}/requests.json", params=bad, timeout=10)
         assert response.status_code == 400 and "must be a whole number" in response.json()[0]["description"]
+
+
+def test_a_page_of_requests_is_built_off_the_event_loop(api, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Anyone may ask for pages of requests; building one on the event loop held up every webhook meanwhile."""
+    root, _ = api
+    on_loop: list[bool] = []
+    build = reads.request_entry
+
+    def watched(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:  # no event loop runs in this thread
+            on_loop.append(False)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(reads, "request_entry", watched)
+    for fmt in ("json", "xml"):
+        assert httpx.get(f"{root}/requests.{fmt}", timeout=10).status_code == 200
+    assert on_loop and not any(on_loop)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bot.core import Core
 from bot.domain.routing import names as body_names
 from bot.models import Complaint, ComplaintEvent, utcnow
 from bot.open311.entries import request_entry, service_definition, service_entry
@@ -120,6 +122,14 @@ async def list_requests(request: Request) -> Response:
         complaints = list(await session.exec(query))
         events = await _events(session, complaints)
         bodies = await body_names(session)
+    return await asyncio.to_thread(_render_list, core, fmt, complaints, events, bodies)
+
+
+def _render_list(
+    core: Core, fmt: str, complaints: list[Complaint], events: dict[int, list[ComplaintEvent]], bodies: dict[str, str]
+) -> Response:
+    """A page of requests as JSON or XML. Run in a thread: anyone may ask for pages of up to MAX_PAGE_SIZE requests,
+    and building them on the event loop held up every webhook meanwhile (issue 20, finding 13)."""
     items = [request_entry(core, c, events.get(c.id or 0, []), bodies) for c in complaints]
     return respond(fmt, "service_requests", "request", items)
 
