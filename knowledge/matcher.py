@@ -24,6 +24,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 
 from knowledge.answer_index import AnswerIndex
+from knowledge.answer_words import AnswerWords
 from knowledge.facets import FacetReader
 from knowledge.intents import IntentReader
 from knowledge.loader import KnowledgeBase
@@ -134,6 +135,10 @@ class Matcher:
         self.answers = AnswerIndex(
             ((e.id, [e.answer.get(lang) for lang in ANSWER_LANGUAGES]) for e in kb.entries.values()),
             self._naming_words,
+        )
+        self.answer_words = AnswerWords(
+            ((e.id, [e.answer.get(lang) for lang in ANSWER_LANGUAGES]) for e in kb.entries.values()),
+            lambda text: self._content(self._fold(normalize_chars(text).split())),
         )
         vocabulary |= self.answers.vocabulary()  # names in answers are what typos are corrected towards, too
         self.facet_words = {
@@ -346,7 +351,8 @@ class Matcher:
             precision = max(current.precision, share)
             score = round(current.score + self.cal.answer_bonus * (share + variant_score) / 2, 4)
             best[entry_id] = replace(current, score=score, precision=round(precision, 4))
-        return sorted(best.values(), key=lambda c: (-c.score, c.entry_id))[:limit]  # ties in a fixed order
+        ranked = sorted(best.values(), key=lambda c: (-c.score, c.entry_id))  # ties in a fixed order
+        return self.answer_words.boost(ranked, query - self.question_words, self.cal.answer_words)[:limit]
 
     def recalibrate(self, calibration: Calibration) -> None:
         """New decision thresholds (benchmarks/calibrate.py); readings made with the old ones are forgotten."""

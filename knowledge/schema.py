@@ -282,4 +282,5 @@ class Calibration(Strict):
     long_margin_ratio: float = Field(default=0.9, ge=0, le=1)  # long messages: runner-up below this share of best
     answer_weight: float = Field(default=0.75, ge=0, le=2)  # an answer holding the whole message scores this
     answer_bonus: float = Field(default=0.1, ge=0, le=1)  # ...and this much is added for it to a variant's score
+    answer_words: float = Field(default=0.0, ge=0, le=1)  # weight of the answer's share of the message's words
     min_precision: float = Field(default=0.3, ge=0, le=1)  # below it an entry explains too little of the message
