@@ -23,7 +23,7 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
-from knowledge.answer_index import AnswerIndex
+from knowledge.answer_index import AnswerIndex, named_words
 from knowledge.answer_words import AnswerWords
 from knowledge.facets import FacetReader
 from knowledge.intents import IntentReader
@@ -52,15 +52,6 @@ RERANK = 40
 CONCEPT_WEIGHT = 1.5
 ANSWER_LANGUAGES = ("en", "ur", "roman")
 _YEAR = re.compile(r"(19|20)\d\d")
-
-
-def named_words(text: str) -> str:
-    """The words of an answer that name something: in Latin script those written with a capital or a digit (people,
-    organisations, buildings, figures), so that "whether" or "reported" in a sentence does not make an answer look
-    like a match for "weather"; in Urdu script, which has no capitals, every word."""
-    if script_of(text) == "ur":
-        return text
-    return " ".join(word for word in text.split() if word[:1].isupper() or word[:1].isdigit())
 
 
 @dataclass
