@@ -192,6 +192,12 @@ class LexiconFile(Strict):
     # question (knowledge/intents.py: a first-person statement of a negation or a span of time about a service).
     first_person: list[str] = []
     time_spans: list[str] = []
+    # Money lost to a service (knowledge/losses.py): money words near a past verb of losing it, words that are a
+    # denial by themselves ("nobody"), and conditionals that make such words a question about rules ("if").
+    money_words: list[str] = []
+    loss_verbs: list[str] = []
+    denial_words: list[str] = []
+    conditional_words: list[str] = []
     asking_words: list[str] = []
     # Numbers written as words, in any script: word -> value (multipliers are 100, 1000, 100000).
     number_words: dict[str, int] = {}

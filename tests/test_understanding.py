@@ -565,3 +565,29 @@ def test_an_office_asked_where_is_a_request_for_an_address(matcher: Matcher, tex
     """ "office" and "where" apart from each other ask for an address the sources never give."""
     match = matcher.match(text)
     assert (match.intent, match.facet) == ("decline", "address")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "e-rozgar registration ke liye raqam mere card se kat gayi magar portal pe kuch show nahi hua",
+        "paid the e-stamping charges and the amount was debited, still no stamp paper. what now",
+        "سٹیزن فیسیلیٹیشن سینٹر پر فیس کٹ گئی لیکن کام نہیں ہوا",
+        "visited the PSEB office twice last month, nobody at the reception",
+    ],
+)
+def test_money_lost_to_a_service_or_nobody_there_is_a_complaint(matcher: Matcher, text: str) -> None:
+    """Money taken by a named service, or nobody there, told as a statement, starts a complaint (losses.py)."""
+    assert matcher.intents.read(text) == Intent("complaint")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "if the e-stamping fee gets deducted twice do i get it back",  # a conditional asks about rules
+        "pseb ne startup fee kitni cut ki",  # a fee cut is a reduction
+        "is the registration fee deducted from the stipend",  # a yes/no question
+    ],
+)
+def test_asking_about_a_deduction_is_not_a_complaint(matcher: Matcher, text: str) -> None:
+    assert matcher.intents.read(text) is None
