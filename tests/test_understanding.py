@@ -591,3 +591,18 @@ def test_money_lost_to_a_service_or_nobody_there_is_a_complaint(matcher: Matcher
 )
 def test_asking_about_a_deduction_is_not_a_complaint(matcher: Matcher, text: str) -> None:
     assert matcher.intents.read(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "facet"),
+    [
+        ("who heads KPITB today", "current_holder"),
+        ("آج کل پی ایس ای بی کا سربراہ کون ہے", "current_holder"),
+        ("how many tech parks does pakistan have right now", "current_count"),
+        ("abhi kitne software parks chal rahe hain", "current_count"),
+    ],
+)
+def test_asking_who_or_how_many_as_of_now_is_declined_for_that(matcher: Matcher, text: str, facet: str) -> None:
+    """The sources name people and counts only as of their own dates."""
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", facet)
