@@ -606,3 +606,20 @@ def test_asking_who_or_how_many_as_of_now_is_declined_for_that(matcher: Matcher,
     """The sources name people and counts only as of their own dates."""
     match = matcher.match(text)
     assert (match.intent, match.facet) == ("decline", facet)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "does the fee exemption apply to companies registered abroad",
+        "hamari firm quetta mein hai, kya fee exemption humein milegi",
+    ],
+)
+def test_whether_a_benefit_reaches_ones_own_case_is_declined(matcher: Matcher, text: str) -> None:
+    """The sources say whom a benefit is for, never yes or no for the asker's own case."""
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", "eligibility")
+
+
+def test_who_a_benefit_is_for_is_still_answered(matcher: Matcher) -> None:
+    assert matcher.match("which companies get the one year fee exemption").intent == "answer"
