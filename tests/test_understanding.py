@@ -623,3 +623,9 @@ def test_whether_a_benefit_reaches_ones_own_case_is_declined(matcher: Matcher, t
 
 def test_who_a_benefit_is_for_is_still_answered(matcher: Matcher) -> None:
     assert matcher.match("which companies get the one year fee exemption").intent == "answer"
+
+
+def test_when_as_a_conjunction_does_not_ask_a_date(matcher: Matcher) -> None:
+    """ "whose ... when they went": a question word before a bare "when" makes it a conjunction too."""
+    assert "date" not in matcher.facets.asked("whose orders were the officials carrying out when they travelled")
+    assert "date" in matcher.facets.asked("when did the officials travel")
