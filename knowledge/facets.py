@@ -68,7 +68,7 @@ class FacetReader:
             return any(p.host for p in parks) if parks else True
         if facet == "date":
             return bool(_YEAR.search(entry.answer.en))
-        if facet == "places":  # "which cities": the entry must name some
+        if facet in ("places", "site"):  # "which cities", "where is it": the entry must name some place
             answer = f" {normalize_chars(entry.answer.en)} "
             return bool(entry.places) or any(f" {name} " in answer for name in self.place_names)
         if facet == "fee":

@@ -204,7 +204,7 @@ class LexiconFile(Strict):
     # Words that ask rather than name ("where", "how many"): never counted as a fact an answer holds.
     question_words: list[str] = []
     # Facets a question may ask of one entry (knowledge/facets.py checks the entry gives it): phrases per facet.
-    entry_facets: dict[Literal["size", "host", "date", "fee", "places"], list[str]] = {}
+    entry_facets: dict[Literal["size", "host", "date", "fee", "places", "site"], list[str]] = {}
     # Facets asked by words that stand apart: "when|kab + open|khulega" (each part's alternatives split by "|").
     facets_together: dict[str, list[str]] = {}
 

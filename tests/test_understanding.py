@@ -629,3 +629,9 @@ def test_when_as_a_conjunction_does_not_ask_a_date(matcher: Matcher) -> None:
     """ "whose ... when they went": a question word before a bare "when" makes it a conjunction too."""
     assert "date" not in matcher.facets.asked("whose orders were the officials carrying out when they travelled")
     assert "date" in matcher.facets.asked("when did the officials travel")
+
+
+def test_where_a_thing_is_needs_an_entry_that_names_a_place(matcher: Matcher) -> None:
+    """ "where is it" is answered from an entry that names a place, else declined for the location."""
+    assert "site" in matcher.facets.asked("e rozgar ka center kahan hai")
+    assert matcher.facets.gives("park_faisalabad", "site")
