@@ -67,7 +67,9 @@ class IntentReader:
     def __init__(self, lexicon: LexiconFile, about_us: Callable[[str], bool] | None = None) -> None:
         """`about_us`: whether a message names something of the knowledge base's domain (a service, an organisation,
         one of its figures); a grievance about anything else (an electricity bill, a bank) is not a complaint here."""
-        self.status = phrases(lexicon.status_phrases)
+        # Roman Urdu puts the verb after its object: "track complaint" is also said "complaint track (karni hai)".
+        said = phrases(lexicon.status_phrases)
+        self.status = list(dict.fromkeys([*said, *(" ".join(p.split()[::-1]) for p in said if len(p.split()) == 2)]))
         self.grievances = phrases(lexicon.grievances)
         self.absence = frozenset(phrases(lexicon.absence_words))
         self.alternatives = frozenset(phrases(lexicon.alternative_words))

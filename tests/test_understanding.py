@@ -635,3 +635,8 @@ def test_where_a_thing_is_needs_an_entry_that_names_a_place(matcher: Matcher) ->
     """ "where is it" is answered from an entry that names a place, else declined for the location."""
     assert "site" in matcher.facets.asked("e rozgar ka center kahan hai")
     assert matcher.facets.gives("park_faisalabad", "site")
+
+
+def test_a_status_phrase_with_the_verb_after_its_object_is_a_status_check(matcher: Matcher) -> None:
+    """Roman Urdu says "track complaint" as "complaint track karo"."""
+    assert matcher.intents.read("bhai meri complaint track kar do") == Intent("status")
