@@ -25,6 +25,7 @@ from rapidfuzz import fuzz, process
 
 from knowledge.answer_index import AnswerIndex, named_words
 from knowledge.answer_words import AnswerWords
+from knowledge.catch_all import yield_to_answers
 from knowledge.facets import FacetReader
 from knowledge.intents import IntentReader
 from knowledge.loader import KnowledgeBase
@@ -99,6 +100,7 @@ class Matcher:
         self.stopwords = {self.folder.spellings.get(w, w) for w in map(normalize_chars, lex.stopwords) if w}
         self.roman_markers = {normalize_chars(w) for w in lex.roman_markers}
         self.places = set(kb.places)
+        self.declining = frozenset(e.id for e in kb.entries.values() if e.declines)
         self.places_with_parks = kb.places_with_parks()
         self._park_entries = {f"park_{p}" for p in self.places_with_parks}
         self.figure_places = park_figures(kb.parks)
@@ -343,7 +345,8 @@ class Matcher:
             score = round(current.score + self.cal.answer_bonus * (share + variant_score) / 2, 4)
             best[entry_id] = replace(current, score=score, precision=round(precision, 4))
         ranked = sorted(best.values(), key=lambda c: (-c.score, c.entry_id))  # ties in a fixed order
-        return self.answer_words.boost(ranked, query - self.question_words, self.cal.answer_words)[:limit]
+        ranked = self.answer_words.boost(ranked, query - self.question_words, self.cal.answer_words)
+        return yield_to_answers(ranked, self.declining)[:limit]
 
     def recalibrate(self, calibration: Calibration) -> None:
         """New decision thresholds (benchmarks/calibrate.py); readings made with the old ones are forgotten."""

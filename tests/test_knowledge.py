@@ -314,3 +314,13 @@ def test_answer_words_break_ties_towards_the_answer_that_says_the_asked_word() -
     assert [c.entry_id for c in words.boost(tied, {"vacant", "board"}, 0.1)] == ["a", "b"]
     assert words.boost(tied, {"vacant"}, 0.0) == tied  # no weight: nothing changes
     assert words.share("b", {"with"}) == 0.0  # short words are not counted
+
+
+def test_a_catch_all_decline_steps_aside_for_a_close_entry_sharing_more_words() -> None:
+    from knowledge.catch_all import yield_to_answers
+    from knowledge.match_types import Candidate
+
+    ranked = [Candidate("nobody_named", 0.70, shared=2), Candidate("the_visit", 0.65, shared=3)]
+    assert yield_to_answers(ranked, frozenset({"nobody_named"}))[0].entry_id == "the_visit"
+    far = [Candidate("nobody_named", 0.90, shared=2), Candidate("the_visit", 0.65, shared=3)]
+    assert yield_to_answers(far, frozenset({"nobody_named"})) == far  # clearly ahead: it stands
