@@ -107,7 +107,13 @@ class IntentReader:
         reference = find_reference(text)
         if reference is not None:
             return Intent("status", reference)
-        if any(_has(said, phrase) for phrase in self.status):
+        status = [phrase for phrase in self.status if _has(said, phrase)]
+        if status:
+            # "I complained on the SMS portal weeks ago and nothing happened": a complaint made to a service of ours,
+            # gone unanswered, is a grievance about that service; "I complained, any update?" asks for its status.
+            rest = f" {said} ".replace(f" {status[0]} ", " ").strip()
+            if (self._grievance(rest) or self._loss(text, rest)) and self.about_us(rest):
+                return Intent("complaint")
             return Intent("status")
         if (self._grievance(said) or self._own_story(text, said) or self._loss(text, said)) and self.about_us(text):
             return Intent("complaint")

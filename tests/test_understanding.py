@@ -640,3 +640,16 @@ def test_where_a_thing_is_needs_an_entry_that_names_a_place(matcher: Matcher) ->
 def test_a_status_phrase_with_the_verb_after_its_object_is_a_status_check(matcher: Matcher) -> None:
     """Roman Urdu says "track complaint" as "complaint track karo"."""
     assert matcher.intents.read("bhai meri complaint track kar do") == Intent("status")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("i complained about e-rozgar last month and still no reply from anyone", "complaint"),
+        ("e rozgar walon ko complaint ki thi, koi jawab nahi aya teen hafte se", "complaint"),
+        ("i complained last week, any update?", "status"),
+    ],
+)
+def test_a_complaint_to_a_service_gone_unanswered_is_a_grievance(matcher: Matcher, text: str, kind: str) -> None:
+    """A complaint made to one of our services and left unanswered is a grievance about it; alone, a status check."""
+    assert matcher.intents.read(text) == Intent(kind)
