@@ -653,3 +653,10 @@ def test_a_status_phrase_with_the_verb_after_its_object_is_a_status_check(matche
 def test_a_complaint_to_a_service_gone_unanswered_is_a_grievance(matcher: Matcher, text: str, kind: str) -> None:
     """A complaint made to one of our services and left unanswered is a grievance about it; alone, a status check."""
     assert matcher.intents.read(text) == Intent(kind)
+
+
+@pytest.mark.parametrize("text", ["how do i pay the registration fee", "registration fee kahan jama hogi"])
+def test_how_or_where_to_pay_is_declined_for_the_way_of_paying(matcher: Matcher, text: str) -> None:
+    """The sources give fees, never a way of paying them; "how much does it cost to pay" still asks the fee."""
+    assert "payment" in matcher.facets.asked_together(text)
+    assert "payment" not in matcher.facets.asked_together("how much do startups pay to register")
