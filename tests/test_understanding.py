@@ -660,3 +660,10 @@ def test_how_or_where_to_pay_is_declined_for_the_way_of_paying(matcher: Matcher,
     """The sources give fees, never a way of paying them; "how much does it cost to pay" still asks the fee."""
     assert "payment" in matcher.facets.asked_together(text)
     assert "payment" not in matcher.facets.asked_together("how much do startups pay to register")
+
+
+@pytest.mark.parametrize("text", ["who owns the vertexsoft building", "swat wali building ka malik kaun hai"])
+def test_who_owns_a_known_place_is_declined_for_the_owner(matcher: Matcher, text: str) -> None:
+    """No source says who owns anything: ownership is declined, with what is known of the place."""
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", "owner")
