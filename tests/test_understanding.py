@@ -667,3 +667,9 @@ def test_who_owns_a_known_place_is_declined_for_the_owner(matcher: Matcher, text
     """No source says who owns anything: ownership is declined, with what is known of the place."""
     match = matcher.match(text)
     assert (match.intent, match.facet) == ("decline", "owner")
+
+
+def test_whether_a_thing_is_done_yet_asks_for_progress(matcher: Matcher) -> None:
+    """ "signed yet", "abhi tak sign": whether a thing is done by now is progress the dated sources cannot give."""
+    assert "progress" in matcher.facets.asked_together("has the punjab agreement been signed yet")
+    assert "progress" in matcher.facets.asked_together("gb wala mou abhi tak sign hua")
