@@ -36,6 +36,7 @@ STEPS = {
     "long_margin_ratio": (-0.1, -0.05, 0.05),
     "answer_weight": (-0.15, -0.05, 0.05, 0.15),
     "answer_bonus": (-0.05, 0.05, 0.1),
+    "answer_words": (-0.05, 0.05),
     "min_precision": (-0.2, -0.1, 0.1, 0.2),
 }
 

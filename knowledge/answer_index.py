@@ -11,6 +11,17 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
+from knowledge.normalize import script_of
+
+
+def named_words(text: str) -> str:
+    """The words of an answer that name something: in Latin script those written with a capital or a digit (people,
+    organisations, buildings, figures), so that "whether" or "reported" in a sentence does not make an answer look
+    like a match for "weather"; in Urdu script, which has no capitals, every word."""
+    if script_of(text) == "ur":
+        return text
+    return " ".join(word for word in text.split() if word[:1].isupper() or word[:1].isdigit())
+
 
 class AnswerIndex:
     """Built once per knowledge base: entry -> the content words of its answer in every language."""

@@ -48,15 +48,15 @@ class FacetReader:
         return [facet for facet, phrases in self.asks.items() if any(self._asks(said, p) for p in phrases)]
 
     def _asks(self, said: str, phrase: str) -> bool:
-        """Whether a facet's phrase asks in this message. A bare question word ("when", "kab") followed by another
-        question word is a conjunction: "when the minister visited, who did he meet" asks who, not when."""
+        """Whether a facet's phrase asks in this message. A bare question word ("when", "kab") with another question
+        word anywhere in the message is a conjunction: "when the minister visited, who did he meet" and "whose lead
+        did they follow when they went" ask who, not when."""
         at = said.find(f" {phrase} ")
         if at < 0:
             return False
         if phrase not in self.question_words:
             return True
-        after = said[at + len(phrase) + 2 :].split()
-        return not any(word in self.question_words and word != phrase for word in after)
+        return not any(word in self.question_words and word != phrase for word in said.split())
 
     def gives(self, entry_id: str, facet: str) -> bool:
         """Whether the entry's facts include `facet` (an entry the facet does not apply to counts as giving it)."""
@@ -68,7 +68,7 @@ class FacetReader:
             return any(p.host for p in parks) if parks else True
         if facet == "date":
             return bool(_YEAR.search(entry.answer.en))
-        if facet == "places":  # "which cities": the entry must name some
+        if facet in ("places", "site"):  # "which cities", "where is it": the entry must name some place
             answer = f" {normalize_chars(entry.answer.en)} "
             return bool(entry.places) or any(f" {name} " in answer for name in self.place_names)
         if facet == "fee":

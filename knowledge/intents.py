@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from knowledge.losses import LossReader
 from knowledge.normalize import normalize_chars, phrases
 from knowledge.schema import LexiconFile
 
@@ -66,7 +67,9 @@ class IntentReader:
     def __init__(self, lexicon: LexiconFile, about_us: Callable[[str], bool] | None = None) -> None:
         """`about_us`: whether a message names something of the knowledge base's domain (a service, an organisation,
         one of its figures); a grievance about anything else (an electricity bill, a bank) is not a complaint here."""
-        self.status = phrases(lexicon.status_phrases)
+        # Roman Urdu puts the verb after its object: "track complaint" is also said "complaint track (karni hai)".
+        said = phrases(lexicon.status_phrases)
+        self.status = list(dict.fromkeys([*said, *(" ".join(p.split()[::-1]) for p in said if len(p.split()) == 2)]))
         self.grievances = phrases(lexicon.grievances)
         self.absence = frozenset(phrases(lexicon.absence_words))
         self.alternatives = frozenset(phrases(lexicon.alternative_words))
@@ -75,6 +78,7 @@ class IntentReader:
         self.first_person = frozenset(phrases(lexicon.first_person))
         self.time_spans = frozenset(phrases(lexicon.time_spans))
         self.asking = frozenset(phrases(lexicon.asking_words))
+        self.losses = LossReader(lexicon)
         self.about_us = about_us or (lambda _text: True)
         self.request_words = frozenset(w for phrase in phrases(lexicon.language_requests) for w in phrase.split())
         self._read_cached = lru_cache(maxsize=READ_CACHE_SIZE)(self._read)
@@ -103,11 +107,28 @@ class IntentReader:
         reference = find_reference(text)
         if reference is not None:
             return Intent("status", reference)
-        if any(_has(said, phrase) for phrase in self.status):
+        status = [phrase for phrase in self.status if _has(said, phrase)]
+        if status:
+            # "I complained on the SMS portal weeks ago and nothing happened": a complaint made to a service of ours,
+            # gone unanswered, is a grievance about that service; "I complained, any update?" asks for its status.
+            rest = f" {said} ".replace(f" {status[0]} ", " ").strip()
+            if (self._grievance(rest) or self._loss(text, rest)) and self.about_us(rest):
+                return Intent("complaint")
             return Intent("status")
-        if (self._grievance(said) or self._own_story(text, said)) and self.about_us(text):
+        if (self._grievance(said) or self._own_story(text, said) or self._loss(text, said)) and self.about_us(text):
             return Intent("complaint")
         return None
+
+    def _loss(self, text: str, said: str) -> bool:
+        """Money lost to a service, or nobody there, told as a statement (knowledge/losses.py)."""
+        words = said.split()
+        if not words or words[0] in self.openers:
+            return False
+        if self.losses.lost_money(words):
+            return True
+        asks = "?" in text or "\u061f" in text or any(w in self.asking for w in words)
+        story = any(w in self.first_person or w in self.time_spans for w in words)
+        return not asks and self.losses.nobody_there(words, story)
 
     def _own_story(self, text: str, said: str) -> bool:
         """Whether a message tells, as a statement in the first person, that something did not happen or how long it

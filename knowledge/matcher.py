@@ -23,7 +23,9 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
-from knowledge.answer_index import AnswerIndex
+from knowledge.answer_index import AnswerIndex, named_words
+from knowledge.answer_words import AnswerWords
+from knowledge.catch_all import yield_to_answers
 from knowledge.facets import FacetReader
 from knowledge.intents import IntentReader
 from knowledge.loader import KnowledgeBase
@@ -51,15 +53,6 @@ RERANK = 40
 CONCEPT_WEIGHT = 1.5
 ANSWER_LANGUAGES = ("en", "ur", "roman")
 _YEAR = re.compile(r"(19|20)\d\d")
-
-
-def named_words(text: str) -> str:
-    """The words of an answer that name something: in Latin script those written with a capital or a digit (people,
-    organisations, buildings, figures), so that "whether" or "reported" in a sentence does not make an answer look
-    like a match for "weather"; in Urdu script, which has no capitals, every word."""
-    if script_of(text) == "ur":
-        return text
-    return " ".join(word for word in text.split() if word[:1].isupper() or word[:1].isdigit())
 
 
 @dataclass
@@ -107,6 +100,7 @@ class Matcher:
         self.stopwords = {self.folder.spellings.get(w, w) for w in map(normalize_chars, lex.stopwords) if w}
         self.roman_markers = {normalize_chars(w) for w in lex.roman_markers}
         self.places = set(kb.places)
+        self.declining = frozenset(e.id for e in kb.entries.values() if e.declines)
         self.places_with_parks = kb.places_with_parks()
         self._park_entries = {f"park_{p}" for p in self.places_with_parks}
         self.figure_places = park_figures(kb.parks)
@@ -134,6 +128,10 @@ class Matcher:
         self.answers = AnswerIndex(
             ((e.id, [e.answer.get(lang) for lang in ANSWER_LANGUAGES]) for e in kb.entries.values()),
             self._naming_words,
+        )
+        self.answer_words = AnswerWords(
+            ((e.id, [e.answer.get(lang) for lang in ANSWER_LANGUAGES]) for e in kb.entries.values()),
+            lambda text: self._content(self._fold(normalize_chars(text).split())),
         )
         vocabulary |= self.answers.vocabulary()  # names in answers are what typos are corrected towards, too
         self.facet_words = {
@@ -346,7 +344,9 @@ class Matcher:
             precision = max(current.precision, share)
             score = round(current.score + self.cal.answer_bonus * (share + variant_score) / 2, 4)
             best[entry_id] = replace(current, score=score, precision=round(precision, 4))
-        return sorted(best.values(), key=lambda c: (-c.score, c.entry_id))[:limit]  # ties in a fixed order
+        ranked = sorted(best.values(), key=lambda c: (-c.score, c.entry_id))  # ties in a fixed order
+        ranked = self.answer_words.boost(ranked, query - self.question_words, self.cal.answer_words)
+        return yield_to_answers(ranked, self.declining)[:limit]
 
     def recalibrate(self, calibration: Calibration) -> None:
         """New decision thresholds (benchmarks/calibrate.py); readings made with the old ones are forgotten."""

@@ -192,13 +192,19 @@ class LexiconFile(Strict):
     # question (knowledge/intents.py: a first-person statement of a negation or a span of time about a service).
     first_person: list[str] = []
     time_spans: list[str] = []
+    # Money lost to a service (knowledge/losses.py): money words near a past verb of losing it, words that are a
+    # denial by themselves ("nobody"), and conditionals that make such words a question about rules ("if").
+    money_words: list[str] = []
+    loss_verbs: list[str] = []
+    denial_words: list[str] = []
+    conditional_words: list[str] = []
     asking_words: list[str] = []
     # Numbers written as words, in any script: word -> value (multipliers are 100, 1000, 100000).
     number_words: dict[str, int] = {}
     # Words that ask rather than name ("where", "how many"): never counted as a fact an answer holds.
     question_words: list[str] = []
     # Facets a question may ask of one entry (knowledge/facets.py checks the entry gives it): phrases per facet.
-    entry_facets: dict[Literal["size", "host", "date", "fee", "places"], list[str]] = {}
+    entry_facets: dict[Literal["size", "host", "date", "fee", "places", "site"], list[str]] = {}
     # Facets asked by words that stand apart: "when|kab + open|khulega" (each part's alternatives split by "|").
     facets_together: dict[str, list[str]] = {}
 
@@ -282,4 +288,5 @@ class Calibration(Strict):
     long_margin_ratio: float = Field(default=0.9, ge=0, le=1)  # long messages: runner-up below this share of best
     answer_weight: float = Field(default=0.75, ge=0, le=2)  # an answer holding the whole message scores this
     answer_bonus: float = Field(default=0.1, ge=0, le=1)  # ...and this much is added for it to a variant's score
+    answer_words: float = Field(default=0.0, ge=0, le=1)  # weight of the answer's share of the message's words
     min_precision: float = Field(default=0.3, ge=0, le=1)  # below it an entry explains too little of the message

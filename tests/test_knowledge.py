@@ -300,3 +300,27 @@ def test_only_short_texts_are_remembered_by_the_normaliser() -> None:
     assert normalize_chars("Ｆｅｅ ٹیکس") == normalize_chars("fee ٹیکس") == "fee ٹیکس"
     assert normalize._normalize_short.cache_info().currsize > before
     assert normalize._normalize_short.cache_info().maxsize == 4096
+
+
+def test_answer_words_break_ties_towards_the_answer_that_says_the_asked_word() -> None:
+    from knowledge.answer_words import AnswerWords
+    from knowledge.match_types import Candidate
+
+    words = AnswerWords(
+        [("a", ["The board reuses vacant buildings."]), ("b", ["The board signed an agreement."])],
+        lambda text: text.lower().replace(".", "").split(),
+    )
+    tied = [Candidate("b", 0.6), Candidate("a", 0.6)]
+    assert [c.entry_id for c in words.boost(tied, {"vacant", "board"}, 0.1)] == ["a", "b"]
+    assert words.boost(tied, {"vacant"}, 0.0) == tied  # no weight: nothing changes
+    assert words.share("b", {"with"}) == 0.0  # short words are not counted
+
+
+def test_a_catch_all_decline_steps_aside_for_a_close_entry_sharing_more_words() -> None:
+    from knowledge.catch_all import yield_to_answers
+    from knowledge.match_types import Candidate
+
+    ranked = [Candidate("nobody_named", 0.70, shared=2), Candidate("the_visit", 0.65, shared=3)]
+    assert yield_to_answers(ranked, frozenset({"nobody_named"}))[0].entry_id == "the_visit"
+    far = [Candidate("nobody_named", 0.90, shared=2), Candidate("the_visit", 0.65, shared=3)]
+    assert yield_to_answers(far, frozenset({"nobody_named"})) == far  # clearly ahead: it stands

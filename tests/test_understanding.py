@@ -565,3 +565,111 @@ def test_an_office_asked_where_is_a_request_for_an_address(matcher: Matcher, tex
     """ "office" and "where" apart from each other ask for an address the sources never give."""
     match = matcher.match(text)
     assert (match.intent, match.facet) == ("decline", "address")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "e-rozgar registration ke liye raqam mere card se kat gayi magar portal pe kuch show nahi hua",
+        "paid the e-stamping charges and the amount was debited, still no stamp paper. what now",
+        "سٹیزن فیسیلیٹیشن سینٹر پر فیس کٹ گئی لیکن کام نہیں ہوا",
+        "visited the PSEB office twice last month, nobody at the reception",
+    ],
+)
+def test_money_lost_to_a_service_or_nobody_there_is_a_complaint(matcher: Matcher, text: str) -> None:
+    """Money taken by a named service, or nobody there, told as a statement, starts a complaint (losses.py)."""
+    assert matcher.intents.read(text) == Intent("complaint")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "if the e-stamping fee gets deducted twice do i get it back",  # a conditional asks about rules
+        "pseb ne startup fee kitni cut ki",  # a fee cut is a reduction
+        "is the registration fee deducted from the stipend",  # a yes/no question
+    ],
+)
+def test_asking_about_a_deduction_is_not_a_complaint(matcher: Matcher, text: str) -> None:
+    assert matcher.intents.read(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "facet"),
+    [
+        ("who heads KPITB today", "current_holder"),
+        ("آج کل پی ایس ای بی کا سربراہ کون ہے", "current_holder"),
+        ("how many tech parks does pakistan have right now", "current_count"),
+        ("abhi kitne software parks chal rahe hain", "current_count"),
+    ],
+)
+def test_asking_who_or_how_many_as_of_now_is_declined_for_that(matcher: Matcher, text: str, facet: str) -> None:
+    """The sources name people and counts only as of their own dates."""
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", facet)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "does the fee exemption apply to companies registered abroad",
+        "hamari firm quetta mein hai, kya fee exemption humein milegi",
+    ],
+)
+def test_whether_a_benefit_reaches_ones_own_case_is_declined(matcher: Matcher, text: str) -> None:
+    """The sources say whom a benefit is for, never yes or no for the asker's own case."""
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", "eligibility")
+
+
+def test_who_a_benefit_is_for_is_still_answered(matcher: Matcher) -> None:
+    assert matcher.match("which companies get the one year fee exemption").intent == "answer"
+
+
+def test_when_as_a_conjunction_does_not_ask_a_date(matcher: Matcher) -> None:
+    """ "whose ... when they went": a question word before a bare "when" makes it a conjunction too."""
+    assert "date" not in matcher.facets.asked("whose orders were the officials carrying out when they travelled")
+    assert "date" in matcher.facets.asked("when did the officials travel")
+
+
+def test_where_a_thing_is_needs_an_entry_that_names_a_place(matcher: Matcher) -> None:
+    """ "where is it" is answered from an entry that names a place, else declined for the location."""
+    assert "site" in matcher.facets.asked("e rozgar ka center kahan hai")
+    assert matcher.facets.gives("park_faisalabad", "site")
+
+
+def test_a_status_phrase_with_the_verb_after_its_object_is_a_status_check(matcher: Matcher) -> None:
+    """Roman Urdu says "track complaint" as "complaint track karo"."""
+    assert matcher.intents.read("bhai meri complaint track kar do") == Intent("status")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("i complained about e-rozgar last month and still no reply from anyone", "complaint"),
+        ("e rozgar walon ko complaint ki thi, koi jawab nahi aya teen hafte se", "complaint"),
+        ("i complained last week, any update?", "status"),
+    ],
+)
+def test_a_complaint_to_a_service_gone_unanswered_is_a_grievance(matcher: Matcher, text: str, kind: str) -> None:
+    """A complaint made to one of our services and left unanswered is a grievance about it; alone, a status check."""
+    assert matcher.intents.read(text) == Intent(kind)
+
+
+@pytest.mark.parametrize("text", ["how do i pay the registration fee", "registration fee kahan jama hogi"])
+def test_how_or_where_to_pay_is_declined_for_the_way_of_paying(matcher: Matcher, text: str) -> None:
+    """The sources give fees, never a way of paying them; "how much does it cost to pay" still asks the fee."""
+    assert "payment" in matcher.facets.asked_together(text)
+    assert "payment" not in matcher.facets.asked_together("how much do startups pay to register")
+
+
+@pytest.mark.parametrize("text", ["who owns the vertexsoft building", "swat wali building ka malik kaun hai"])
+def test_who_owns_a_known_place_is_declined_for_the_owner(matcher: Matcher, text: str) -> None:
+    """No source says who owns anything: ownership is declined, with what is known of the place."""
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", "owner")
+
+
+def test_whether_a_thing_is_done_yet_asks_for_progress(matcher: Matcher) -> None:
+    """ "signed yet", "abhi tak sign": whether a thing is done by now is progress the dated sources cannot give."""
+    assert "progress" in matcher.facets.asked_together("has the punjab agreement been signed yet")
+    assert "progress" in matcher.facets.asked_together("gb wala mou abhi tak sign hua")
