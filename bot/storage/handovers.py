@@ -6,23 +6,45 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.models import Complaint, ComplaintEvent, Handover, HandoverMessage, Notification
+from bot.models import Complaint, ComplaintEvent, Handover, HandoverMessage, Notification, UTCDateTime
 
 OPEN = ("waiting", "taken")
 
 
+# Every message runs these two lookups: built once, with bound parameters (building a statement costs more than
+# running it).
+_OPEN_HANDOVER = (
+    select(Handover)
+    .where(
+        Handover.channel == bindparam("channel"),
+        Handover.user_id == bindparam("user_id"),
+        col(Handover.status).in_(OPEN),
+    )
+    .order_by(col(Handover.id).desc())
+    .limit(1)
+)
+_LATEST = func.max(Notification.sent_at).label("latest")
+_NOTIFIED_SINCE = (
+    select(Complaint, _LATEST)
+    .join(Notification, col(Notification.complaint_id) == col(Complaint.id))
+    .where(
+        Notification.channel == bindparam("channel"),
+        Notification.user_id == bindparam("user_id"),
+        col(Notification.sent_at) >= bindparam("since", type_=UTCDateTime),
+        col(Complaint.erased_at).is_(None),
+    )
+    .group_by(col(Complaint.id))
+    .order_by(_LATEST.desc())
+)
+
+
 async def open_handover(session: AsyncSession, channel: str, user_id: str) -> Handover | None:
     """The citizen's waiting or taken handover, if any (one indexed lookup on every message)."""
-    rows = await session.exec(
-        select(Handover)
-        .where(Handover.channel == channel, Handover.user_id == user_id, col(Handover.status).in_(OPEN))
-        .order_by(col(Handover.id).desc())
-        .limit(1)
-    )
+    rows = await session.exec(_OPEN_HANDOVER, params={"channel": channel, "user_id": user_id})
     return rows.first()
 
 
@@ -59,18 +81,8 @@ async def notified_since(
     session: AsyncSession, channel: str, user_id: str, since: dt.datetime
 ) -> list[tuple[Complaint, dt.datetime]]:
     """The citizen's complaints with a notification sent after `since`, with the latest such time, newest first."""
-    latest = func.max(Notification.sent_at).label("latest")
     rows = await session.exec(  # type: ignore[call-overload]
-        select(Complaint, latest)
-        .join(Notification, col(Notification.complaint_id) == col(Complaint.id))
-        .where(
-            Notification.channel == channel,
-            Notification.user_id == user_id,
-            col(Notification.sent_at) >= since,
-            col(Complaint.erased_at).is_(None),
-        )
-        .group_by(col(Complaint.id))
-        .order_by(latest.desc())
+        _NOTIFIED_SINCE, params={"channel": channel, "user_id": user_id, "since": since}
     )
     found = []
     for complaint, sent in rows:
