@@ -21,7 +21,8 @@ from knowledge.schema import LexiconFile
 # A complaint reference anywhere in a message: CMP, the year, the number; separators optional. In Urdu script the
 # letters are spelt out as they are said ("سی ایم پی"), as Urdu writes every Latin acronym (PSEB is "پی ایس ای بی").
 _REFERENCE = re.compile(r"(?<![a-z0-9\u0600-\u06ff])(?:cmp|سی\s*ایم\s*پی)\s*(20\d\d)\s*(\d{1,6})(?!\d)")
-READ_CACHE_SIZE = 8192  # distinct message texts whose intent is remembered
+READ_CACHE_SIZE = 4096  # distinct short message texts whose intent is remembered (an intent is small)
+CACHED_TEXT_CHARS = 200  # longer messages are read afresh: they are rarely repeated
 LANGUAGE_REQUEST_WORDS = 16  # a request to switch language is a short message; a longer one is a question
 MAX_OTHER_WORDS = 6  # words besides a language's name and request words ("i cant read urdu script")
 _PARTICLES = frozenset(
@@ -97,7 +98,9 @@ class IntentReader:
         return any(word in _NEGATIONS for word in after)
 
     def read(self, text: str) -> Intent | None:
-        """What `text` asks the bot to do, if anything (read once per distinct text: every message asks this)."""
+        """What `text` asks the bot to do, if anything (read once per distinct short text: every message asks this)."""
+        if len(text) > CACHED_TEXT_CHARS:
+            return self._read(text)
         return self._read_cached(text)
 
     def _read(self, text: str) -> Intent | None:

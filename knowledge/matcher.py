@@ -45,7 +45,10 @@ LONG_NARROW_WINDOW = 0.05
 LONG_MESSAGE_WORDS = 8  # content words beyond which a message is read as "long"
 FACET_MAX_WORDS = 12  # "phone number" etc. decline only in a message that is about them
 MAX_TOKENS = 80
-MATCH_CACHE_SIZE = 8192  # distinct message texts whose reading is kept (a few MB)
+# Readings are kept for short messages only, and for so many of them: a kept reading costs tens of kilobytes, and
+# citizens can send any number of distinct long messages (issue 20, finding 12). Common questions are short.
+MATCH_CACHE_SIZE = 2048
+CACHED_TEXT_CHARS = 200
 TYPO_MIN_LENGTH = 5
 TYPO_CUTOFF = 80.0
 TYPO_CUTOFF_SHORT = 85.0
@@ -359,7 +362,9 @@ class Matcher:
         self._understood.cache_clear()
 
     def match(self, text: str) -> Match:
-        """The best reading of `text`; the same text is read once (common questions arrive over and over)."""
+        """The best reading of `text`; the same short text is read once (common questions arrive over and over)."""
+        if len(text) > CACHED_TEXT_CHARS:
+            return self.read(text)
         return self._match_cached(text)
 
     def read(self, text: str) -> Match:
@@ -514,5 +519,7 @@ class Matcher:
 
     def understand(self, text: str, previous: str | None = None, previous_entry: str | None = None) -> Reading:
         """Everything a free-text message is read as (the same message in the same context is read once: common
-        questions arrive over and over)."""
+        questions arrive over and over; a long message is read afresh)."""
+        if len(text) > CACHED_TEXT_CHARS:
+            return self.reader.read(text, previous, previous_entry)
         return self._understood(text, previous, previous_entry)

@@ -673,3 +673,20 @@ def test_whether_a_thing_is_done_yet_asks_for_progress(matcher: Matcher) -> None
     """ "signed yet", "abhi tak sign": whether a thing is done by now is progress the dated sources cannot give."""
     assert "progress" in matcher.facets.asked_together("has the punjab agreement been signed yet")
     assert "progress" in matcher.facets.asked_together("gb wala mou abhi tak sign hua")
+
+
+def test_long_messages_are_read_afresh_and_the_caches_stay_bounded(matcher: Matcher) -> None:
+    """A citizen can send any number of distinct long messages: readings are kept for short texts only, and for a
+    bounded number of them (each kept reading costs tens of kilobytes)."""
+    story = "mera naam Bilal hai aur main Swat se hoon, pichle saal se freelancing kar raha hoon " * 4
+    kept = (matcher._match_cached.cache_info().currsize, matcher._understood.cache_info().currsize)  # noqa: SLF001
+    for number in range(20):
+        text = f"{story} sawal number {number}: stp swat kahan hai"
+        assert matcher.understand(text).matches[0].entry_id == matcher.understand(text).matches[0].entry_id
+        matcher.match(text)
+    after = (matcher._match_cached.cache_info().currsize, matcher._understood.cache_info().currsize)  # noqa: SLF001
+    assert after[1] == kept[1]  # no whole long message kept
+    assert after[0] - kept[0] < 20  # only short parts of them, if any (not one reading per distinct message)
+    assert matcher._match_cached.cache_info().maxsize <= 4096  # noqa: SLF001
+    matcher.match("stp swat kahan hai")
+    assert matcher._match_cached.cache_info().currsize >= min(kept[0] + 1, 2048)  # noqa: SLF001
