@@ -94,6 +94,12 @@ async def act(ctx: Ctx) -> Response:
 async def reply(ctx: Ctx) -> Response:
     """A reply in a conversation about something new (a complaint's replies go through reply_to_complaint)."""
     handover, complaint = await _handover(ctx, lock=True)
+    await _send_reply(ctx, complaint, handover)
+    return _back(ctx, handover, complaint, "reply")
+
+
+async def _send_reply(ctx: Ctx, complaint: Complaint | None, handover: Handover | None) -> None:
+    """The staff member's reply, in the history and queued for the citizen, committed; 400 when it cannot go."""
     try:
         await staff_reply(
             ctx.db,
@@ -106,7 +112,6 @@ async def reply(ctx: Ctx) -> Response:
     except ConversationError as exc:
         raise HTTPException(400, f"Not sent: {exc}.") from exc
     await ctx.db.commit()
-    return _back(ctx, handover, complaint, "reply")
 
 
 async def reply_to_complaint(ctx: Ctx) -> Response:
@@ -117,16 +122,5 @@ async def reply_to_complaint(ctx: Ctx) -> Response:
     complaint = await queries.lock(ctx.db, found.id)
     assert complaint is not None and complaint.id is not None
     handover = await handovers.open_handover_of_complaint(ctx.db, complaint.id)
-    try:
-        await staff_reply(
-            ctx.db,
-            ctx.core.kb,
-            complaint=complaint,
-            handover=handover,
-            text=ctx.field("text"),
-            username=ctx.user.username,
-        )
-    except ConversationError as exc:
-        raise HTTPException(400, f"Not sent: {exc}.") from exc
-    await ctx.db.commit()
+    await _send_reply(ctx, complaint, handover)
     return RedirectResponse(f"{ctx.base}/complaints/{complaint.reference}?ok=reply#conversation", status_code=303)
