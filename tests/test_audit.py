@@ -110,6 +110,7 @@ async def test_a_knowledge_base_version_is_recorded_once_with_what_changed(db: D
         [],
     )
     assert describe(second) == "added: extra.yaml; changed: texts.yaml; removed: none"
+    assert describe(first) == "the first version recorded: 2 files"
 
 
 def test_db_upgrade_records_the_knowledge_base_that_goes_live(tmp_path: Path) -> None:

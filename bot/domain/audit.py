@@ -80,6 +80,7 @@ async def record_knowledge(session: AsyncSession, files: dict[str, str], *, acto
         added=sorted(set(files) - set(before)),
         changed=sorted(name for name in files if name in before and files[name] != before[name]),
         removed=sorted(set(before) - set(files)),
+        first=not before,
     )
 
 
@@ -147,6 +148,8 @@ async def all_matching(session: AsyncSession, filters: AuditFilters) -> list[Aud
 
 
 def describe(event: AuditEvent) -> str:
+    if event.action == "knowledge_changed" and event.detail.get("first"):
+        return f"the first version recorded: {len(event.detail.get('files', {}))} files"
     if event.action == "knowledge_changed":  # the file list is long: say what changed
         parts = [
             f"{key}: {', '.join(event.detail.get(key) or []) or 'none'}" for key in ("added", "changed", "removed")
