@@ -403,3 +403,30 @@ def test_a_page_of_requests_is_built_off_the_event_loop(api, monkeypatch: pytest
     for fmt in ("json", "xml"):
         assert httpx.get(f"{root}/requests.{fmt}", timeout=10).status_code == 200
     assert on_loop and not any(on_loop)
+
+
+def test_a_place_a_chat_citizen_typed_is_not_published(api, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    """For an unlisted place the citizen types what they like ("House 12, Street 5"): it stays private."""
+    root, _ = api
+
+    async def file_one() -> str:
+        db = Database(database_url)
+        try:
+            async with db.session() as session, session.begin():
+                draft = Draft(
+                    channel="whatsapp",
+                    user_id="923001112233",
+                    category="other",
+                    district="other",
+                    district_text="House 12, Street 5, Chak 9",
+                    description="the centre was closed all week",
+                )
+                return (await file_complaint(session, draft)).reference
+        finally:
+            await db.dispose()
+
+    reference = asyncio.run(file_one())
+    for fmt in ("json", "xml"):
+        raw = httpx.get(f"{root}/requests/{reference}.{fmt}", timeout=10).text
+        raw += httpx.get(f"{root}/requests.{fmt}", timeout=10).text
+        assert "House 12" not in raw

@@ -79,6 +79,7 @@ def request_entry(
         if complaint.channel == CHANNEL and str(a.get("ref", "")).startswith("https://")
     ]
     lat, long = _location(core, complaint)
+    from_client = complaint.channel == CHANNEL  # filed through this API, meant for such systems
     return {
         "service_request_id": complaint.reference,
         "status": "closed" if complaint.status in ("resolved", "rejected") else "open",
@@ -91,7 +92,8 @@ def request_entry(
         "requested_datetime": w3c(complaint.created_at),
         "updated_datetime": w3c(complaint.updated_at),
         "expected_datetime": None,
-        "address": place.name.en if place else (None if erased else complaint.district_text),
+        # What a chat citizen typed for an unlisted place can be their street and house: only a district goes out.
+        "address": place.name.en if place else (complaint.district_text if from_client and not erased else None),
         "address_id": None,
         "zipcode": None,
         "lat": lat,
