@@ -132,6 +132,7 @@ class Dispatcher:
             return await stored_outcome(session, msg)
         state = await load_state(session, msg.channel, msg.user_id, msg.display_name, msg.received_at, now, window)
         profile = state.profile
+        erased = False
         if profile.rate_count > limit:  # one friendly notice per window, then silence
             lang = self._reply_language(msg, profile)
             replies = [] if profile.rate_notified else [Reply(self.kb.texts("rate_limited", lang))]
@@ -154,10 +155,12 @@ class Dispatcher:
                 pseudonym_key=self.pseudonym_key,
             )
             outcome = await self._route(ctx)
-            if ctx.extra.get("erased"):  # after an erasure the rows are gone, and stay gone
-                return outcome
+            erased = bool(ctx.extra.get("erased"))
             state.conversation.options = [{"label": o.label, "payload": o.payload} for o in outcome.options]
-        await save_state(session, state)
+        if not erased:  # after an erasure the profile and conversation are gone, and stay gone
+            await save_state(session, state)
+        # The replies are kept even then (an erasure's confirmation names nobody): a redelivery, or a channel that
+        # sends them later, still has them.
         await keep_outcome(session, msg, outcome)
         if msg.reply_later:
             await keep_replies(session, msg, outcome, now)

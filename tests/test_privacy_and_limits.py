@@ -157,3 +157,25 @@ async def test_one_chat_identity_leaves_at_most_so_many_unanswered_questions_a_d
             session.add(question)
     await say(capped, "who won the cricket match again")
     assert await scalar(db, "SELECT count(*) FROM unanswered_question WHERE user_id = 'p1'") == 4
+
+
+async def test_the_erasure_confirmation_survives_a_redelivery_and_a_channel_that_sends_later(
+    dispatcher: Dispatcher, db: Database
+) -> None:
+    """The replies of the message that erased a citizen's data are kept like any other (they name nobody): a
+    redelivery of that message gets them again, and a channel past its backlog finds them in the outbox."""
+    await say(dispatcher, "delete my data", user="p7")
+    confirm = Incoming(channel="telegram", user_id="p7", text="Yes, erase my data", message_id="erase-1")
+    done = await dispatcher.handle(confirm)
+    assert done.intent == "deleted"
+    again = await dispatcher.handle(confirm)
+    assert again.duplicate and [r.text for r in again.replies] == [r.text for r in done.replies]
+
+    await say(dispatcher, "delete my data", user="p8")
+    later = Incoming(
+        channel="telegram", user_id="p8", text="Yes, erase my data", message_id="erase-2", reply_later=True
+    )
+    kept = await dispatcher.handle(later)
+    assert kept.intent == "deleted" and kept.kept
+    queued = await scalar(db, "SELECT text FROM notification WHERE user_id = 'p8' AND kind = 'reply'")
+    assert queued == kept.replies[0].text
