@@ -20,6 +20,8 @@ async def keep_replies(session: AsyncSession, msg: Incoming, outcome: Outcome, n
     """Put the outcome's replies in the outbox for the sender, in order, and mark the outcome as kept."""
     queued = [(reply.text, _options(reply)) for reply in outcome.replies]
     await stored.queue_replies(session, msg.channel, msg.user_id, outcome.language, queued, now)
+    # In the outbox they count as delivered: a redelivery of the message must not send them a second time.
+    await stored.mark_delivered(session, msg.channel, msg.message_id, len(outcome.replies))
     outcome.kept = bool(outcome.replies)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -278,3 +279,15 @@ async def test_a_question_that_goes_unanswered_is_logged_for_staff(dispatcher: D
     assert (logged.channel, logged.intent, logged.handled) == ("test", "out_of_scope", False)
     assert logged.text == "what is the weather on mars" and isinstance(logged.candidates, list)
     assert logged.created_at.tzinfo is not None
+
+
+async def test_replies_kept_in_the_outbox_are_not_sent_again_on_a_redelivery(dispatcher: Dispatcher) -> None:
+    """A channel past its backlog leaves the replies to the outbox's sender; if the platform then redelivers the
+    message, the channel must find them already delivered, or the citizen would get them twice."""
+    first = Incoming(
+        channel="telegram", user_id="u9", text="startup registration fee", message_id="m-9", reply_later=True
+    )
+    handled = await dispatcher.handle(first)
+    assert handled.kept and handled.replies
+    again = await dispatcher.handle(dataclasses.replace(first, reply_later=False))
+    assert again.duplicate and again.delivered == len(again.replies) == len(handled.replies)
