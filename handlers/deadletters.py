@@ -167,6 +167,8 @@ async def retry(dispatcher: Dispatcher, ident: int, actor: str) -> Retried:
         if not await start_retry(session, ident, now, actor):
             raise DeadLetterError(f"dead letter {ident} is no longer open")
         await unclaim_message(session, dead.channel, dead.message_id)
+        if msg.replay_key:  # a request signed like it, claimed since, must not turn the retry into a duplicate
+            await unclaim_message(session, dead.channel, msg.replay_key)
         return await dispatcher.process(session, msg, now)
 
     try:

@@ -6,6 +6,7 @@ dashboard's in tests/test_staff.py.) Storage tests run on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -320,3 +321,23 @@ def test_cli_lists_and_retries_dead_letters(
 
     [reply] = asyncio.run(kept_replies())
     assert "Rs 1,000" in reply
+
+
+async def test_a_retry_runs_even_after_a_request_signed_like_it_was_answered_as_a_duplicate(
+    dispatcher: Dispatcher, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WhatsApp messages carry a replay key (their signature): the failed run's claim of it rolled back, a later
+    redelivery claimed it; the staff's retry must still handle the message, not answer it as a replay."""
+    import handlers.dispatcher as module
+
+    async def broken(ctx):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug in answering")
+
+    signed = dataclasses.replace(msg("startup registration fee", "s-1"), replay_key="signature:abc")
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "answer_question", broken)
+        assert (await dispatcher.handle(signed)).intent == "failed"
+    assert not (await dispatcher.handle(dataclasses.replace(signed, message_id="s-2"))).duplicate  # claims the key
+    [dead] = await dead_letters(db)
+    result = await deadletters.retry(dispatcher, dead.id or 0, "staff:boss")
+    assert result.ok and result.outcome is not None and result.outcome.entry_id == "fee_startup_registration"
