@@ -17,6 +17,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.storage.transactions import MessageTransactions
 
 SQLITE_BUSY_SECONDS = 15.0
+POOL_RECYCLE_SECONDS = 1800
+COMMAND_TIMEOUT_SECONDS = 60.0
 # The exception types a database failure takes: a database error, a refused or dropped connection, a timeout, or
 # no pooled connection free in time. Whether one means "unavailable, try again" is `bot.errors.is_transient`'s
 # call: only those answer 503; a constraint or a missing column is a bug, and answers as one.
@@ -66,7 +68,17 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         _install_sqlite_recipe(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size)
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        # Without a ping, a connection a proxy silently dropped would hang a statement: connections are retired
+        # after half an hour, and no statement waits on the server longer than a minute (then it fails as a
+        # timeout: transient, so a webhook answers 503 and is redelivered).
+        pool_recycle=POOL_RECYCLE_SECONDS,
+        connect_args={"command_timeout": COMMAND_TIMEOUT_SECONDS},
+    )
 
 
 class Database:

@@ -103,6 +103,7 @@ class WhatsAppChannel(Channel):
             body, form = await self.verified(request)
             incoming = parse_incoming(form, replay_key(request.headers[SIGNATURE_HEADER]))
         except Refused as refused:
+            log.warning("WhatsApp webhook refused (%s): %s", refused.status, refused.reason)
             return refused.response()
         try:
             outcome = await self.core.dispatcher.handle(incoming, payload=body)
@@ -120,6 +121,7 @@ class WhatsAppChannel(Channel):
         try:
             sid, status, error_code = parse_status((await self.verified(request))[1])
         except Refused as refused:
+            log.warning("WhatsApp status callback refused (%s): %s", refused.status, refused.reason)
             return refused.response()
         try:
             await record_delivery(self.core.db, CHANNEL, sid, status, error_code)
