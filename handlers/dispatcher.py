@@ -86,7 +86,10 @@ class Dispatcher:
         self.pseudonym_key = pseudonym_key
         self.commands = CommandWords(kb.lexicon.commands)
         self.reply_window = reply_window  # a citizen's messages this soon after a complaint's update go to it
-        self.handover_words = handover_words or HandoverWords.load()
+        if handover_words is None:
+            assert kb.handover is not None  # the loader refuses a knowledge base without it
+            handover_words = HandoverWords.of(kb.handover)
+        self.handover_words = handover_words
 
     async def handle(self, msg: Incoming, payload: str | None = None) -> Outcome:
         """Handle one message exactly once; a repeat of a handled message id returns `duplicate=True` with the

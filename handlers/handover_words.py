@@ -1,17 +1,13 @@
-"""How citizens ask for a person and for the bot back, read from knowledge/data/handover.yaml (data, not code,
-in English, Urdu and Roman Urdu). Kept apart from the knowledge base's own files, which the matcher validates."""
+"""How citizens ask for a person and for the bot back: the phrases of knowledge/data/handover.yaml (data, not code,
+in English, Urdu and Roman Urdu; loaded and validated with the rest of the knowledge base), normalised once."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import yaml
-
+from knowledge import schema
 from knowledge.normalize import normalize_chars
 
-DATA_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "data" / "handover.yaml"
 MAX_EXTRA_WORDS = 4  # "please let me talk to a person now": a request; a long question that mentions one is not
 
 
@@ -21,12 +17,12 @@ class Words:
     alone: frozenset[str]
 
     @classmethod
-    def read(cls, raw: dict[str, Any]) -> Words:
-        def fold(key: str) -> frozenset[str]:
-            groups = raw.get(key) or {}
-            return frozenset(normalize_chars(w) for words in groups.values() for w in words if normalize_chars(w))
+    def of(cls, words: schema.HandoverWords) -> Words:
+        def fold(phrases: schema.Phrases) -> frozenset[str]:
+            every = (*phrases.en, *phrases.roman, *phrases.ur)
+            return frozenset(normalize_chars(w) for w in every if normalize_chars(w))
 
-        return cls(fold("phrases"), fold("alone"))
+        return cls(fold(words.phrases), fold(words.alone))
 
     def said(self, text: str) -> bool:
         """The whole message is one of `alone`, or a short message contains one of `phrases` as whole words."""
@@ -45,6 +41,5 @@ class HandoverWords:
     back: Words
 
     @classmethod
-    def load(cls, path: Path = DATA_FILE) -> HandoverWords:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return cls(Words.read(raw.get("person") or {}), Words.read(raw.get("back") or {}))
+    def of(cls, data: schema.HandoverFile) -> HandoverWords:
+        return cls(Words.of(data.person), Words.of(data.back))

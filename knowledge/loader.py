@@ -18,6 +18,7 @@ from knowledge.schema import (
     CityClassesFile,
     EntriesFile,
     Entry,
+    HandoverFile,
     LexiconFile,
     Park,
     ParksFile,
@@ -59,6 +60,7 @@ class KnowledgeBase:
     services: dict[str, Service] = field(default_factory=dict)
     city_classes: dict[str, CityClass] = field(default_factory=dict)
     calibration: Calibration = field(default_factory=Calibration)
+    handover: HandoverFile | None = None  # how citizens ask for a person, and for the bot back
     _answers: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
 
     def source_line(self, entry: Entry, lang: str) -> str:
@@ -178,6 +180,7 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
     programmes_file = load("programmes.yaml", ProgrammesFile)
     classes_file = load("city_classes.yaml", CityClassesFile)
     services_file = load("services.yaml", ServicesFile)
+    handover = load("handover.yaml", HandoverFile)
     calibration = load("calibration.yaml", Calibration) if (directory / "calibration.yaml").exists() else Calibration()
 
     entries: list[tuple[Entry, str]] = []
@@ -263,7 +266,7 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
         entries += [(entry, "parks.yaml (generated)") for entry in generated]
     problems += _duplicates(((e.id, where) for e, where in entries), "entry")
 
-    if problems or not (lexicon and texts):
+    if problems or not (lexicon and texts and handover):
         raise KnowledgeError(problems)
     return KnowledgeBase(
         directory=directory,
@@ -277,4 +280,5 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
         city_classes=city_classes,
         services=services,
         calibration=calibration or Calibration(),
+        handover=handover,
     )

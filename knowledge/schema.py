@@ -290,3 +290,25 @@ class Calibration(Strict):
     answer_bonus: float = Field(default=0.1, ge=0, le=1)  # ...and this much is added for it to a variant's score
     answer_words: float = Field(default=0.0, ge=0, le=1)  # weight of the answer's share of the message's words
     min_precision: float = Field(default=0.3, ge=0, le=1)  # below it an entry explains too little of the message
+
+
+class Phrases(Strict):
+    """Words a citizen types for one thing, in each language (normalised like questions when read)."""
+
+    en: list[str] = Field(min_length=1)
+    roman: list[str] = Field(min_length=1)
+    ur: list[str] = Field(min_length=1)
+
+
+class HandoverWords(Strict):
+    """`phrases` count anywhere in a short message; `alone` only as the whole message."""
+
+    phrases: Phrases
+    alone: Phrases
+
+
+class HandoverFile(Strict):
+    """handover.yaml: how citizens ask for a member of staff (`person`) and for the bot back (`back`)."""
+
+    person: HandoverWords
+    back: HandoverWords

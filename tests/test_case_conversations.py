@@ -48,8 +48,9 @@ async def citizen_messages(db: Database, reference: str) -> list[ComplaintEvent]
         return list(rows)
 
 
-def test_person_and_back_phrases_come_from_data_in_three_languages() -> None:
-    words = HandoverWords.load()
+def test_person_and_back_phrases_come_from_data_in_three_languages(kb: KnowledgeBase) -> None:
+    assert kb.handover is not None
+    words = HandoverWords.of(kb.handover)
     for said in ("talk to a person", "Agent", "insaan se baat", "کسی افسر سے بات", "please let me talk to a human"):
         assert words.person.said(said), said
     for said in ("how do I become a PSEB agent", "what does a person pay to register a startup", ""):

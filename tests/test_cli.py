@@ -211,6 +211,12 @@ FEES = "entries/fees.yaml"
             ),
             ["programmes.yaml: programme 'nothing': no such entry", "unknown province 'Narnia'"],
         ),
+        (
+            lambda d: (d / "handover.yaml").write_text(
+                "person:\n  phrases: {en: [talk to a person], roman: [insaan se baat]}\n", encoding="utf-8"
+            ),
+            ["handover.yaml", "person", "ur", "back"],
+        ),
     ],
     ids=[
         "missing-urdu-answer",
@@ -228,6 +234,7 @@ FEES = "entries/fees.yaml"
         "yaml-syntax",
         "city-class",
         "programme",
+        "handover-missing-urdu",
     ],
 )
 def test_kb_check_names_file_and_entry(tmp_path: Path, edit, expected: list[str]) -> None:  # type: ignore[no-untyped-def]
