@@ -108,6 +108,8 @@ def _read_yaml(path: Path, root: Path, problems: list[str]) -> Any:
             return yaml.safe_load(handle)
     except FileNotFoundError:
         problems.append(f"{_relative(path, root)}: file is missing")
+    except OSError as exc:  # a directory that is a file, no permission: said like any other problem
+        problems.append(f"{_relative(path, root)}: cannot be read ({exc.strerror or type(exc).__name__})")
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         problems.append(f"{_relative(path, root)}: not valid YAML: {exc}".replace("\n", " "))
     return None

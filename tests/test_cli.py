@@ -295,3 +295,10 @@ def test_eval_rejects_a_malformed_file(tmp_path: Path) -> None:
     bad.write_text("questions:\n  - q: hi\n    lang: klingon\n    expect: greeting\n", encoding="utf-8")
     code, _, err = run("eval", str(bad))
     assert code == 1 and "bad.yaml" in err and "Traceback" not in err
+
+
+def test_kb_check_on_a_file_instead_of_a_directory_says_so_without_a_traceback(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "data"
+    not_a_directory.write_text("", encoding="utf-8")
+    code, _, err = run("kb", "check", "--dir", str(not_a_directory))
+    assert code == 1 and "cannot be read" in err and "Traceback" not in err
