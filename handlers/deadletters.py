@@ -25,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.errors import is_transient
 from bot.models import DeadLetter, utcnow
+from bot.storage import deadletters as stored_letters
 from bot.storage.conversations import claim_message, profile_language, unclaim_message
 from bot.storage.deadletters import start_retry
 from handlers.messages import Incoming, Location, Media, Outcome, Reply
@@ -109,16 +110,15 @@ async def keep(dispatcher: Dispatcher, msg: Incoming, payload: str | None, exc: 
         if not await claim_message(session, msg.channel, msg.message_id, msg.user_id, msg.received_at):
             return await stored_outcome(session, msg)
         lang = await _language(session, dispatcher, msg)
-        session.add(
-            DeadLetter(
-                channel=msg.channel,
-                message_id=msg.message_id[:128],
-                user_id=msg.user_id[:128],
-                message=record,
-                payload=storable(payload, MAX_PAYLOAD_CHARS) if payload is not None else None,
-                created_at=now,
-                **fields,
-            )
+        stored_letters.keep(
+            session,
+            channel=msg.channel,
+            message_id=msg.message_id[:128],
+            user_id=msg.user_id[:128],
+            message=record,
+            payload=storable(payload, MAX_PAYLOAD_CHARS) if payload is not None else None,
+            created_at=now,
+            **fields,
         )
         outcome = Outcome(replies=[Reply(dispatcher.kb.texts("handling_failed", lang))], intent="failed", language=lang)
         await keep_outcome(session, msg, outcome)  # a redelivery gets the same apology, and is not handled again
@@ -144,7 +144,7 @@ class Retried:
 
 async def _get(dispatcher: Dispatcher, ident: int) -> DeadLetter:
     async with dispatcher.db.session() as session:
-        found = await session.get(DeadLetter, ident)
+        found = await stored_letters.get(session, ident)
     if found is None:
         raise DeadLetterError(f"no dead letter {ident}")
     return found
@@ -187,24 +187,18 @@ async def retry(dispatcher: Dispatcher, ident: int, actor: str) -> Retried:
 
 async def _record_failure(dispatcher: Dispatcher, ident: int, exc: BaseException) -> None:
     async with dispatcher.db.session() as session, session.begin():
-        dead = await session.get(DeadLetter, ident, with_for_update=True)
+        dead = await stored_letters.get(session, ident, lock=True)
         if dead is None:
             return
-        for name, value in _error_fields(exc).items():
-            setattr(dead, name, value)
-        dead.attempts += 1
-        session.add(dead)
+        stored_letters.save(session, dead, attempts=dead.attempts + 1, **_error_fields(exc))
 
 
 async def dismiss(session: AsyncSession, ident: int, actor: str) -> DeadLetter:
     """Mark an open dead letter dismissed (nothing more will be done with it); the caller commits."""
-    dead = await session.get(DeadLetter, ident, with_for_update=True)
+    dead = await stored_letters.get(session, ident, lock=True)
     if dead is None:
         raise DeadLetterError(f"no dead letter {ident}")
     if dead.status != "open":
         raise DeadLetterError(f"dead letter {ident} is {dead.status}, not open")
-    dead.status = "dismissed"
-    dead.updated_by = actor[:80]
-    dead.retried_at = None
-    session.add(dead)
+    stored_letters.save(session, dead, status="dismissed", updated_by=actor[:80], retried_at=None)
     return dead

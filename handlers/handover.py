@@ -7,7 +7,7 @@ from __future__ import annotations
 from bot.domain.complaints import OPEN_STATUSES, complaints_of, own_complaint
 from bot.domain.conversation import CITIZEN, citizen_said, end_handover, request_handover
 from bot.models import Complaint, Handover
-from bot.storage.handovers import open_handover
+from bot.storage.handovers import complaint_of, open_handover
 from handlers.case_messages import attachments
 from handlers.context import Context
 from handlers.flows.base import menu_options
@@ -25,7 +25,7 @@ async def during(ctx: Context, words: HandoverWords, command: tuple[str, str] | 
         return None
     if command and command[0] in ANSWERED_COMMANDS:
         return None
-    complaint = await ctx.session.get(Complaint, handover.complaint_id) if handover.complaint_id else None
+    complaint = await complaint_of(ctx.session, handover)
     if ctx.payload == "handover:end" or (command and command[0] == "cancel") or words.back.said(ctx.text):
         await end_handover(ctx.session, handover, complaint, CITIZEN, "handed_back", ctx.now)
         ctx.leave()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import func, update
 from sqlmodel import col, select
@@ -35,3 +36,22 @@ async def listing(session: AsyncSession, *, include_closed: bool = False, limit:
 async def open_count(session: AsyncSession) -> int:
     query = select(func.count()).select_from(DeadLetter).where(DeadLetter.status == "open")
     return int((await session.exec(query)).one())
+
+
+def keep(session: AsyncSession, **fields: Any) -> DeadLetter:
+    """Add a dead letter (the message, its payload, the error) to the session's transaction."""
+    dead = DeadLetter(**fields)
+    session.add(dead)
+    return dead
+
+
+async def get(session: AsyncSession, ident: int, *, lock: bool = False) -> DeadLetter | None:
+    """One dead letter, locked for update when it is about to change (PostgreSQL; SQLite's writer is alone)."""
+    return await session.get(DeadLetter, ident, with_for_update=lock)
+
+
+def save(session: AsyncSession, dead: DeadLetter, **changes: Any) -> None:
+    """Change a dead letter loaded in `session` (written with the session's commit)."""
+    for name, value in changes.items():
+        setattr(dead, name, value)
+    session.add(dead)

@@ -151,3 +151,8 @@ async def messages_of(session: AsyncSession, handover_id: int) -> list[HandoverM
         .order_by(col(HandoverMessage.created_at), col(HandoverMessage.id))
     )
     return list(rows)
+
+
+async def complaint_of(session: AsyncSession, handover: Handover) -> Complaint | None:
+    """The complaint a handover is about, if it is about one."""
+    return await session.get(Complaint, handover.complaint_id) if handover.complaint_id else None
