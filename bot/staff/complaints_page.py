@@ -54,6 +54,19 @@ def _choices(web: StaffWeb, ctx: Ctx) -> dict[str, Any]:
     }
 
 
+def list_row(ctx: Ctx, c: Complaint, routed: dict[str, Any], filters: queries.Filters) -> dict[str, Any]:
+    """What a list shows of one complaint (the complaints list, the Overdue queue)."""
+    kb = ctx.core.kb
+    return {
+        "c": c,
+        "category": queries.category_name(kb, c.category),
+        "district": queries.district_name(kb, c),
+        "status": status_name(kb, c.status, "en"),
+        "body": routed["body_names"].get(c.body_id or "", "Unrouted"),
+        "due": routing_page.due_cell(c, filters.now or utcnow(), filters.soon),
+    }
+
+
 async def listing(web: StaffWeb, ctx: Ctx) -> Response:
     filters = queries.Filters.parse(ctx.request.query_params)
     filters.now, filters.soon = utcnow(), routing_page.soon(ctx)
@@ -61,17 +74,7 @@ async def listing(web: StaffWeb, ctx: Ctx) -> Response:
     counts = await queries.status_counts(ctx.db, filters, ctx.user)
     kb = ctx.core.kb
     routed = await routing_page.choices(ctx)
-    rows = [
-        {
-            "c": c,
-            "category": queries.category_name(kb, c.category),
-            "district": queries.district_name(kb, c),
-            "status": status_name(kb, c.status, "en"),
-            "body": routed["body_names"].get(c.body_id or "", "Unrouted"),
-            "due": routing_page.due_cell(c, filters.now, filters.soon),
-        }
-        for c in page.complaints
-    ]
+    rows = [list_row(ctx, c, routed, filters) for c in page.complaints]
 
     def link(**changes: Any) -> str:
         params = filters.query_params(**changes)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from starlette.responses import Response
 
 from bot.models import utcnow
-from bot.staff import queries, routing_page
+from bot.staff import complaints_page, queries, routing_page
 
 if TYPE_CHECKING:
     from bot.staff.web import Ctx, StaffWeb
@@ -22,15 +22,10 @@ def page(web: StaffWeb) -> Callable[[Ctx], Awaitable[Response]]:
         body = ctx.request.query_params.get("body", "").strip()[:32]
         filters = queries.Filters(due="overdue", sort="due", body=body, now=utcnow(), soon=routing_page.soon(ctx))
         listed = await queries.list_page(ctx.db, filters, ctx.user, size=200)
-        kb = ctx.core.kb
         routed = await routing_page.choices(ctx)
         rows = [
             {
-                "c": c,
-                "category": queries.category_name(kb, c.category),
-                "district": queries.district_name(kb, c),
-                "body": routed["body_names"].get(c.body_id or "", "Unrouted"),
-                "due": routing_page.due_cell(c, filters.now or utcnow(), filters.soon),
+                **complaints_page.list_row(ctx, c, routed, filters),
                 "escalation": ESCALATION_LABELS.get(c.escalation_level, str(c.escalation_level)),
             }
             for c in listed.complaints
