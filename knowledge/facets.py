@@ -17,6 +17,8 @@ from knowledge.normalize import normalize_chars, phrases
 _YEAR = re.compile(r"\b(19|20)\d\d\b")
 _SQUARE_FEET = re.compile(r"\bsq\b|square f", re.IGNORECASE)
 _RUPEES = re.compile(r"\bRs\b|rupee", re.IGNORECASE)
+ASKING_WINDOW = 3  # words between a one-word facet noun and the question word that asks it ("area kitna hai")
+NOUN_AT_HEAD = 1  # a facet noun among a message's first words asks by itself ("area of the Bannu park?")
 
 
 def _rule(text: str) -> tuple[frozenset[str], ...]:
@@ -31,6 +33,7 @@ class FacetReader:
         self.asks = {facet: phrases(words) for facet, words in kb.lexicon.entry_facets.items()}
         self.place_names = [normalize_chars(p.name.en) for p in kb.places.values()]
         self.question_words = frozenset(phrases(w.replace("_", " ") for w in kb.lexicon.question_words))
+        self.asking = frozenset(phrases(kb.lexicon.asking_words))
         self.together = {facet: [_rule(r) for r in rules] for facet, rules in kb.lexicon.facets_together.items()}
 
     def asked_together(self, text: str) -> list[str]:
@@ -43,20 +46,50 @@ class FacetReader:
         ]
 
     def asked(self, text: str) -> list[str]:
-        """The entry facets a message asks for, in the lexicon's order."""
-        said = f" {normalize_chars(text)} "
-        return [facet for facet, phrases in self.asks.items() if any(self._asks(said, p) for p in phrases)]
+        """The entry facets a message asks for, in the lexicon's order.
 
-    def _asks(self, said: str, phrase: str) -> bool:
+        Where phrases of two facets overlap, the longer one is what was said ("kis jagah", where, is not "jagah",
+        how much space); a one-word noun ("area", "date", "site") asks only with a question word near it or at the
+        head of the message ("area of the Bannu park"), so "my company is in an underserved area, what is the fee"
+        does not ask for an area."""
+        said = f" {normalize_chars(text)} "
+        words = said.split()
+        found = [
+            (at, at + len(phrase) + 1, facet, phrase)
+            for facet, listed in self.asks.items()
+            for phrase in listed
+            for at in self._positions(said, phrase)
+        ]
+        kept = {
+            facet
+            for start, end, facet, phrase in found
+            if not any(s <= start and end <= e and (e - s) > (end - start) for s, e, f, _ in found if f != facet)
+            and self._asks(said, phrase, words, start)
+        }
+        return [facet for facet in self.asks if facet in kept]
+
+    @staticmethod
+    def _positions(said: str, phrase: str) -> list[int]:
+        spots, at = [], said.find(f" {phrase} ")
+        while at >= 0:
+            spots.append(at)
+            at = said.find(f" {phrase} ", at + 1)
+        return spots
+
+    def _asks(self, said: str, phrase: str, words: list[str], at: int) -> bool:
         """Whether a facet's phrase asks in this message. A bare question word ("when", "kab") with another question
         word anywhere in the message is a conjunction: "when the minister visited, who did he meet" and "whose lead
-        did they follow when they went" ask who, not when."""
-        at = said.find(f" {phrase} ")
-        if at < 0:
-            return False
-        if phrase not in self.question_words:
+        did they follow when they went" ask who, not when. A one-word noun asks when a question word stands
+        within a few words of it, or when it opens the message."""
+        if phrase in self.question_words:
+            return not any(word in self.question_words and word != phrase for word in words)
+        if " " in phrase or phrase in self.asking:
             return True
-        return not any(word in self.question_words and word != phrase for word in said.split())
+        index = len(said[:at].split())
+        if index <= NOUN_AT_HEAD:
+            return True
+        near = words[max(0, index - ASKING_WINDOW) : index + ASKING_WINDOW + 1]
+        return any(word in self.asking for word in near)
 
     def gives(self, entry_id: str, facet: str) -> bool:
         """Whether the entry's facts include `facet` (an entry the facet does not apply to counts as giving it)."""
@@ -68,6 +101,8 @@ class FacetReader:
             return any(p.host for p in parks) if parks else True
         if facet == "date":
             return bool(_YEAR.search(entry.answer.en))
+        if facet == "site" and parks:  # "where in Hyderabad is the park": the city is known, the site is its host
+            return any(p.host for p in parks)
         if facet in ("places", "site"):  # "which cities", "where is it": the entry must name some place
             answer = f" {normalize_chars(entry.answer.en)} "
             return bool(entry.places) or any(f" {name} " in answer for name in self.place_names)

@@ -24,6 +24,7 @@ _REFERENCE = re.compile(r"(?<![a-z0-9\u0600-\u06ff])(?:cmp|سی\s*ایم\s*پی)
 READ_CACHE_SIZE = 4096  # distinct short message texts whose intent is remembered (an intent is small)
 CACHED_TEXT_CHARS = 200  # longer messages are read afresh: they are rarely repeated
 LANGUAGE_REQUEST_WORDS = 16  # a request to switch language is a short message; a longer one is a question
+STATUS_MAX_WORDS = 4  # "koi update aya kya": longer messages name what they ask about
 MAX_OTHER_WORDS = 6  # words besides a language's name and request words ("i cant read urdu script")
 _PARTICLES = frozenset(
     map(normalize_chars, ("hi", "ہی", "bhi", "بھی"))
@@ -79,6 +80,8 @@ class IntentReader:
         self.first_person = frozenset(phrases(lexicon.first_person))
         self.time_spans = frozenset(phrases(lexicon.time_spans))
         self.asking = frozenset(phrases(lexicon.asking_words))
+        self.status_words = sorted(phrases(lexicon.status_words), key=len, reverse=True)
+        self.fillers = frozenset(phrases(lexicon.stopwords)) | self.asking | self.absence
         self.losses = LossReader(lexicon)
         self.about_us = about_us or (lambda _text: True)
         self.request_words = frozenset(w for phrase in phrases(lexicon.language_requests) for w in phrase.split())
@@ -110,6 +113,8 @@ class IntentReader:
         reference = find_reference(text)
         if reference is not None:
             return Intent("status", reference)
+        if self._asks_how_it_stands(said):
+            return Intent("status")
         status = [phrase for phrase in self.status if _has(said, phrase)]
         if status:
             # "I complained on the SMS portal weeks ago and nothing happened": a complaint made to a service of ours,
@@ -121,6 +126,17 @@ class IntentReader:
         if (self._grievance(said) or self._own_story(text, said) or self._loss(text, said)) and self.about_us(text):
             return Intent("complaint")
         return None
+
+    def _asks_how_it_stands(self, said: str) -> bool:
+        """ "any update?", "kya update hai", "status?": a short message of status words and fillers only; with a
+        subject ("stp status", "registration update") it is a question about that subject."""
+        if len(said.split()) > STATUS_MAX_WORDS:
+            return False
+        rest = f" {said} "
+        for phrase in self.status_words:
+            rest = rest.replace(f" {phrase} ", " ")
+        words = rest.split()
+        return len(words) < len(said.split()) and all(w in self.fillers for w in words)
 
     def _loss(self, text: str, said: str) -> bool:
         """Money lost to a service, or nobody there, told as a statement (knowledge/losses.py)."""

@@ -172,6 +172,9 @@ class LexiconFile(Strict):
     # around a language's name in a request to switch to it, goodbyes and thanks, small talk, and described
     # grievances (a complaint told as a story: "money deducted but no stamp").
     status_phrases: list[str] = []
+    # Words that by themselves ask how a matter stands ("any update?", "kya update hai"): a short message of these
+    # and question or filler words asks for the citizen's complaints.
+    status_words: list[str] = []
     language_requests: list[str] = []
     reply_verbs: list[str] = []  # "answer", "likho", "جواب": with one of these, a few other words may stand around
     # Words that point back at the last question's subject ("iski fees", "its size", "وہاں"): read in its context.

@@ -121,6 +121,22 @@ async def test_complaint_words_preselect_the_category(dispatcher: Dispatcher) ->
     assert [o.payload for o in outcome.options][0] == "val:e_stamping"  # straight to "which service?"
 
 
+@pytest.mark.parametrize("again", ["haan mujhe complaint karni hai", "ok so how do i complain about that?"])
+async def test_asking_to_complain_inside_the_flow_goes_on(dispatcher: Dispatcher, db: Database, again: str) -> None:
+    """A grievance starts the flow; "yes, I want to complain" then is agreement, not an answer to re-ask."""
+    citizen = Citizen(dispatcher)
+    first = await citizen.say("the e-stamp I paid for never arrived and the money is gone")
+    assert first.intent == "complaint_start"
+    outcome = await citizen.say(again)
+    assert outcome.intent == "complaint"
+    assert any(said in outcome.replies[0].text for said in ("let's file it", "shikayat darj karte hain"))
+    assert "Sorry" not in outcome.replies[0].text and "Maazrat" not in outcome.replies[0].text
+    assert [o.payload for o in outcome.options] == [o.payload for o in first.options]  # the same question
+    assert (await citizen.say("the weather")).intent == "reask"  # and a real non-answer still gets one retry
+    assert (await citizen.say("the weather")).intent == "flow_abandoned"
+    assert await complaints(db) == []
+
+
 async def test_every_reask_path(dispatcher: Dispatcher, db: Database) -> None:
     citizen = Citizen(dispatcher, channel="whatsapp")
     await citizen.say("/complain")

@@ -690,3 +690,47 @@ def test_long_messages_are_read_afresh_and_the_caches_stay_bounded(matcher: Matc
     assert matcher._match_cached.cache_info().maxsize <= 4096  # noqa: SLF001
     matcher.match("stp swat kahan hai")
     assert matcher._match_cached.cache_info().currsize >= min(kept[0] + 1, 2048)  # noqa: SLF001
+
+
+# --- facets read as phrases, not as words in passing -------------------------------------------------------
+
+
+def test_the_longer_facet_phrase_is_what_was_asked(matcher: Matcher) -> None:
+    """ "kis jagah" (which place) asks where; "jagah" alone (space) asks how big."""
+    assert matcher.facets.asked("quetta wala park kis jagah hai") == ["site"]
+    assert matcher.facets.asked("quetta park mein kitni jagah hai") == ["size"]
+
+
+@pytest.mark.parametrize("text", ["area of the mardan park", "mardan park ka area kitna hai", "how big is the area"])
+def test_a_facet_noun_asks_near_a_question_word_or_at_the_head(matcher: Matcher, text: str) -> None:
+    assert "size" in matcher.facets.asked(text)
+
+
+def test_a_facet_noun_in_passing_asks_nothing(matcher: Matcher) -> None:
+    said = "our software house is in a backward area of the district, is there any exemption for us"
+    assert "size" not in matcher.facets.asked(said)
+
+
+def test_where_in_a_named_city_asks_for_the_parks_site(matcher: Matcher) -> None:
+    """The city is already said; only a host building or campus answers "where in it"."""
+    no_site = matcher.match("mardan mein park kis jagah banega")
+    assert (no_site.intent, no_site.entry_id, no_site.facet) == ("decline", "park_mardan", "site")
+    with_site = matcher.match("quetta mein park kis jagah banega")
+    assert (with_site.intent, with_site.entry_id) == ("answer", "park_quetta")
+
+
+@pytest.mark.parametrize("text", ["is the karak park running now", "کیا مانسہرہ کا پارک بن چکا ہے"])
+def test_whether_it_runs_or_stands_today_is_declined(matcher: Matcher, text: str) -> None:
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", "current_state")
+    assert match.entry_id and match.entry_id.startswith("park_")  # and what the sources say of it follows
+
+
+@pytest.mark.parametrize("text", ["any update?", "koi update", "kya update hai", "اپ ڈیٹ؟", "status?"])
+def test_a_bare_request_for_an_update_checks_status(matcher: Matcher, text: str) -> None:
+    assert matcher.intents.read(text) == Intent("status")
+
+
+@pytest.mark.parametrize("text", ["آپ کیسے ہیں", "stp status", "website update kab aayegi"])
+def test_an_update_about_a_subject_is_not_a_status_check(matcher: Matcher, text: str) -> None:
+    assert matcher.intents.read(text) is None

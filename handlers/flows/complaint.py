@@ -129,8 +129,12 @@ class ComplaintFlow(Flow):
         return value
 
     def _retry(self, ctx: Context, step: str, prefix: str = "") -> Outcome:
-        """Ask the same step again, with what was wrong; `Flow.reask` gives up after one retry."""
+        """Ask the same step again, with what was wrong; `Flow.reask` gives up after one retry. A message that
+        itself asks to complain ("haan mujhe complaint karni hai", "so how do I complain?") is the citizen saying
+        yes to the flow they are in: it goes on with the same question, not "sorry, I did not get that"."""
         text, options = self._prompt(ctx, step)
+        if ctx.text and ctx.matcher.match(ctx.text).intent == "complaint_start":
+            return ctx.outcome(f"{ctx.t('cmp_go_on')}\n{text}", options, intent="complaint")
         return self.reask(ctx, f"{prefix}\n{text}".strip(), options)
 
     # -- moving on -------------------------------------------------------------------------------------
