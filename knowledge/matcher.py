@@ -103,6 +103,7 @@ class Matcher:
         self.stopwords = {self.folder.spellings.get(w, w) for w in map(normalize_chars, lex.stopwords) if w}
         self.roman_markers = {normalize_chars(w) for w in lex.roman_markers}
         self.places = set(kb.places)
+        self.named_bodies = frozenset(lex.named_bodies)
         self.declining = frozenset(e.id for e in kb.entries.values() if e.declines)
         self.places_with_parks = kb.places_with_parks()
         self._park_entries = {f"park_{p}" for p in self.places_with_parks}
@@ -383,10 +384,33 @@ class Matcher:
             # the knowledge base would answer ("thanks, and the Swat park?" is a question)
             return replace(result, intent="closing" if CLOSING in tokens else "greeting")
         result = replace(result, candidates=tuple(candidates), near_domain=bool(meaningful & self.known_tokens))
-        decided = self._facet_checked(self._decide(result, content), text, tokens, content)
+        decided = self._facet_checked(
+            self._holding_bodies(self._decide(result, content), content), text, tokens, content
+        )
         if decided.intent == "answer" and decided.entry_id in self._park_entries:
             others = [f"park_{p}" for p in dict.fromkeys(content) if p in self.places_with_parks]
             decided = replace(decided, also=tuple(e for e in others if e != decided.entry_id)[:2])
+        return decided
+
+    def _holding_bodies(self, decided: Match, content: list[str]) -> Match:
+        """An answer about the organisations and programmes the question names: when it names two or more and a
+        close candidate's questions or answer hold them all while the chosen entry does not, that one answers."""
+        named = {t for t in content if t in self.named_bodies}
+        if decided.intent != "answer" or decided.entry_id is None or len(named) < 2:
+            return decided
+
+        def held(entry_id: str) -> int:
+            return len(
+                named & (self.entry_tokens.get(entry_id, frozenset()) | self.answers.tokens.get(entry_id, frozenset()))
+            )
+
+        if held(decided.entry_id) == len(named):
+            return decided
+        floor = decided.score - self.cal.bodies_window
+        for candidate in decided.candidates:
+            if candidate.score >= floor and held(candidate.entry_id) == len(named):
+                intent = "out_of_scope" if self.kb.entries[candidate.entry_id].declines else "answer"
+                return replace(decided, intent=intent, entry_id=candidate.entry_id, score=candidate.score)
         return decided
 
     def _facet_checked(self, decided: Match, text: str, tokens: list[str], content: list[str]) -> Match:

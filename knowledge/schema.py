@@ -208,6 +208,8 @@ class LexiconFile(Strict):
     question_words: list[str] = []
     # Facets a question may ask of one entry (knowledge/facets.py checks the entry gives it): phrases per facet.
     entry_facets: dict[Literal["size", "host", "date", "fee", "places", "site"], list[str]] = {}
+    # Organisations and programmes the sources name (synonym ids): an entry holding all a question names wins.
+    named_bodies: list[str] = []
     # Facets asked by words that stand apart: "when|kab + open|khulega" (each part's alternatives split by "|").
     facets_together: dict[str, list[str]] = {}
 
@@ -293,6 +295,7 @@ class Calibration(Strict):
     answer_bonus: float = Field(default=0.1, ge=0, le=1)  # ...and this much is added for it to a variant's score
     answer_words: float = Field(default=0.0, ge=0, le=1)  # weight of the answer's share of the message's words
     min_precision: float = Field(default=0.3, ge=0, le=1)  # below it an entry explains too little of the message
+    bodies_window: float = Field(default=0.0, ge=0, le=1)  # a candidate this close holding every body named wins
 
 
 class Phrases(Strict):

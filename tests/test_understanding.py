@@ -734,3 +734,12 @@ def test_a_bare_request_for_an_update_checks_status(matcher: Matcher, text: str)
 @pytest.mark.parametrize("text", ["آپ کیسے ہیں", "stp status", "website update kab aayegi"])
 def test_an_update_about_a_subject_is_not_a_status_check(matcher: Matcher, text: str) -> None:
     assert matcher.intents.read(text) is None
+
+
+def test_an_entry_holding_every_body_named_answers(kb: KnowledgeBase) -> None:
+    """Two organisations named: the entry about both, not a close one about only one of them."""
+    question = "which provinces are covered by the KPITB and PITB deal"
+    assert Matcher(kb).match(question).entry_id == "pitb_kpitb_mou"
+    without = Matcher(kb)
+    without.recalibrate(kb.calibration.model_copy(update={"bodies_window": 0.0}))
+    assert without.match(question).entry_id != "pitb_kpitb_mou"  # what the mechanism changes
