@@ -743,3 +743,14 @@ def test_an_entry_holding_every_body_named_answers(kb: KnowledgeBase) -> None:
     without = Matcher(kb)
     without.recalibrate(kb.calibration.model_copy(update={"bodies_window": 0.0}))
     assert without.match(question).entry_id != "pitb_kpitb_mou"  # what the mechanism changes
+
+
+@pytest.mark.parametrize(("text", "entry"), [("e rozgar kitne ka hai", "e_rozgar"), ("plan 9 ki qeemat kya hai", "plan9")])
+def test_a_price_the_entry_does_not_give_is_declined_for_the_fee(matcher: Matcher, text: str, entry: str) -> None:
+    match = matcher.match(text)
+    assert (match.intent, match.entry_id, match.facet) == ("decline", entry, "fee")
+
+
+def test_a_price_the_sources_give_is_answered(matcher: Matcher) -> None:
+    match = matcher.match("how much does pseb registration cost for a startup")
+    assert (match.intent, match.entry_id) == ("answer", "fee_startup_registration")
