@@ -745,7 +745,9 @@ def test_an_entry_holding_every_body_named_answers(kb: KnowledgeBase) -> None:
     assert without.match(question).entry_id != "pitb_kpitb_mou"  # what the mechanism changes
 
 
-@pytest.mark.parametrize(("text", "entry"), [("e rozgar kitne ka hai", "e_rozgar"), ("plan 9 ki qeemat kya hai", "plan9")])
+@pytest.mark.parametrize(
+    ("text", "entry"), [("e rozgar kitne ka hai", "e_rozgar"), ("plan 9 ki qeemat kya hai", "plan9")]
+)
 def test_a_price_the_entry_does_not_give_is_declined_for_the_fee(matcher: Matcher, text: str, entry: str) -> None:
     match = matcher.match(text)
     assert (match.intent, match.entry_id, match.facet) == ("decline", entry, "fee")
