@@ -17,6 +17,10 @@ from knowledge.normalize import normalize_chars, phrases
 _YEAR = re.compile(r"\b(19|20)\d\d\b")
 _SQUARE_FEET = re.compile(r"\bsq\b|square f", re.IGNORECASE)
 _RUPEES = re.compile(r"\bRs\b|rupee", re.IGNORECASE)
+_SIGNED = re.compile(r"(?<!be )\bsigned\b", re.IGNORECASE)  # "was signed", not "would be signed soon"
+# Facets asked by words that stand apart (lexicon facets_together) that one entry may give and another not; the
+# others are facts no source gives for anything.
+ENTRY_CHECKED = frozenset({"signing"})
 ASKING_WINDOW = 3  # words between a one-word facet noun and the question word that asks it ("area kitna hai")
 NOUN_AT_HEAD = 1  # a facet noun among a message's first words asks by itself ("area of the Bannu park?")
 
@@ -94,6 +98,8 @@ class FacetReader:
     def gives(self, entry_id: str, facet: str) -> bool:
         """Whether the entry's facts include `facet` (an entry the facet does not apply to counts as giving it)."""
         entry = self.kb.entries[entry_id]
+        if facet == "signing":  # "has it been signed yet": the answer reports a signing, or it does not
+            return bool(_SIGNED.search(entry.answer.en))
         parks = [park for place in entry.places for park in self.kb.parks_in(place)]
         if facet == "size":
             return any(p.area_sqft for p in parks) if parks else bool(_SQUARE_FEET.search(entry.answer.en))

@@ -26,7 +26,7 @@ from rapidfuzz import fuzz, process
 from knowledge.answer_index import AnswerIndex, named_words
 from knowledge.answer_words import AnswerWords
 from knowledge.catch_all import yield_to_answers
-from knowledge.facets import FacetReader
+from knowledge.facets import ENTRY_CHECKED, FacetReader
 from knowledge.intents import IntentReader
 from knowledge.loader import KnowledgeBase
 from knowledge.match_types import Candidate, Match
@@ -419,7 +419,11 @@ class Matcher:
         about, if any, is still given as what the sources do say."""
         entry_id = decided.entry_id if decided.intent == "answer" else None
         unsupported = [t[len(FACET_PREFIX) :] for t in tokens if t.startswith(FACET_PREFIX)]
-        unsupported += self.facets.asked_together(text)
+        unsupported += [
+            facet
+            for facet in self.facets.asked_together(text)
+            if not (facet in ENTRY_CHECKED and entry_id is not None and self.facets.gives(entry_id, facet))
+        ]
         if unsupported and len(content) <= FACET_MAX_WORDS:
             return replace(decided, intent="decline", facet=unsupported[0], entry_id=entry_id, near_domain=True)
         if entry_id is not None:

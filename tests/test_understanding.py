@@ -669,10 +669,12 @@ def test_who_owns_a_known_place_is_declined_for_the_owner(matcher: Matcher, text
     assert (match.intent, match.facet) == ("decline", "owner")
 
 
-def test_whether_a_thing_is_done_yet_asks_for_progress(matcher: Matcher) -> None:
-    """ "signed yet", "abhi tak sign": whether a thing is done by now is progress the dated sources cannot give."""
-    assert "progress" in matcher.facets.asked_together("has the punjab agreement been signed yet")
-    assert "progress" in matcher.facets.asked_together("gb wala mou abhi tak sign hua")
+def test_whether_a_thing_is_done_yet_asks_for_progress_or_a_signing(matcher: Matcher) -> None:
+    """ "built yet": progress the dated sources cannot give; "signed yet", "abhi tak sign": a signing, which an
+    entry reports or not (test_whether_it_was_signed_is_answered_from_the_entry)."""
+    assert "progress" in matcher.facets.asked_together("has the swat park been built yet")
+    assert "signing" in matcher.facets.asked_together("has the punjab agreement been signed yet")
+    assert "signing" in matcher.facets.asked_together("gb wala mou abhi tak sign hua")
 
 
 def test_long_messages_are_read_afresh_and_the_caches_stay_bounded(matcher: Matcher) -> None:
@@ -756,3 +758,11 @@ def test_a_price_the_entry_does_not_give_is_declined_for_the_fee(matcher: Matche
 def test_a_price_the_sources_give_is_answered(matcher: Matcher) -> None:
     match = matcher.match("how much does pseb registration cost for a startup")
     assert (match.intent, match.entry_id) == ("answer", "fee_startup_registration")
+
+
+def test_whether_it_was_signed_is_answered_from_the_entry(matcher: Matcher) -> None:
+    """The sources report some signings and only promise others: the first answer, the second decline."""
+    signed = matcher.match("has the pseb kpitb mou been signed yet")
+    assert (signed.intent, signed.entry_id, signed.facet) == ("answer", "pseb_kpitb_mou", None)
+    promised = matcher.match("has the KP GB MoU been signed yet")
+    assert (promised.intent, promised.entry_id, promised.facet) == ("decline", "kp_gb_it_assistance", "signing")
