@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from bot.channels.base import Channel
     from bot.core import Core
 
-NETWORK_CHANNELS = ("bot.channels.telegram", "bot.channels.whatsapp")
+NETWORK_CHANNELS = ("bot.channels.telegram", "bot.channels.whatsapp", "bot.channels.email")  # email: staff alerts
 
 
 def network_channel_names() -> frozenset[str]:

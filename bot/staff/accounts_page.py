@@ -58,12 +58,13 @@ async def _add(web: StaffWeb, ctx: Ctx) -> Response:
     password = password or accounts.generate_password()
     categories = [str(v) for v in ctx.form.getlist("categories")]
     body = ctx.field("body", 32) or None
+    email = ctx.field("email", 200) or None
     try:
         known = ctx.core.kb.services.keys()
         if body is not None and body not in (await routing_page.choices(ctx))["body_names"]:
             raise accounts.AccountError(f"unknown body {body!r}")
         user = await accounts.create_staff(
-            ctx.db, username, password, role, accounts.check_categories(categories, known), body_id=body
+            ctx.db, username, password, role, accounts.check_categories(categories, known), body_id=body, email=email
         )
     except accounts.AccountError as exc:
         values = {"username": username, "role": role}

@@ -32,7 +32,7 @@ def cmd_staff_add(args: argparse.Namespace, settings: Settings) -> int:
                 if args.body and await stored_routing.body(session, args.body) is None:
                     raise accounts.AccountError(f"unknown body {args.body!r} (see the dashboard's Routing page)")
                 user = await accounts.create_staff(
-                    session, username, password, args.role, categories, body_id=args.body
+                    session, username, password, args.role, categories, body_id=args.body, email=args.email
                 )
             except accounts.AccountError as exc:
                 raise CliError(str(exc)) from None
