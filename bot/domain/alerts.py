@@ -127,7 +127,12 @@ async def _make(
                 continue
             session.add(
                 Notification(
-                    channel="email", user_id=address, kind="staff_alert", text=f"{subject}\n{text}", created_at=now
+                    channel="email",
+                    user_id=address,
+                    kind="staff_alert",
+                    text=f"{subject}\n{text}",
+                    created_at=now,
+                    next_attempt_at=now,
                 )
             )
     await session.flush()
