@@ -62,6 +62,10 @@ async def test_an_admin_gives_an_account_an_alert_address(live: Live) -> None:
         added = await client.post("/staff/accounts", data={**form, "email": "sana@kpitb.gov.pk"})
         assert added.status_code == 303
         assert "alerts: sana@kpitb.gov.pk" in (await client.get("/staff/accounts")).text
+        save = {"csrf": csrf, "action": "save", "role": "supervisor", "email": "sana.k@kpitb.gov.pk"}
+        assert (await client.post("/staff/accounts/sana", data=save)).status_code == 303
+        wrong = await client.post("/staff/accounts/sana", data={**save, "email": "sana@"})
+        assert wrong.status_code == 400 and "is not an e-mail address" in wrong.text
     async with live.db.session() as session:
         user = (await session.exec(select(StaffUser).where(StaffUser.username == "sana"))).one()
-        assert user.email == "sana@kpitb.gov.pk" and user.body_id == "kpitb"
+        assert user.email == "sana.k@kpitb.gov.pk" and user.body_id == "kpitb"
