@@ -3,7 +3,9 @@ the navigation bar, the Alerts page (opening it marks them read), and an account
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 from sqlmodel import select
 
@@ -15,9 +17,22 @@ from bot.staff import accounts
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 
-from .test_staff import PASSWORD, Live, add_complaint, csrf_of, live, login, signed_in
+from .test_staff import PASSWORD, Live, add_complaint, csrf_of, live, login, sahulat, signed_in
 
 __all__ = ["live"]  # the fixture, shared with test_staff.py
+
+
+def test_staff_add_takes_an_alert_address(database_url: str, tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}" if database_url.startswith("sqlite") else database_url
+    assert sahulat(url, "staff", "bootstrap")[0] == 0  # migrates a new SQLite file
+    add = ("staff", "add", "sana", "--role", "supervisor", "--email")
+    code, _, err = sahulat(url, *add, "sana at kpitb", stdin=PASSWORD + "\n")
+    assert code == 1 and "'sana at kpitb' is not an e-mail address" in err
+    code, out, _ = sahulat(url, *add, "sana@kpitb.gov.pk", stdin=PASSWORD + "\n")
+    assert (code, out) == (0, "added sana (supervisor, alerts to sana@kpitb.gov.pk)\n")
+    code, out, _ = sahulat(url, "staff", "list", "--json")
+    emails = {row["username"]: row["email"] for row in map(json.loads, out.splitlines())}
+    assert emails == {"admin": None, "sana": "sana@kpitb.gov.pk"}
 
 
 def nav_alerts(html: str) -> str:

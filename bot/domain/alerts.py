@@ -26,6 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.core import Core
 from bot.domain.alert_texts import AlertText, load_alert_texts
 from bot.domain.deadlines import PKT, local_due
+from bot.domain.escalation import OnStep
 from bot.domain.routing_data import load_routing
 from bot.models import Body, Complaint, ComplaintEvent, Notification, StaffUser, utcnow
 from bot.storage import alerts as stored
@@ -182,7 +183,7 @@ async def alert_new_events(session: AsyncSession, alerting: Alerting, now: dt.da
     return made
 
 
-def escalation_alerts(core: Core):  # type: ignore[no-untyped-def]
+def escalation_alerts(core: Core) -> OnStep:
     """The escalation's hook: each step it takes alerts whom it went to, in the escalation's transaction."""
     alerting = Alerting(core)
 
