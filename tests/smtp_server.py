@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
@@ -13,13 +14,16 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 
+WAIT_SECONDS = 60.0
+
+
 class Mailbox:
     """What the server accepted: one parsed message per recipient; `refuse` names recipients it answers 550."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.refuse: set[str] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
         if address in self.refuse:
@@ -32,7 +36,19 @@ class Mailbox:
         with self._lock:
             for _ in envelope.rcpt_tos:
                 self.messages.append(parsed)  # type: ignore[arg-type]
+            self._lock.notify_all()
         return "250 Message accepted"
+
+    async def wait_for(self, count: int) -> None:
+        """Until `count` messages have arrived (TimeoutError after a minute: a generous bound, not a timing the
+        test relies on)."""
+
+        def wait() -> bool:
+            with self._lock:
+                return self._lock.wait_for(lambda: len(self.messages) >= count, WAIT_SECONDS)
+
+        if not await asyncio.to_thread(wait):
+            raise TimeoutError(f"{len(self.messages)} of {count} messages arrived")
 
     def to(self, address: str) -> list[EmailMessage]:
         with self._lock:

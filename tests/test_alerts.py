@@ -26,7 +26,7 @@ from bot.domain.complaints import Draft, change_status, file_complaint, reopen
 from bot.domain.conversation import add_citizen_message
 from bot.domain.deadlines import PKT
 from bot.domain.escalation import escalate_round
-from bot.domain.outbox import deliver_due
+from bot.domain.outbox import deliver_due, run_sender
 from bot.domain.routing_data import RoutingData, load_routing
 from bot.models import Body, Complaint, Notification, StaffAlert
 from bot.settings import Settings
@@ -359,3 +359,37 @@ def test_kb_check_names_a_bad_alert_text(settings: Settings, tmp_path: Path) -> 
     code, _, err = sahulat("kb", "check", "--dir", str(folder))
     assert code == 1
     assert "invalid alert texts: alerts.yaml: reopened: unknown placeholder {refrence}" in err
+
+
+async def test_the_workers_loop_alerts_escalates_and_sends_the_digest(
+    core: Core, db: Database, data: RoutingData
+) -> None:
+    """run_sender (the worker's loop, and the web process's with OUTBOX_IN_WEB) wires it all together: a new
+    complaint's alert, an old one's escalation steps and today's digest (ALERT_DIGEST_HOUR 0: due at once) reach the
+    relay, each once. A complaint filed before the look-back is not alerted as new."""
+    await staff(db, data)
+    port = free_port()
+    mailer = mailing(core, port)
+    mailer.settings = mailer.settings.model_copy(update={"alert_digest_hour": 0})
+    now = dt.datetime.now(dt.UTC)
+    fresh = await file(db, data, now=now)
+    old = await file(db, data, now=now - dt.timedelta(days=60))  # overdue long enough for both steps
+    stop = asyncio.Event()
+    with smtp_server(port) as box:
+        loop = asyncio.create_task(run_sender(mailer, stop, 0.05))
+        try:
+            await box.wait_for(9)
+        finally:
+            stop.set()
+            await loop
+    kpitb, today = body_name(data, "kpitb"), now.astimezone(PKT).date().isoformat()
+    supervisors = f"Overdue: complaint {old.reference} escalated to the body's supervisors"
+    assert box.subjects() == sorted(
+        [
+            *[(to, f"New complaint {fresh.reference} for {kpitb}") for to in KPITB_STAFF],
+            ("complaints@kpitb.test", supervisors),
+            ("sana@kpitb.test", supervisors),
+            ("root@sahulat.test", f"Overdue: complaint {old.reference} escalated to the admins"),
+            *[(to, f"{kpitb}: 1 overdue, 0 due soon ({today})") for to in KPITB_STAFF],
+        ]
+    )
