@@ -13,7 +13,6 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-
 WAIT_SECONDS = 60.0
 
 
