@@ -20,6 +20,7 @@ from bot import metrics as bot_metrics
 from bot.channels import build_channels
 from bot.core import Core, build_core
 from bot.db import DATABASE_OUTAGE
+from bot.domain.alert_texts import load_alert_texts
 from bot.domain.outbox import outbox_depth, run_sender
 from bot.domain.routing import seed_on_start
 from bot.domain.routing_data import load_routing
@@ -100,6 +101,7 @@ def create_app(
         configure_logging(settings.log_level, settings.log_format)
 
     routing = load_routing(settings.knowledge_dir)  # checked now: a bad file stops the start, naming the entry
+    load_alert_texts(settings.knowledge_dir)  # the staff alert e-mails' texts, checked as the routing is
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]
     for module in feature_modules():
         if hasattr(module, "routes"):

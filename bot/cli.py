@@ -82,11 +82,13 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     args.interval = args.interval or settings.outbox_interval_seconds
     from bot.channels import build_channels
     from bot.core import build_core
+    from bot.domain.alert_texts import load_alert_texts
     from bot.domain.outbox import run_sender
     from bot.domain.routing import seed_on_start
     from bot.domain.routing_data import load_routing
 
     routing = load_routing(settings.knowledge_dir)  # checked before anything starts
+    load_alert_texts(settings.knowledge_dir)
 
     async def main() -> None:
         core = build_core(settings)
@@ -178,6 +180,13 @@ def cmd_kb_check(args: argparse.Namespace, settings: Settings) -> int:
             load_routing(directory)
         except RoutingDataError as exc:
             return _fail(f"invalid routing data: {exc}")
+    if (directory / "alerts.yaml").exists():  # the staff alert e-mails' texts
+        from bot.domain.alert_texts import AlertTextError, load_alert_texts
+
+        try:
+            load_alert_texts(directory)
+        except AlertTextError as exc:
+            return _fail(f"invalid alert texts: {exc}")
     matcher = Matcher(kb)
     problems = [f"lexicon.yaml: {c}" for c in matcher.conflicts]
     warnings = confusable_variants(matcher)

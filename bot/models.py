@@ -193,6 +193,8 @@ class ComplaintEvent(SQLModel, table=True):
     """Append-only history of a complaint: filing, status changes, notes, assignment, reopening, rating."""
 
     __tablename__ = "complaint_event"
+    # staff alerts look for new events of a few kinds (bot/domain/alerts.py)
+    __table_args__ = (Index("ix_complaint_event_kind_created", "kind", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     complaint_id: int = Field(foreign_key="complaint.id", index=True)
@@ -289,6 +291,7 @@ class StaffUser(SQLModel, table=True):
     role: str = Field(max_length=16)  # viewer, agent, supervisor (escalations of its body), admin
     categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     body_id: str | None = Field(default=None, foreign_key="body.id", max_length=32)  # the office they work for
+    email: str | None = Field(default=None, max_length=254)  # where their staff alerts are e-mailed (None: not)
     active: bool = True
     session_epoch: int = 0  # bumped to sign out every session of this account (disable, password change)
     created_at: dt.datetime = _timestamp()
@@ -376,3 +379,32 @@ class DeadLetter(SQLModel, table=True):
     status: str = Field(default="open", max_length=16)  # open, retried, dismissed
     retried_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_by: str | None = Field(default=None, max_length=80)  # who retried or dismissed it
+
+
+class StaffAlert(SQLModel, table=True):
+    """Something staff must hear of (a new, reopened, escalated or citizen-replied complaint, a body's daily digest),
+    made once: `key` is unique ("event:<id>", "escalated:<complaint>:<level>", "digest:<body>:<day>"), so of several
+    workers one makes it. Its e-mails are outbox rows (bot.models.Notification, channel "email")."""
+
+    __tablename__ = "staff_alert"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=80, unique=True)
+    kind: str = Field(max_length=32)  # new, reopened, escalated, citizen_replied, routed, digest
+    complaint_id: int | None = Field(default=None, foreign_key="complaint.id", index=True)
+    event_id: int | None = Field(default=None, foreign_key="complaint_event.id", unique=True)
+    body_id: str | None = Field(default=None, max_length=32)
+    subject: str = Field(max_length=300)
+    folded: bool = False  # a citizen reply soon after another: recorded, nobody alerted again
+    created_at: dt.datetime = _timestamp()
+
+
+class StaffAlertRecipient(SQLModel, table=True):
+    """An alert as one staff account sees it on the dashboard (the count in the navigation bar until read)."""
+
+    __tablename__ = "staff_alert_recipient"
+    __table_args__ = (Index("ix_staff_alert_recipient_unread", "username", "read_at"),)
+
+    alert_id: int = Field(foreign_key="staff_alert.id", primary_key=True)
+    username: str = Field(max_length=64, primary_key=True)
+    read_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

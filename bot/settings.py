@@ -59,7 +59,19 @@ class Settings(BaseSettings):
     case_reply_window_hours: int = Field(default=72, ge=0)
     max_message_chars: int = Field(default=4000, ge=100)
 
-    @field_validator("public_url")
+    # Staff alerts by e-mail (bot/channels/email.py); no SMTP_HOST: no e-mail, alerts only on the dashboard.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "Sahulat <sahulat@localhost>"
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"  # tls: implicit TLS (port 465)
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Where staff open the dashboard, for links in alert e-mails (default: PUBLIC_URL, else the local address).
+    dashboard_url: str | None = None
+    alert_digest_hour: int = Field(default=8, ge=0, le=23)  # the daily digest's hour, Pakistan time
+
+    @field_validator("public_url", "dashboard_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
@@ -91,6 +103,11 @@ class Settings(BaseSettings):
         if len(self.secret_key) < MIN_SECRET_KEY_CHARS:
             return f"SECRET_KEY is shorter than {MIN_SECRET_KEY_CHARS} characters; set a long random value"
         return None
+
+    def dashboard_link(self, path: str = "") -> str:
+        """An address of the staff dashboard (`path` under /staff), as alert e-mails link to it."""
+        base = self.dashboard_url or self.public_url or "http://127.0.0.1:8000"
+        return f"{base}/staff{path}"
 
     def resolved_telegram_mode(self) -> str:
         """Polling when there is a token but no public address; webhook when both exist."""

@@ -174,6 +174,7 @@ GET_ROUTES = {  # path -> the least role that may open it
     "/staff/accounts": "admin",
     "/staff/deadletters": "admin",
     "/staff/overdue": "viewer",
+    "/staff/alerts": "viewer",
     "/staff/routing": "admin",
 }
 POST_ROUTES = {

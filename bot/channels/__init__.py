@@ -1,4 +1,4 @@
-"""The chat channels. Each is a module or package here offering:
+"""The chat channels, and e-mail (staff alerts, sent only). Each is a module or package here offering:
 
     status_line(settings) -> str          "Telegram: off, TELEGRAM_BOT_TOKEN not set"
     create(core) -> Channel | None        the channel, or None when it is not configured
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from bot.channels.base import Channel
     from bot.core import Core
 
-NETWORK_CHANNELS = ("bot.channels.telegram", "bot.channels.whatsapp")
+NETWORK_CHANNELS = ("bot.channels.telegram", "bot.channels.whatsapp", "bot.channels.email")  # email: staff alerts
 
 
 def network_channel_names() -> frozenset[str]:

@@ -25,6 +25,7 @@ from bot import metrics
 from bot.channels import network_channel_names
 from bot.channels.base import SendError
 from bot.core import Core
+from bot.domain import alerts
 from bot.domain.escalation import escalate_round
 from bot.domain.privacy import purge_logs
 from bot.domain.routing_data import load_routing
@@ -188,15 +189,19 @@ async def purge_due(core: Core) -> int:
 
 
 async def run_sender(core: Core, stop: asyncio.Event, interval: float) -> None:
-    """Deliver due notifications every `interval` seconds until `stop` is set; escalate overdue complaints every
-    minute (bot/domain/escalation.py); purge old logs hourly."""
+    """Deliver due notifications every `interval` seconds until `stop` is set; make staff alerts of new events each
+    round and escalate overdue complaints and send the daily digests every minute (bot/domain/escalation.py,
+    alerts.py); purge old logs hourly."""
     next_purge = next_escalation = 0.0
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
             await deliver_due(core)
+            await alerts.alert_round(core)
             if loop.time() >= next_escalation:
-                await escalate_round(core.db, load_routing(core.settings.knowledge_dir))
+                routing = load_routing(core.settings.knowledge_dir)
+                await escalate_round(core.db, routing, on_step=alerts.escalation_alerts(core))
+                await alerts.digest_round(core)
                 next_escalation = loop.time() + ESCALATE_EVERY_SECONDS
             if loop.time() >= next_purge:
                 purged = await purge_due(core)

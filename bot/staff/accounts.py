@@ -129,6 +129,19 @@ async def count_staff(session: AsyncSession) -> int:
     return int((await session.exec(select(func.count()).select_from(StaffUser))).one())
 
 
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+def check_email(address: str | None) -> str | None:
+    """An alert address as given (stripped), None for none; AccountError when it cannot be an address."""
+    address = (address or "").strip()
+    if not address:
+        return None
+    if len(address) > 128 or not EMAIL.match(address):
+        raise AccountError(f"{address[:40]!r} is not an e-mail address")
+    return address
+
+
 async def create_staff(
     session: AsyncSession,
     username: str,
@@ -137,12 +150,15 @@ async def create_staff(
     categories: Iterable[str] = (),
     *,
     body_id: str | None = None,
+    email: str | None = None,
     now: dt.datetime | None = None,
 ) -> StaffUser:
-    """A new active account; raises AccountError on a bad name, role or password, or a name already taken."""
+    """A new active account; raises AccountError on a bad name, role, password or e-mail address, or a name already
+    taken. `email` is where its staff alerts go (none: the dashboard only)."""
     name = check_username(username)
     check_role(role)
     check_password(password)
+    email = check_email(email)
     if await get_staff(session, name) is not None:
         raise AccountError(f"the username {name!r} is taken")
     password_hash = await asyncio.to_thread(hasher.hash, password)
@@ -152,6 +168,7 @@ async def create_staff(
         role=role,
         categories=sorted(set(categories)),
         body_id=body_id,
+        email=email,
         created_at=now or utcnow(),
     )
     session.add(user)

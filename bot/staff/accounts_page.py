@@ -58,12 +58,13 @@ async def _add(web: StaffWeb, ctx: Ctx) -> Response:
     password = password or accounts.generate_password()
     categories = [str(v) for v in ctx.form.getlist("categories")]
     body = ctx.field("body", 32) or None
+    email = ctx.field("email", 200) or None
     try:
         known = ctx.core.kb.services.keys()
         if body is not None and body not in (await routing_page.choices(ctx))["body_names"]:
             raise accounts.AccountError(f"unknown body {body!r}")
         user = await accounts.create_staff(
-            ctx.db, username, password, role, accounts.check_categories(categories, known), body_id=body
+            ctx.db, username, password, role, accounts.check_categories(categories, known), body_id=body, email=email
         )
     except accounts.AccountError as exc:
         values = {"username": username, "role": role}
@@ -108,12 +109,14 @@ async def _change(web: StaffWeb, ctx: Ctx) -> Response:
                 user.role = role
                 user.session_epoch += 1  # fewer rights apply at once, not at the next sign-in
             await accounts.set_categories(ctx.db, user, categories)
+            user.email = accounts.check_email(ctx.field("email", 200))  # where its alerts go (empty: none)
             code = "account_saved"
         else:
             raise HTTPException(400, "Unknown action.")
     except accounts.AccountError as exc:
         return await _listing(web, ctx, error=f"Not changed: {exc}.", status=400)
     changes = {"change": action, "role": user.role, "categories": user.categories, "active": user.active}
+    changes["email"] = user.email
     audit.record(ctx.db, "account_changed", actor=ctx.user.username, client=ctx.client, target=user.username, **changes)
     await ctx.db.commit()
     log.info("staff %s: %s on account %s", ctx.user.username, action, user.username)

@@ -36,6 +36,7 @@ from bot.settings import Settings
 from bot.staff import (
     accounts,
     accounts_page,
+    alerts_page,
     audit_page,
     complaints_page,
     deadletters_page,
@@ -48,6 +49,7 @@ from bot.staff import (
     unanswered_page,
 )
 from bot.staff.session import SessionData, Sessions
+from bot.storage import alerts as stored_alerts
 from bot.storage import handovers
 
 if TYPE_CHECKING:
@@ -135,6 +137,7 @@ class Ctx:
     csrf: str
     form: FormData | None
     inbox: tuple[int, int] = (0, 0)  # conversations waiting for anyone, and held by this user (navigation bar)
+    alerts: int = 0  # this user's unread staff alerts (navigation bar)
 
     @property
     def actor(self) -> str:
@@ -202,6 +205,7 @@ class StaffWeb:
             "message": MESSAGES.get(request.query_params.get("ok", ""), ""),
             "error": values.pop("error", ""),
             "inbox_counts": ctx.inbox if ctx else (0, 0),
+            "alert_count": ctx.alerts if ctx else 0,
         }
         html = self.env.get_template(template).render(**common, **values)
         return HTMLResponse(html, status_code=status)
@@ -230,6 +234,7 @@ class StaffWeb:
                         raise HTTPException(403, f"This needs the {role} role; you are a {user.role}.")
                     ctx = Ctx(request, core, db, user, data, self.sessions.csrf_token(data), form)
                     ctx.inbox = await handovers.inbox_counts(db, user.username)
+                    ctx.alerts = await stored_alerts.unread_count(db, user.username)
                     return await handler(ctx)
 
             endpoint.__name__ = handler.__name__
@@ -361,6 +366,7 @@ class StaffWeb:
             Route("/routing", g("admin")(routing_page.change(self)), methods=["POST"]),
             Route("/complaints/{reference}/route", g("admin")(routing_page.reroute(self)), methods=["POST"]),
             Route("/overdue", g("viewer")(overdue_page.page(self)), methods=["GET"]),
+            Route("/alerts", g("viewer")(alerts_page.page(self)), methods=["GET"]),
             Route("/audit.csv", g("admin")(audit_page.export), methods=["GET"]),
             Route("/inbox", g("viewer")(inbox_page.inbox(self)), methods=["GET"]),
             Route("/inbox/{ident:int}", g("viewer")(inbox_page.conversation(self)), methods=["GET"]),

@@ -32,7 +32,7 @@ def cmd_staff_add(args: argparse.Namespace, settings: Settings) -> int:
                 if args.body and await stored_routing.body(session, args.body) is None:
                     raise accounts.AccountError(f"unknown body {args.body!r} (see the dashboard's Routing page)")
                 user = await accounts.create_staff(
-                    session, username, password, args.role, categories, body_id=args.body
+                    session, username, password, args.role, categories, body_id=args.body, email=args.email
                 )
             except accounts.AccountError as exc:
                 raise CliError(str(exc)) from None
@@ -48,6 +48,7 @@ def cmd_staff_add(args: argparse.Namespace, settings: Settings) -> int:
             await session.commit()
         limited = f", categories: {', '.join(user.categories)}" if user.categories else ""
         limited += f", body: {user.body_id}" if user.body_id else ""
+        limited += f", alerts to {user.email}" if user.email else ""
         print(f"added {user.username} ({user.role}{limited})")
         return EXIT_OK
 
@@ -68,6 +69,7 @@ def cmd_staff_list(args: argparse.Namespace, settings: Settings) -> int:
                     "role": u.role,
                     "active": u.active,
                     "categories": u.categories,
+                    "email": u.email,
                     "created_at": u.created_at.isoformat(),
                     "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None,
                 }

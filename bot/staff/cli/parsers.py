@@ -61,6 +61,7 @@ def add_cli(subparsers: argparse._SubParsersAction[Any]) -> None:
         "admin also manages accounts and routing and exports with personal data",
     )
     add.add_argument("--body", metavar="BODY", help="the body (office) the account works for, e.g. pseb")
+    add.add_argument("--email", metavar="ADDRESS", help="where the account's staff alerts are e-mailed (SMTP_HOST)")
     add.add_argument(
         "--categories",
         metavar="CODE,CODE",
