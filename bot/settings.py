@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     # them a citizen asking for a person is told the next opening and the bot keeps answering.
     office_days: str = "mon-fri"  # days or ranges: "mon-fri", "mon-thu,sat"
     office_hours: str = "09:00-17:00"  # opens-closes, or "always"
+    staff_refresh_seconds: float = Field(default=3.0, ge=0)  # how often an open dashboard page polls (0: never)
 
     @field_validator("public_url")
     @classmethod

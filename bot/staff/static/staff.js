@@ -1,0 +1,72 @@
+// The dashboard's only script; every page works without it.
+// 1. Canned replies: the reply picked (already filled in for the citizen) goes into the reply box, to edit and send.
+// 2. Live updates: every STAFF_REFRESH_SECONDS the page asks for a small JSON "pulse" (the inbox counts; on a
+//    conversation, a mark that moves when it does) and, when the conversation moved, fetches the page again and
+//    swaps in the new messages. Nothing outside this site is contacted.
+(function () {
+  "use strict";
+
+  var picker = document.getElementById("canned");
+  var box = document.getElementById("reply-text");
+  if (picker && box) {
+    picker.addEventListener("change", function () {
+      var option = picker.options[picker.selectedIndex];
+      if (!option || !option.value) return;
+      box.value = option.getAttribute("data-text") || "";
+      box.focus();
+      picker.selectedIndex = 0;
+    });
+  }
+
+  var nav = document.getElementById("nav-inbox");
+  var every = Number(document.body.getAttribute("data-refresh") || "0") * 1000;
+  if (!nav || !every || !window.fetch) return;
+  var chat = document.getElementById("chat");
+  var path = location.pathname.replace(/\/$/, "");
+  var pulse = chat ? path + "/pulse" : nav.getAttribute("href") + "/pulse";
+  var mark = null;
+
+  function counts(waiting, mine) {
+    var all = nav.querySelector(".count");
+    if (all) all.textContent = String(waiting);
+    var own = nav.querySelector(".count.mine");
+    if (mine && !own) {
+      own = document.createElement("span");
+      own.className = "count mine";
+      own.title = "held by you";
+      nav.appendChild(document.createTextNode(" "));
+      nav.appendChild(own);
+    }
+    if (own) {
+      own.textContent = mine + " mine";
+      own.hidden = !mine;
+    }
+  }
+
+  function swap(html) {
+    var fresh = new DOMParser().parseFromString(html, "text/html");
+    var messages = fresh.getElementById("chat");
+    if (messages) chat.innerHTML = messages.innerHTML;
+    var state = document.getElementById("handover-state");
+    var freshState = fresh.getElementById("handover-state");
+    if (state && freshState) state.innerHTML = freshState.innerHTML;
+  }
+
+  function tick() {
+    fetch(pulse, { credentials: "same-origin", headers: { accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (!data) return null;
+        counts(data.inbox[0], data.inbox[1]);
+        if (!chat || data.mark === mark) return null;
+        mark = data.mark; // the first poll fetches once too: a message may have come since the page was made
+        return fetch(location.href, { credentials: "same-origin" })
+          .then(function (response) { return response.ok ? response.text() : null; })
+          .then(function (html) { if (html) swap(html); });
+      })
+      .catch(function () { /* offline for a moment: try again next time */ })
+      .then(function () { window.setTimeout(tick, every); });
+  }
+
+  window.setTimeout(tick, every);
+})();
