@@ -76,6 +76,7 @@ def first_name(display_name: str | None) -> str:
 def _tidy(text: str) -> str:
     """A missing first name leaves "Hello , ..." or ", kya": drop the gap and a leading comma."""
     text = re.sub(r"[ \t]+([,.?!،۔؟])", r"\1", text)
+    text = re.sub(r"[,،]\s*([,.?!،۔؟])", r"\1", text)
     text = re.sub(r"^[,،]\s*", "", text.strip())
     return re.sub(r"[ \t]{2,}", " ", text)
 

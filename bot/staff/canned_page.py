@@ -62,8 +62,7 @@ async def _save(web: StaffWeb, ctx: Ctx, ident: int | None) -> Response:
     reply = await stored.get(ctx.db, ident) if ident is not None else None
     try:
         saved = await canned.save(ctx.db, reply, title, texts, ctx.user.username)
-    except canned.CannedReplyError as exc:
-        await ctx.db.rollback()
+    except canned.CannedReplyError as exc:  # refused before anything changed
         failed = {"id": ident, "title": title, **{f"text_{k}": v for k, v in texts.items()}}
         return await _listing(web, ctx, error=f"Not saved: {exc}.", status=400, failed=failed)
     action = "canned_reply_added" if ident is None else "canned_reply_changed"
