@@ -106,3 +106,39 @@ async def test_an_agent_replies_with_a_canned_reply_and_sees_the_answer_live(
         f"Staff, about your complaint {reference}: Thank you, Ayesha. We are looking into {reference}. "
         "A technician comes today." in texts
     )
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+async def test_an_admin_keeps_canned_replies_and_a_bad_placeholder_is_explained(
+    live: Live,  # noqa: F811
+    browser: Browser,
+    request: pytest.FixtureRequest,
+    viewport: str,
+) -> None:
+    await add_staff(live, "root", "admin")
+    phone = viewport == "phone"
+    page = await new_page(browser, viewport=VIEWPORTS[viewport], is_mobile=phone, has_touch=phone)
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        await page.goto(f"{live.url}/staff/login")
+        await page.get_by_label("Username").fill("root")
+        await page.get_by_label("Password").fill(PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("link", name="Canned replies").click()
+        form = page.locator("#add-canned")
+        await form.get_by_label("Title").fill("Greeting")
+        await form.get_by_label("English").fill("Hello {name}")
+        await form.get_by_label("Urdu", exact=True).fill("سلام {first_name}")
+        await form.get_by_label("Roman Urdu").fill("Salam {first_name}")
+        await form.get_by_role("button", name="Add").click()
+        await expect(page.locator(".flash.error")).to_contain_text("English: unknown placeholder {name}")
+        await page.screenshot(path=str(ARTIFACTS / f"desk-{viewport}-canned-refused.png"), full_page=True)
+        await page.locator("#add-canned").get_by_label("English").fill("Hello {first_name}")
+        await page.locator("#add-canned").get_by_role("button", name="Add").click()
+        await expect(page.locator(".flash.ok")).to_contain_text("Canned reply saved")
+        await page.screenshot(path=str(ARTIFACTS / f"desk-{viewport}-canned.png"), full_page=True)
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= VIEWPORTS[viewport]["width"], f"the page scrolls sideways ({width} px)"
+    except BaseException:
+        await screenshot_on_failure(page, request)
+        raise
