@@ -97,6 +97,13 @@ async def test_an_agent_replies_with_a_canned_reply_and_sees_the_answer_live(
         await page.get_by_role("button", name="Hand back to the bot").click()
         await expect(page.locator(".flash.ok")).to_contain_text("Handed back")
         await shot("4-handed-back")
+        # on the inbox, a citizen who asks for a person appears without a reload
+        await page.locator("#nav-inbox").click()
+        await expect(page.locator("#inbox tbody tr")).to_have_count(1)
+        await citizen.handle(Incoming(channel="telegram", user_id="5151", text="insaan se baat"))
+        await expect(page.locator("#inbox tbody tr")).to_have_count(2, timeout=LIVE_WAIT)
+        await expect(page.locator("#nav-inbox .count").first).to_have_text("2")
+        await shot("5-inbox-live")
     except BaseException:
         await screenshot_on_failure(page, request)
         raise

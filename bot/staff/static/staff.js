@@ -22,9 +22,12 @@
   var every = Number(document.body.getAttribute("data-refresh") || "0") * 1000;
   if (!nav || !every || !window.fetch) return;
   var chat = document.getElementById("chat");
+  var list = document.getElementById("inbox-list"); // the inbox itself: its rows are fetched again when counts move
   var path = location.pathname.replace(/\/$/, "");
   var pulse = chat ? path + "/pulse" : nav.getAttribute("href") + "/pulse";
   var mark = null;
+  var shown = nav.querySelectorAll(".count");
+  var seen = [0, 1].map(function (i) { return shown[i] ? parseInt(shown[i].textContent, 10) || 0 : 0; }).join(":");
 
   function counts(waiting, mine) {
     var all = nav.querySelector(".count");
@@ -43,8 +46,18 @@
     }
   }
 
-  function swap(html) {
-    var fresh = new DOMParser().parseFromString(html, "text/html");
+  function again(then) {
+    return fetch(location.href, { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) { if (html) then(new DOMParser().parseFromString(html, "text/html")); });
+  }
+
+  function swapList(fresh) {
+    var rows = fresh.getElementById("inbox-list");
+    if (rows) list.innerHTML = rows.innerHTML;
+  }
+
+  function swap(fresh) {
     var messages = fresh.getElementById("chat");
     if (messages) chat.innerHTML = messages.innerHTML;
     var state = document.getElementById("handover-state");
@@ -58,11 +71,15 @@
       .then(function (data) {
         if (!data) return null;
         counts(data.inbox[0], data.inbox[1]);
+        var now = data.inbox.join(":");
+        if (list && now !== seen) {
+          seen = now;
+          return again(swapList);
+        }
+        seen = now;
         if (!chat || data.mark === mark) return null;
         mark = data.mark; // the first poll fetches once too: a message may have come since the page was made
-        return fetch(location.href, { credentials: "same-origin" })
-          .then(function (response) { return response.ok ? response.text() : null; })
-          .then(function (html) { if (html) swap(html); });
+        return again(swap);
       })
       .catch(function () { /* offline for a moment: try again next time */ })
       .then(function () { window.setTimeout(tick, every); });
