@@ -36,7 +36,8 @@ async def during(ctx: Context, words: HandoverWords, command: tuple[str, str] | 
         ctx.leave()
         return ctx.outcome(ctx.t("handover_ended"), menu_options(ctx), intent="handover_end")
     if handover.status == "waiting" and not _staff_in(ctx):
-        if ctx.text or ctx.msg.media:  # kept for staff, and answered by the bot meanwhile
+        # kept for staff, and answered by the bot meanwhile (a guided flow's answers and buttons are the bot's)
+        if (ctx.text or ctx.msg.media) and not ctx.payload and not ctx.conversation.flow:
             await citizen_said(ctx.session, handover, complaint, ctx.text, attachments(ctx), ctx.now)
             ctx.extra["kept_for_staff"] = True
         return None

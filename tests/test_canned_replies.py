@@ -10,13 +10,13 @@ import re
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.db import create_engine
 from bot.domain import canned
 from bot.domain.conversation import request_handover
 from bot.migrate import upgrade
-from bot.models import CannedReply, Complaint
+from bot.models import AuditEvent, CannedReply, Complaint
 from bot.settings import Settings
 
 from . import test_staff
@@ -126,6 +126,13 @@ async def test_admins_add_change_and_delete_and_a_bad_placeholder_is_refused(liv
         assert "No canned replies yet" in (await client.get("/staff/canned")).text
     async with signed_in(live, "amna", "agent") as client:
         assert (await client.get("/staff/canned")).status_code == 403
+    async with live.db.session() as session:
+        trail = [
+            (e.action, e.actor, e.target) for e in await session.exec(select(AuditEvent).order_by(col(AuditEvent.id)))
+        ]
+    assert [t for t in trail if t[0] == "canned_replies_changed"] == [
+        ("canned_replies_changed", "root", "Hello"),
+    ] * 3
 
 
 async def test_the_conversation_view_offers_them_filled_for_the_citizen(live: Live) -> None:

@@ -16,6 +16,8 @@ from bot.storage import canned as stored
 if TYPE_CHECKING:
     from bot.staff.web import Ctx, StaffWeb
 
+AUDIT = "canned_replies_changed"
+
 
 def page(web: StaffWeb) -> Callable[[Ctx], Awaitable[Response]]:
     return lambda ctx: _listing(web, ctx)
@@ -31,7 +33,9 @@ def change(web: StaffWeb) -> Callable[[Ctx], Awaitable[Response]]:
         if reply is None:
             raise HTTPException(404, "No such canned reply.")
         if ctx.field("action", 16) == "delete":
-            audit.record(ctx.db, "canned_reply_deleted", actor=ctx.user.username, client=ctx.client, target=reply.title)
+            audit.record(
+                ctx.db, AUDIT, actor=ctx.user.username, client=ctx.client, target=reply.title, change="deleted"
+            )
             await stored.delete(ctx.db, reply)
             await ctx.db.commit()
             return RedirectResponse(f"{ctx.base}/canned?ok=canned_deleted", status_code=303)
@@ -65,7 +69,7 @@ async def _save(web: StaffWeb, ctx: Ctx, ident: int | None) -> Response:
     except canned.CannedReplyError as exc:  # refused before anything changed
         failed = {"id": ident, "title": title, **{f"text_{k}": v for k, v in texts.items()}}
         return await _listing(web, ctx, error=f"Not saved: {exc}.", status=400, failed=failed)
-    action = "canned_reply_added" if ident is None else "canned_reply_changed"
-    audit.record(ctx.db, action, actor=ctx.user.username, client=ctx.client, target=saved.title)
+    change = "added" if ident is None else "changed"
+    audit.record(ctx.db, AUDIT, actor=ctx.user.username, client=ctx.client, target=saved.title, change=change)
     await ctx.db.commit()
     return RedirectResponse(f"{ctx.base}/canned?ok=canned_saved#canned-{saved.id}", status_code=303)

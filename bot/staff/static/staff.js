@@ -67,7 +67,10 @@
 
   function tick() {
     fetch(pulse, { credentials: "same-origin", headers: { accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (response) {
+        if (response.redirected || response.status === 403) every = 0; // signed out: stop asking
+        return response.ok && !response.redirected ? response.json() : null;
+      })
       .then(function (data) {
         if (!data) return null;
         counts(data.inbox[0], data.inbox[1]);
@@ -82,7 +85,7 @@
         return again(swap);
       })
       .catch(function () { /* offline for a moment: try again next time */ })
-      .then(function () { window.setTimeout(tick, every); });
+      .then(function () { if (every) window.setTimeout(tick, every); });
   }
 
   window.setTimeout(tick, every);
