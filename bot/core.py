@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from bot.db import Database
 from bot.domain.office_hours import OfficeHours
-from bot.domain.routing_data import RoutingDataError, load_routing
 from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
 from knowledge.loader import KnowledgeBase, load_knowledge
@@ -38,12 +37,7 @@ def load_kb(settings: Settings) -> tuple[KnowledgeBase, Matcher]:
 
 
 def office_hours(settings: Settings) -> OfficeHours:
-    """OFFICE_DAYS and OFFICE_HOURS with the holiday calendar (a broken calendar stops `run` at start: bot/app.py)."""
-    try:
-        holidays = load_routing(settings.knowledge_dir).holidays
-    except RoutingDataError:
-        holidays = frozenset()
-    return OfficeHours.of(settings.office_days, settings.office_hours, holidays)
+    return OfficeHours.configured(settings.office_days, settings.office_hours, settings.knowledge_dir)
 
 
 def build_core(

@@ -46,6 +46,8 @@ async def test_an_agent_sees_their_categories_by_default_and_can_filter(live: Li
     async with signed_in(live, "root", "admin") as client:
         page = await client.get("/staff/inbox")
         assert about(page.text) == [service, other, "Something new"] and waiting_count(page.text) == "3"
+        assert "Office hours: mon-fri 09:00-17:00 (Pakistan time), except public holidays." in page.text
+        assert ("Open now." in page.text) != ("Closed now: citizens asking for a person" in page.text)
         one = await client.get("/staff/inbox?category=other")
         assert about(one.text) == [other]
         assert '<option value="other" selected>' in one.text

@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.domain.deadlines import PKT
+from bot.domain.routing_data import RoutingDataError, load_routing
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ALWAYS = "always"
@@ -63,6 +65,16 @@ class OfficeHours:
     @classmethod
     def of(cls, days: str, hours: str, holidays: Collection[dt.date]) -> OfficeHours:
         return cls(parse_days(days), parse_hours(hours), frozenset(holidays))
+
+    @classmethod
+    def configured(cls, days: str, hours: str, knowledge_dir: Path) -> OfficeHours:
+        """OFFICE_DAYS and OFFICE_HOURS with the holidays of KNOWLEDGE_DIR's holidays.yaml (a broken calendar
+        stops `run` at start, bot/app.py; here it only means no holidays)."""
+        try:
+            holidays = load_routing(knowledge_dir).holidays
+        except RoutingDataError:
+            holidays = frozenset()
+        return cls.of(days, hours, holidays)
 
     def _open_day(self, day: dt.date) -> bool:
         return day.weekday() in self.days and day not in self.holidays

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from bot.domain import canned
 from bot.domain.conversation import ConversationError, hand_back, staff_reply, take_over
+from bot.domain.office_hours import OfficeHours
 from bot.models import Complaint, Handover, StaffUser, utcnow
 from bot.staff import queries
 from bot.storage import handovers
@@ -66,6 +67,23 @@ def inbox_filter(user: StaffUser, wanted: str) -> tuple[list[str] | None, bool]:
     return own, True
 
 
+def office_note(ctx: Ctx) -> str:
+    """The office hours as staff read them, and whether citizens are told to wait for the next opening now."""
+    settings = ctx.core.settings
+    hours = OfficeHours.configured(settings.office_days, settings.office_hours, settings.knowledge_dir)
+    if hours.hours is None:
+        return "Office hours: always; citizens who ask for a person are told staff will answer."
+    said = f"Office hours: {settings.office_days} {settings.office_hours} (Pakistan time), except public holidays."
+    now = utcnow()
+    if hours.is_open(now):
+        return f"{said} Open now."
+    opening = hours.next_opening(now)
+    when = opening.strftime("%a %d %b %H:%M") if opening else "no day within a year"
+    return (
+        f"{said} Closed now: citizens asking for a person are told staff answer from {when}; the bot answers meanwhile."
+    )
+
+
 def inbox(web: StaffWeb) -> Callable[[Ctx], Awaitable[Response]]:
     async def inbox_page(ctx: Ctx) -> Response:
         wanted = ctx.request.query_params.get("category", "")[:64]
@@ -84,6 +102,7 @@ def inbox(web: StaffWeb) -> Callable[[Ctx], Awaitable[Response]]:
             category_names=names,
             limited=own is not None,
             name_of=lambda code: queries.category_name(ctx.core.kb, code),
+            office=office_note(ctx),
         )
 
     return inbox_page
