@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -166,3 +169,19 @@ async def test_the_conversation_view_offers_them_filled_for_the_citizen(live: Li
         titles = re.findall(r'data-text="[^"]*">([^<]*)</option>', new.text)
         assert titles == ["Hi"]  # "On it" needs a complaint's reference
         await client.post(f"/staff/inbox/{ident}/take", data={"csrf": await token(client)})
+
+
+def test_kb_check_names_a_bad_default_reply(tmp_path: Path, settings: Settings) -> None:
+    for source in settings.knowledge_dir.rglob("*.yaml"):
+        target = tmp_path / source.relative_to(settings.knowledge_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
+    (tmp_path / "canned_replies.yaml").write_text(
+        'replies:\n  - {title: Hi, en: "Hello {name}", ur: "سلام", roman: "Salam"}\n', encoding="utf-8"
+    )
+    with pytest.raises(canned.CannedReplyError, match=r"canned_replies.yaml: replies\[0\]: English: unknown"):
+        canned.defaults(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "kb", "check", "--dir", str(tmp_path)], capture_output=True, text=True
+    )
+    assert done.returncode != 0 and "invalid canned replies" in done.stdout + done.stderr

@@ -132,9 +132,17 @@ async def save(
 
 def defaults(directory: Path) -> list[dict[str, Any]]:
     """knowledge/data/canned_replies.yaml's replies, checked (the migration copies them in once)."""
-    raw = yaml.safe_load((directory / DEFAULTS_FILE).read_text(encoding="utf-8")) or {}
+    try:
+        raw = yaml.safe_load((directory / DEFAULTS_FILE).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise CannedReplyError(f"{DEFAULTS_FILE}: cannot read: {exc}") from exc
+    items = raw.get("replies") if isinstance(raw, dict) else None
+    if not isinstance(items, list):
+        raise CannedReplyError(f"{DEFAULTS_FILE}: 'replies' must be a list")
     rows = []
-    for i, item in enumerate(raw.get("replies") or []):
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise CannedReplyError(f"{DEFAULTS_FILE}: replies[{i}]: must be a title with en, ur and roman")
         try:
             title, texts = check(str(item.get("title", "")), {k: str(item.get(k, "")) for k in LANGUAGES})
         except CannedReplyError as exc:
