@@ -6,18 +6,22 @@ tests/test_office_hours_whatsapp.py); the clock is set, never waited for."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import select
 
 from bot.core import office_hours
 from bot.db import Database
+from bot.domain.complaints import Draft, file_complaint
 from bot.domain.deadlines import PKT
 from bot.domain.office_hours import OfficeHours, OfficeHoursError, parse_days, parse_hours
 from bot.models import Handover, HandoverMessage
 from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
 from handlers.messages import Incoming
+from knowledge.loader import KnowledgeError, load_knowledge
 
 from .fake_telegram import parse_html
 from .test_telegram import CHAT, Harness, webhook  # noqa: F401  (fixture)
@@ -126,3 +130,31 @@ async def test_out_of_hours_reply_on_telegram(webhook: Harness) -> None:  # noqa
     [told] = await webhook.exchange(fake.message_update(CHAT, "talk to a person"), "not at work")
     assert "Monday 17 Aug 2026 at 09:00" in parse_html(told["text"])
     await webhook.exchange(fake.message_update(CHAT, "startup registration fee"), "Rs 1,000")  # the bot answers
+
+
+def test_a_weekdays_list_without_seven_names_is_refused_at_load(tmp_path: Path, settings: Settings) -> None:
+    from .test_cli import broken_copy, edit_yaml
+
+    def six_days(texts: dict[str, Any]) -> None:
+        texts["texts"]["weekdays"]["ur"] = "پیر, منگل, بدھ, جمعرات, جمعہ, ہفتہ"
+
+    directory = broken_copy(tmp_path, lambda d: edit_yaml(d / "texts.yaml", six_days))
+    with pytest.raises(KnowledgeError, match="weekdays: need 7 comma-separated names"):
+        load_knowledge(directory, settings.sources_dir)
+
+
+async def test_out_of_hours_about_a_complaint_names_it(dispatcher: Dispatcher, db: Database) -> None:
+    async with db.session() as session, session.begin():
+        draft = Draft(channel="test", user_id="c-1", category="other", district="swat", description="no internet")
+        reference = (await file_complaint(session, draft)).reference
+    at(dispatcher, pkt(15, 11))  # a Saturday morning
+    asked = await dispatcher.handle(Incoming(channel="test", user_id="c-1", text="talk to a person"))
+    assert asked.intent == "handover_which"
+    told = await dispatcher.handle(
+        Incoming(channel="test", user_id="c-1", payload=f"handover:open:{reference}", reply_language="roman")
+    )
+    assert told.intent == "handover_after_hours"
+    assert f"aap ki shikayat {reference}" in told.replies[0].text and OPENING["roman"] in told.replies[0].text
+    async with db.session() as session:
+        handover = (await session.exec(select(Handover))).one()
+    assert handover.status == "waiting" and handover.complaint_id is not None

@@ -40,10 +40,8 @@
       nav.appendChild(document.createTextNode(" "));
       nav.appendChild(own);
     }
-    if (own) {
-      own.textContent = mine + " mine";
-      own.hidden = !mine;
-    }
+    if (own && !mine) own.remove();
+    else if (own) own.textContent = mine + " mine";
   }
 
   function again(then) {
