@@ -187,6 +187,13 @@ def cmd_kb_check(args: argparse.Namespace, settings: Settings) -> int:
             load_alert_texts(directory)
         except AlertTextError as exc:
             return _fail(f"invalid alert texts: {exc}")
+    if (directory / "canned_replies.yaml").exists():  # the default canned replies' placeholders
+        from bot.domain.canned import CannedReplyError, defaults
+
+        try:
+            defaults(directory)
+        except CannedReplyError as exc:
+            return _fail(f"invalid canned replies: {exc}")
     matcher = Matcher(kb)
     problems = [f"lexicon.yaml: {c}" for c in matcher.conflicts]
     warnings = confusable_variants(matcher)

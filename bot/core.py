@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.db import Database
+from bot.domain.office_hours import OfficeHours
 from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
 from knowledge.loader import KnowledgeBase, load_knowledge
@@ -35,6 +36,10 @@ def load_kb(settings: Settings) -> tuple[KnowledgeBase, Matcher]:
     return kb, Matcher(kb)
 
 
+def office_hours(settings: Settings) -> OfficeHours:
+    return OfficeHours.configured(settings.office_days, settings.office_hours, settings.knowledge_dir)
+
+
 def build_core(
     settings: Settings, database_url: str | None = None, knowledge: tuple[KnowledgeBase, Matcher] | None = None
 ) -> Core:
@@ -57,5 +62,6 @@ def core_on(settings: Settings, db: Database, kb: KnowledgeBase, matcher: Matche
         reply_window=dt.timedelta(hours=settings.case_reply_window_hours),
         unanswered_per_day=settings.unanswered_per_day,
         pseudonym_key=settings.secret_key,
+        office_hours=office_hours(settings),
     )
     return Core(settings=settings, db=db, kb=kb, matcher=matcher, dispatcher=dispatcher)

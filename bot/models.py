@@ -408,3 +408,18 @@ class StaffAlertRecipient(SQLModel, table=True):
     alert_id: int = Field(foreign_key="staff_alert.id", primary_key=True)
     username: str = Field(max_length=64, primary_key=True)
     read_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CannedReply(SQLModel, table=True):
+    """A reply staff pick in a conversation, kept by admins in English, Urdu and Roman Urdu; {reference} and
+    {first_name} are filled in for the citizen (bot/domain/canned.py)."""
+
+    __tablename__ = "canned_reply"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=80, unique=True)
+    text_en: str = Field(sa_type=Text)
+    text_ur: str = Field(sa_type=Text)
+    text_roman: str = Field(sa_type=Text)
+    updated_at: dt.datetime = _timestamp()
+    updated_by: str = Field(default="", max_length=80)

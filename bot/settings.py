@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.domain.office_hours import parse_days, parse_hours
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/sahulat.db"
 DEFAULT_SECRET_KEY = "dev-only-change-me"
 MIN_SECRET_KEY_CHARS = 32
@@ -58,6 +60,11 @@ class Settings(BaseSettings):
     # complaint for staff instead of the question matcher; 0 turns the window off (replies to it still count).
     case_reply_window_hours: int = Field(default=72, ge=0)
     max_message_chars: int = Field(default=4000, ge=100)
+    # When staff answer, Pakistan time, less knowledge/data/holidays.yaml (bot/domain/office_hours.py). Outside
+    # them a citizen asking for a person is told the next opening and the bot keeps answering.
+    office_days: str = "mon-fri"  # days or ranges: "mon-fri", "mon-thu,sat"
+    office_hours: str = "09:00-17:00"  # opens-closes, or "always"
+    staff_refresh_seconds: float = Field(default=3.0, ge=0)  # how often an open dashboard page polls (0: never)
 
     # Staff alerts by e-mail (bot/channels/email.py); no SMTP_HOST: no e-mail, alerts only on the dashboard.
     smtp_host: str | None = None
@@ -84,6 +91,18 @@ class Settings(BaseSettings):
         if "*" in hosts:
             raise ValueError("TRUSTED_PROXIES may not be '*': name the proxy's addresses or network")
         return ",".join(hosts)
+
+    @field_validator("office_days")
+    @classmethod
+    def _office_days(cls, value: str) -> str:
+        parse_days(value)
+        return value
+
+    @field_validator("office_hours")
+    @classmethod
+    def _office_hours(cls, value: str) -> str:
+        parse_hours(value)
+        return value
 
     @property
     def is_sqlite(self) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.domain.office_hours import OfficeHours
 from bot.storage.conversations import ConversationState, Profile, clear_flow
 from handlers.messages import Incoming, Option, Outcome, Reply
 from knowledge.loader import KnowledgeBase
@@ -30,6 +31,7 @@ class Context:
     log_days: int = 30
     unanswered_per_day: int = 20  # questions one chat identity may leave for staff a day (UNANSWERED_PER_DAY)
     pseudonym_key: str = ""  # keys an erased citizen's stand-in id (SECRET_KEY)
+    office_hours: OfficeHours | None = None  # when staff answer (None: at any time)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def t(self, key: str, **values: object) -> str:

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.db import Database
+from bot.domain.office_hours import OfficeHours
 from bot.errors import is_transient
 from bot.logs import request_id
 from bot.metrics import Timer, message_handled
@@ -74,6 +76,7 @@ class Dispatcher:
         handover_words: HandoverWords | None = None,
         unanswered_per_day: int = 20,
         pseudonym_key: str = "",
+        office_hours: OfficeHours | None = None,
     ) -> None:
         self.db = db
         self.kb = kb
@@ -90,6 +93,8 @@ class Dispatcher:
             assert kb.handover is not None  # the loader refuses a knowledge base without it
             handover_words = HandoverWords.of(kb.handover)
         self.handover_words = handover_words
+        self.office_hours = office_hours  # None: staff answer at any time
+        self.clock: Callable[[], dt.datetime] = utcnow  # what "now" is for a message (tests set a fixed time)
 
     async def handle(self, msg: Incoming, payload: str | None = None) -> Outcome:
         """Handle one message exactly once; a repeat of a handled message id returns `duplicate=True` with the
@@ -99,7 +104,7 @@ class Dispatcher:
         is raised (the channel answers 503); any other failure keeps the message as a dead letter, with `payload`
         (what the channel received, as text), and returns an apology (intent "failed").
         """
-        now = utcnow()
+        now = self.clock()
         timer = Timer()
         request_id.set(f"{msg.channel}:{msg.message_id[:40]}")
         try:
@@ -156,6 +161,7 @@ class Dispatcher:
                 log_days=self.log_days,
                 unanswered_per_day=self.unanswered_per_day,
                 pseudonym_key=self.pseudonym_key,
+                office_hours=self.office_hours,
             )
             outcome = await self._route(ctx)
             erased = bool(ctx.extra.get("erased"))
@@ -213,7 +219,8 @@ class Dispatcher:
             return parks_at_location(ctx, ctx.msg.location)
         if self.handover_words.person.said(ctx.text):
             return await handover.start(ctx)
-        if (ctx.text or ctx.msg.media) and (to_case := await case_messages.route(ctx, self.reply_window)):
+        kept = ctx.extra.get("kept_for_staff")  # out of hours, a waiting handover has the message already
+        if (ctx.text or ctx.msg.media) and not kept and (to_case := await case_messages.route(ctx, self.reply_window)):
             return to_case
         if not normalize_chars(ctx.text):
             return ctx.outcome(ctx.t("empty_message"), [ctx.option("opt_menu", "cmd:menu")], intent="empty")

@@ -1,8 +1,13 @@
 """Ask for a person: a handover request (about one of the citizen's complaints, or something new), and the
 bot's silence while staff hold the conversation. Every message in the meantime is stored for staff; only the
-commands cancel, menu, start, help and status are still answered; "back to the bot" (or cancel) ends it."""
+commands cancel, menu, start, help and status are still answered; "back to the bot" (or cancel) ends it.
+
+Outside office hours (bot/domain/office_hours.py) the request is queued for staff and the citizen told when they
+next open; until a member of staff takes it, the bot keeps answering (each message is still kept for staff)."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from bot.domain.complaints import OPEN_STATUSES, complaints_of, own_complaint
 from bot.domain.conversation import CITIZEN, citizen_said, end_handover, request_handover
@@ -30,8 +35,29 @@ async def during(ctx: Context, words: HandoverWords, command: tuple[str, str] | 
         await end_handover(ctx.session, handover, complaint, CITIZEN, "handed_back", ctx.now)
         ctx.leave()
         return ctx.outcome(ctx.t("handover_ended"), menu_options(ctx), intent="handover_end")
+    if handover.status == "waiting" and not _staff_in(ctx):
+        # kept for staff, and answered by the bot meanwhile (a guided flow's answers and buttons are the bot's)
+        if (ctx.text or ctx.msg.media) and not ctx.payload and not ctx.conversation.flow:
+            await citizen_said(ctx.session, handover, complaint, ctx.text, attachments(ctx), ctx.now)
+            ctx.extra["kept_for_staff"] = True
+        return None
     await citizen_said(ctx.session, handover, complaint, ctx.text, attachments(ctx), ctx.now)
     return ctx.outcomes([], intent="handover_message")
+
+
+def _staff_in(ctx: Context) -> bool:
+    return ctx.office_hours is None or ctx.office_hours.is_open(ctx.now)
+
+
+def opening_text(ctx: Context, when: dt.datetime) -> str:
+    """The next opening in the citizen's language: "Monday 1 Dec 2026 at 09:00"."""
+    day = when.date()
+    return ctx.t(
+        "office_opening",
+        weekday=ctx.kb.texts.weekday(day, ctx.lang),
+        date=ctx.kb.texts.date(day, ctx.lang),
+        time=when.strftime("%H:%M"),
+    )
 
 
 async def start(ctx: Context) -> Outcome:
@@ -75,6 +101,15 @@ async def _open(ctx: Context, complaint: Complaint | None) -> Outcome:
         )
     ctx.leave()
     back = ctx.option("opt_back_to_bot", "handover:end")
+    opening = ctx.office_hours.next_opening(ctx.now) if not _staff_in(ctx) and ctx.office_hours else None
+    if opening is not None:
+        if complaint is not None:
+            text = ctx.t(
+                "handover_after_hours_complaint", reference=complaint.reference, opening=opening_text(ctx, opening)
+            )
+        else:
+            text = ctx.t("handover_after_hours", opening=opening_text(ctx, opening))
+        return ctx.outcome(text, [back], intent="handover_after_hours")
     if complaint is not None:
         text = ctx.t("handover_requested_complaint", reference=complaint.reference)
     else:

@@ -228,6 +228,8 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
                 problems.append(f"places.yaml: place {place.id!r}: no text {province_key(place.province)!r}")
         if texts.bad_months():
             problems.append("texts.yaml: months: need 12 comma-separated names in each language")
+        if texts.bad_weekdays():
+            problems.append("texts.yaml: weekdays: need 7 comma-separated names in each language, Monday first")
 
     programmes = list(programmes_file.programmes) if programmes_file else []
     entry_ids = {entry.id for entry, _ in entries}

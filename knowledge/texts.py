@@ -28,7 +28,7 @@ REQUIRED_KEYS = frozenset(
     mydata_profile mydata_messages mydata_flow mydata_complaint mydata_extras mydata_location mydata_delete_hint
     delete_confirm opt_erase opt_keep deleted delete_kept command_start command_menu command_fees command_parks
     command_programmes command_complain command_status command_language command_help command_cancel closing
-    facet_missing""".split()
+    facet_missing handover_after_hours handover_after_hours_complaint office_opening weekdays""".split()
 )
 
 
@@ -42,6 +42,14 @@ class Texts:
 
     def __contains__(self, key: str) -> bool:
         return key in self._texts
+
+    def weekday(self, value: dt.date, lang: str) -> str:
+        """The day's name (texts.yaml's `weekdays`: seven comma-separated names, Monday first)."""
+        names = [n.strip() for n in self("weekdays", lang).split(",")]
+        return names[value.weekday()] if len(names) == 7 else ""
+
+    def bad_weekdays(self) -> bool:
+        return "weekdays" in self and any(len(self("weekdays", lang).split(",")) != 7 for lang in LANGUAGES)
 
     def bad_months(self) -> bool:
         return any(len(names) != 12 for names in self._months.values())

@@ -33,6 +33,7 @@ ACTIONS = (
     "api_key_revoked",
     "knowledge_changed",
     "routing_changed",
+    "canned_replies_changed",
 )
 CLI = "cli"  # the actor of a terminal command (whoever has the server's shell and database)
 PAGE_SIZE = 100

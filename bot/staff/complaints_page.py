@@ -18,6 +18,7 @@ from bot.domain.complaints import STATUSES, TRANSITIONS, ComplaintError, add_not
 from bot.models import Complaint, Notification, utcnow
 from bot.staff import (
     accounts,
+    inbox_page,
     queries,
     routing_page,
 )
@@ -169,10 +170,12 @@ async def detail(web: StaffWeb, ctx: Ctx, *, error: str = "", status: int = 200)
     personal_ok = accounts.has_role(ctx.user, "agent")
     assert complaint.id is not None
     routed = await routing_page.choices(ctx)
+    handover = await handovers.open_handover_of_complaint(ctx.db, complaint.id)
     return web.render(
         ctx.request,
         "complaint.html",
-        handover=await handovers.open_handover_of_complaint(ctx.db, complaint.id),
+        handover=handover,
+        **await inbox_page.reply_box(ctx, complaint, handover),
         conversation=[e for e in events if e.kind in CONVERSATION_KINDS],
         ctx=ctx,
         status=status,

@@ -8,13 +8,15 @@ Apart from bot/staff/web.py, which is large already; the handlers take the same 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from bot.domain import canned
 from bot.domain.conversation import ConversationError, hand_back, staff_reply, take_over
-from bot.models import Complaint, Handover, utcnow
+from bot.domain.office_hours import OfficeHours
+from bot.models import Complaint, Handover, StaffUser, utcnow
 from bot.staff import queries
 from bot.storage import handovers
 
@@ -31,12 +33,95 @@ def waited(handover: Handover) -> str:
     return f"{hours} h {minutes} min" if hours < 48 else f"{hours // 24} days"
 
 
+async def reply_box(ctx: Ctx, complaint: Complaint | None, handover: Handover | None) -> dict[str, Any]:
+    """The canned replies filled for this citizen, and the reply box's text (?canned=<id>: that one, for a browser
+    without scripts)."""
+    target = complaint or handover
+    if target is None:
+        return {"canned": [], "prefill": ""}
+    name = (handover.display_name if handover else None) or (complaint.display_name if complaint else None)
+    choices = await canned.choices(
+        ctx.db, target.language, reference=complaint.reference if complaint else None, display_name=name
+    )
+    picked = ctx.request.query_params.get("canned", "")
+    prefill = next((c.text for c in choices if str(c.id) == picked), "")
+    return {"canned": choices, "prefill": prefill}
+
+
+NEW = "new"  # the filter value for conversations about no complaint
+
+
+def own_categories(user: StaffUser) -> list[str] | None:
+    """The categories an account is limited to (None: all), as the complaint pages limit it (bot/staff/queries.py)."""
+    return list(user.categories) if user.role != "admin" and user.categories else None
+
+
+def inbox_filter(user: StaffUser, wanted: str) -> tuple[list[str] | None, bool]:
+    """(categories, whether conversations about something new count) for the inbox's category filter: by default
+    an agent's own categories (and something new), or everything for an account without limits."""
+    own = own_categories(user)
+    if wanted == NEW:
+        return [], True
+    if wanted and (own is None or wanted in own):
+        return [wanted], False
+    return own, True
+
+
+def office_note(ctx: Ctx) -> str:
+    """The office hours as staff read them, and whether citizens are told to wait for the next opening now."""
+    settings = ctx.core.settings
+    hours = OfficeHours.configured(settings.office_days, settings.office_hours, settings.knowledge_dir)
+    if hours.hours is None:
+        return "Office hours: always; citizens who ask for a person are told staff will answer."
+    said = f"Office hours: {settings.office_days} {settings.office_hours} (Pakistan time), except public holidays."
+    now = utcnow()
+    if hours.is_open(now):
+        return f"{said} Open now."
+    opening = hours.next_opening(now)
+    when = opening.strftime("%a %d %b %H:%M") if opening else "no day within a year"
+    return (
+        f"{said} Closed now: citizens asking for a person are told staff answer from {when}; the bot answers meanwhile."
+    )
+
+
 def inbox(web: StaffWeb) -> Callable[[Ctx], Awaitable[Response]]:
     async def inbox_page(ctx: Ctx) -> Response:
-        rows = await handovers.inbox(ctx.db)
-        return web.render(ctx.request, "inbox.html", ctx=ctx, nav="inbox", rows=rows, waited=waited)
+        wanted = ctx.request.query_params.get("category", "")[:64]
+        categories, new = inbox_filter(ctx.user, wanted)
+        rows = await handovers.inbox(ctx.db, categories=categories, new=new)
+        own = own_categories(ctx.user)
+        names = [(code, queries.category_name(ctx.core.kb, code)) for code in (own or ctx.core.kb.services)]
+        return web.render(
+            ctx.request,
+            "inbox.html",
+            ctx=ctx,
+            nav="inbox",
+            rows=rows,
+            waited=waited,
+            category=wanted,
+            category_names=names,
+            limited=own is not None,
+            name_of=lambda code: queries.category_name(ctx.core.kb, code),
+            office=office_note(ctx),
+        )
 
     return inbox_page
+
+
+async def pulse(ctx: Ctx) -> Response:
+    """The live view's poll: the navigation bar's counts, and for a conversation a mark that moves when it does."""
+    mark = None
+    if "ident" in ctx.request.path_params:
+        handover, complaint = await _handover(ctx, lock=False)
+        mark = await handovers.conversation_mark(
+            ctx.db, complaint_id=complaint.id if complaint else None, handover_id=handover.id
+        )
+    elif "reference" in ctx.request.path_params:
+        complaint = await queries.find(ctx.db, str(ctx.request.path_params["reference"]), ctx.user)
+        if complaint is None:
+            raise HTTPException(404, "No such complaint (or not in your categories).")
+        mark = await handovers.conversation_mark(ctx.db, complaint_id=complaint.id, handover_id=None)
+    return JSONResponse({"inbox": list(ctx.inbox), "mark": mark}, headers={"cache-control": "no-store"})
 
 
 async def _handover(ctx: Ctx, *, lock: bool) -> tuple[Handover, Complaint | None]:
@@ -62,7 +147,15 @@ def conversation(web: StaffWeb) -> Callable[[Ctx], Awaitable[Response]]:
         assert handover.id is not None
         said = await handovers.messages_of(ctx.db, handover.id)
         return web.render(
-            ctx.request, "conversation.html", ctx=ctx, nav="inbox", h=handover, said=said, error=error, status=status
+            ctx.request,
+            "conversation.html",
+            ctx=ctx,
+            nav="inbox",
+            h=handover,
+            said=said,
+            error=error,
+            status=status,
+            **await reply_box(ctx, None, handover),
         )
 
     return conversation_page

@@ -38,6 +38,7 @@ from bot.staff import (
     accounts_page,
     alerts_page,
     audit_page,
+    canned_page,
     complaints_page,
     deadletters_page,
     inbox_page,
@@ -64,6 +65,7 @@ SECURITY_HEADERS = [
     (
         b"content-security-policy",
         b"default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        b"script-src 'self'; connect-src 'self'; "
         b"frame-ancestors 'none'; base-uri 'none'",
     ),
     (b"x-content-type-options", b"nosniff"),
@@ -87,6 +89,8 @@ MESSAGES = {
     "conversation_hand_back": "Handed back to the bot; the citizen is told.",
     "conversation_close": "Conversation closed; the citizen is told.",
     "rerouted": "Re-routed; the reason is in the history.",
+    "canned_saved": "Canned reply saved.",
+    "canned_deleted": "Canned reply deleted.",
 }
 
 
@@ -188,6 +192,7 @@ class StaffWeb:
         )
         self.env.filters["local"] = queries.local_time
         self.css = (HERE / "static" / "staff.css").read_bytes()
+        self.js = (HERE / "static" / "staff.js").read_bytes()  # canned replies and live updates
 
     # -- plumbing ------------------------------------------------------------------------------------------
 
@@ -206,6 +211,7 @@ class StaffWeb:
             "error": values.pop("error", ""),
             "inbox_counts": ctx.inbox if ctx else (0, 0),
             "alert_count": ctx.alerts if ctx else 0,
+            "refresh_seconds": self.settings.staff_refresh_seconds,
         }
         html = self.env.get_template(template).render(**common, **values)
         return HTMLResponse(html, status_code=status)
@@ -233,7 +239,7 @@ class StaffWeb:
                     if not accounts.has_role(user, role):
                         raise HTTPException(403, f"This needs the {role} role; you are a {user.role}.")
                     ctx = Ctx(request, core, db, user, data, self.sessions.csrf_token(data), form)
-                    ctx.inbox = await handovers.inbox_counts(db, user.username)
+                    ctx.inbox = await handovers.inbox_counts(db, user.username, inbox_page.own_categories(user))
                     ctx.alerts = await stored_alerts.unread_count(db, user.username)
                     return await handler(ctx)
 
@@ -260,6 +266,9 @@ class StaffWeb:
 
     async def stylesheet(self, request: Request) -> Response:
         return Response(self.css, media_type="text/css", headers={"cache-control": "public, max-age=3600"})
+
+    async def script(self, request: Request) -> Response:
+        return Response(self.js, media_type="text/javascript", headers={"cache-control": "public, max-age=3600"})
 
     # -- signing in and out --------------------------------------------------------------------------------
 
@@ -369,10 +378,17 @@ class StaffWeb:
             Route("/alerts", g("viewer")(alerts_page.page(self)), methods=["GET"]),
             Route("/audit.csv", g("admin")(audit_page.export), methods=["GET"]),
             Route("/inbox", g("viewer")(inbox_page.inbox(self)), methods=["GET"]),
+            Route("/inbox/pulse", g("viewer")(inbox_page.pulse), methods=["GET"]),
+            Route("/inbox/{ident:int}/pulse", g("viewer")(inbox_page.pulse), methods=["GET"]),
+            Route("/complaints/{reference}/pulse", g("viewer")(inbox_page.pulse), methods=["GET"]),
+            Route("/static/staff.js", self.script, methods=["GET"]),
             Route("/inbox/{ident:int}", g("viewer")(inbox_page.conversation(self)), methods=["GET"]),
             Route("/inbox/{ident:int}/reply", g("agent")(inbox_page.reply), methods=["POST"]),
             Route("/inbox/{ident:int}/{action}", g("agent")(inbox_page.act), methods=["POST"]),
             Route("/complaints/{reference}/reply", g("agent")(inbox_page.reply_to_complaint), methods=["POST"]),
+            Route("/canned", g("admin")(canned_page.page(self)), methods=["GET"]),
+            Route("/canned", g("admin")(canned_page.add(self)), methods=["POST"]),
+            Route("/canned/{ident:int}", g("admin")(canned_page.change(self)), methods=["POST"]),
         ]
         inner = Starlette(routes=routes, exception_handlers={HTTPException: self.http_error})
         return StaffASGI(inner)

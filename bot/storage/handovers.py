@@ -4,9 +4,11 @@ about, and the staff inbox. Each runs in the caller's transaction."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -108,25 +110,42 @@ async def last_event(
 class InboxRow:
     handover: Handover
     reference: str | None
+    category: str | None = None
 
 
-async def inbox(session: AsyncSession, limit: int = 200) -> list[InboxRow]:
-    """Open handovers, oldest request first, with their complaint's reference."""
+def _in_categories(categories: Collection[str] | None, *, new: bool) -> list[Any]:
+    """Conditions for handovers about complaints in `categories` (None: any), and when `new`, also those about no
+    complaint; `categories` None and `new` False: only those about a complaint."""
+    if categories is None:
+        return [] if new else [col(Handover.complaint_id).is_not(None)]
+    about = col(Complaint.category).in_(list(categories))
+    return [or_(about, col(Handover.complaint_id).is_(None))] if new else [about]
+
+
+async def inbox(
+    session: AsyncSession, limit: int = 200, *, categories: Collection[str] | None = None, new: bool = True
+) -> list[InboxRow]:
+    """Open handovers, oldest request first, with their complaint's reference and category: those about complaints
+    in `categories` (None: any) and, when `new`, those about something new."""
     rows = await session.exec(  # type: ignore[call-overload]
-        select(Handover, Complaint.reference)
+        select(Handover, Complaint.reference, Complaint.category)
         .join(Complaint, col(Complaint.id) == col(Handover.complaint_id), isouter=True)
-        .where(col(Handover.status).in_(OPEN))
+        .where(col(Handover.status).in_(OPEN), *_in_categories(categories, new=new))
         .order_by(col(Handover.requested_at), col(Handover.id))
         .limit(limit)
     )
-    return [InboxRow(handover, reference) for handover, reference in rows]
+    return [InboxRow(handover, reference, category) for handover, reference, category in rows]
 
 
-async def inbox_counts(session: AsyncSession, username: str) -> tuple[int, int]:
-    """(waiting for anyone, held by `username`): the navigation bar's counts."""
+async def inbox_counts(
+    session: AsyncSession, username: str, categories: Collection[str] | None = None
+) -> tuple[int, int]:
+    """(waiting for anyone, held by `username`): the navigation bar's counts; waiting ones only about complaints in
+    `categories` (None: any) or about something new."""
     rows = await session.exec(  # type: ignore[call-overload]
         select(Handover.status, Handover.taken_by, func.count())
-        .where(col(Handover.status).in_(OPEN))
+        .join(Complaint, col(Complaint.id) == col(Handover.complaint_id), isouter=True)
+        .where(col(Handover.status).in_(OPEN), *_in_categories(categories, new=True))
         .group_by(Handover.status, Handover.taken_by)
     )
     waiting = mine = 0
@@ -136,6 +155,25 @@ async def inbox_counts(session: AsyncSession, username: str) -> tuple[int, int]:
         elif taken_by == username:
             mine += int(count)
     return waiting, mine
+
+
+async def conversation_mark(session: AsyncSession, *, complaint_id: int | None, handover_id: int | None) -> str:
+    """A value that changes whenever the conversation does (a new message, a takeover, a hand-back): the live view
+    polls it and fetches the page again only when it moved."""
+    latest: Any = None
+    if complaint_id is not None:
+        latest = (
+            await session.exec(select(func.max(ComplaintEvent.id)).where(ComplaintEvent.complaint_id == complaint_id))
+        ).one()
+    elif handover_id is not None:
+        latest = (
+            await session.exec(select(func.max(HandoverMessage.id)).where(HandoverMessage.handover_id == handover_id))
+        ).one()
+    state = ""
+    if handover_id is not None:
+        handover = await session.get(Handover, handover_id, populate_existing=True)
+        state = f"{handover.status}:{handover.taken_by or ''}" if handover else ""
+    return f"{latest or 0}:{state}"
 
 
 async def lock_handover(session: AsyncSession, handover_id: int) -> Handover | None:
