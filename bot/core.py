@@ -57,5 +57,6 @@ def core_on(settings: Settings, db: Database, kb: KnowledgeBase, matcher: Matche
         reply_window=dt.timedelta(hours=settings.case_reply_window_hours),
         unanswered_per_day=settings.unanswered_per_day,
         pseudonym_key=settings.secret_key,
+        verdict_days=settings.verdict_days,
     )
     return Core(settings=settings, db=db, kb=kb, matcher=matcher, dispatcher=dispatcher)

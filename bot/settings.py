@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # complaint for staff instead of the question matcher; 0 turns the window off (replies to it still count).
     case_reply_window_hours: int = Field(default=72, ge=0)
     max_message_chars: int = Field(default=4000, ge=100)
+    # A resolved complaint the citizen has not answered ("Was it solved?") this many days is closed by the worker.
+    verdict_days: int = Field(default=7, ge=1)
 
     @field_validator("public_url")
     @classmethod

@@ -30,6 +30,7 @@ class Context:
     log_days: int = 30
     unanswered_per_day: int = 20  # questions one chat identity may leave for staff a day (UNANSWERED_PER_DAY)
     pseudonym_key: str = ""  # keys an erased citizen's stand-in id (SECRET_KEY)
+    verdict_days: int = 7  # how long a resolved complaint waits for the citizen's "Was it solved?" (VERDICT_DAYS)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def t(self, key: str, **values: object) -> str:
