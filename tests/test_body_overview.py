@@ -188,3 +188,17 @@ async def test_an_admin_changes_an_accounts_body(live: Live) -> None:  # noqa: F
     async with live.db.session() as session:
         gul = await accounts.get_staff(session, "gul")
         assert gul is not None and gul.body_id is None
+
+
+async def test_staff_set_waiting_for_the_citizen_on_the_complaint_page(live: Live) -> None:  # noqa: F811
+    kp, _ = await routed_pair(live)
+    async with as_staff(live, "gul", "agent", "kpitb") as agent:
+        page = await agent.get(f"/staff/complaints/{kp}")
+        assert '<option value="waiting">Waiting for your reply</option>' in page.text
+        data = {"csrf": csrf_of(page.text), "status": "waiting", "expected": "received", "reason": "Send the receipt"}
+        assert (await agent.post(f"/staff/complaints/{kp}/status", data=data)).status_code == 303
+        shown = await agent.get(f"/staff/complaints/{kp}")
+        assert "paused: waiting for the citizen" in shown.text
+    async with live.db.session() as session:
+        complaint = (await session.exec(select(Complaint).where(Complaint.reference == kp))).one()
+    assert complaint.status == "waiting" and complaint.paused_at is not None
