@@ -53,7 +53,7 @@ async def _detail(ctx: Context, complaint: Complaint) -> Outcome:
             date=ctx.kb.texts.date(complaint.created_at.date(), ctx.lang),
         )
     ]
-    if complaint.status == "rejected" and complaint.status_reason:
+    if complaint.status in ("rejected", "waiting") and complaint.status_reason:  # why, or what staff need
         lines.append(ctx.t("status_reason", reason=complaint.status_reason))
     updates = [e for e in await history(ctx.session, complaint, public_only=True) if e.note]
     if updates:

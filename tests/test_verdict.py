@@ -183,6 +183,8 @@ async def test_a_citizen_reply_resumes_a_waiting_complaint(core: Core, dispatche
         note = (await session.exec(select(Notification))).one()
         note.status, note.sent_at = "sent", utcnow()  # as the sender records it (the test channel sends nothing)
     assert "Waiting for your reply" in note.text
+    shown = (await say(dispatcher, f"status {complaint.reference}")).replies[0].text
+    assert "Waiting for your reply" in shown and "Reason: Fixed the mast" in shown  # what staff asked for
     added = await say(dispatcher, "Here is the photo of the receipt you asked for")
     assert added.intent == "case_message"
     back = await reload(core.db, complaint.id)  # type: ignore[arg-type]
