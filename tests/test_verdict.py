@@ -101,6 +101,9 @@ async def test_no_asks_why_and_reopens_with_the_reason(core: Core, dispatcher: D
 async def test_yes_closes_and_the_rating_is_kept(core: Core, dispatcher: Dispatcher) -> None:
     complaint = await filed(core)
     await set_status(core, complaint.id, "resolved")  # type: ignore[arg-type]
+    stranger = Incoming(channel="test", user_id="someone-else", payload=f"verdict:yes:{complaint.reference}")
+    assert (await dispatcher.handle(stranger)).replies[0].text.startswith("I found no complaint")
+    assert (await reload(core.db, complaint.id)).status == "resolved"  # type: ignore[arg-type]
     thanked = await say(dispatcher, payload=f"verdict:yes:{complaint.reference}")
     assert "is now closed" in thanked.replies[0].text and [o.label for o in thanked.options] == list("12345")
     assert "4 of 5" in (await say(dispatcher, "4")).replies[0].text
