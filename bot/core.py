@@ -63,5 +63,6 @@ def core_on(settings: Settings, db: Database, kb: KnowledgeBase, matcher: Matche
         unanswered_per_day=settings.unanswered_per_day,
         pseudonym_key=settings.secret_key,
         office_hours=office_hours(settings),
+        verdict_days=settings.verdict_days,
     )
     return Core(settings=settings, db=db, kb=kb, matcher=matcher, dispatcher=dispatcher)

@@ -183,6 +183,8 @@ class Complaint(SQLModel, table=True):
     due_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     # 0: not escalated; 1: to the body's supervisors; 2: to the admins (bot/domain/escalation.py)
     escalation_level: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # since when it has waited for the citizen (status "waiting"): the due time moves on by the working time paused
+    paused_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: dt.datetime = _timestamp()
     updated_at: dt.datetime = _timestamp()
     resolved_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     office_days: str = "mon-fri"  # days or ranges: "mon-fri", "mon-thu,sat"
     office_hours: str = "09:00-17:00"  # opens-closes, or "always"
     staff_refresh_seconds: float = Field(default=3.0, ge=0)  # how often an open dashboard page polls (0: never)
+    # A resolved complaint the citizen has not answered ("Was it solved?") this many days is closed by the worker.
+    verdict_days: int = Field(default=7, ge=1)
 
     # Staff alerts by e-mail (bot/channels/email.py); no SMTP_HOST: no e-mail, alerts only on the dashboard.
     smtp_host: str | None = None

@@ -1,4 +1,4 @@
-"""The citizen's side of a filed complaint: status, public updates, reopening and rating.
+"""The citizen's side of a filed complaint: status and public updates (reopening and rating: handlers/flows).
 
 A citizen only ever sees complaints filed from their own chat (channel and user id); a reference they did not
 file gets the same "not found" as a reference that does not exist, so nobody can probe others' complaints.
@@ -6,16 +6,7 @@ file gets the same "not found" as a reference that does not exist, so nobody can
 
 from __future__ import annotations
 
-from bot.domain.complaints import (
-    REOPEN_DAYS,
-    ComplaintError,
-    complaints_of,
-    history,
-    own_complaint,
-    parse_reference,
-    reopen,
-    status_name,
-)
+from bot.domain.complaints import complaints_of, history, own_complaint, parse_reference, status_name
 from bot.models import Complaint
 from handlers.context import Context
 from handlers.messages import Option, Outcome
@@ -62,7 +53,7 @@ async def _detail(ctx: Context, complaint: Complaint) -> Outcome:
             date=ctx.kb.texts.date(complaint.created_at.date(), ctx.lang),
         )
     ]
-    if complaint.status == "rejected" and complaint.status_reason:
+    if complaint.status in ("rejected", "waiting") and complaint.status_reason:  # why, or what staff need
         lines.append(ctx.t("status_reason", reason=complaint.status_reason))
     updates = [e for e in await history(ctx.session, complaint, public_only=True) if e.note]
     if updates:
@@ -76,18 +67,6 @@ async def _detail(ctx: Context, complaint: Complaint) -> Outcome:
             ctx.option("opt_reopen", f"reopen:{complaint.reference}"),
             ctx.option("opt_rate", f"rate:{complaint.reference}"),
         ]
+    elif complaint.status == "closed":
+        options = [ctx.option("opt_rate", f"rate:{complaint.reference}")]
     return ctx.outcome("\n".join(lines), [*options, ctx.option("opt_menu", "cmd:menu")], intent="status")
-
-
-async def reopen_complaint(ctx: Context, reference: str) -> Outcome:
-    complaint = await own_complaint(ctx.session, ctx.msg.channel, ctx.msg.user_id, reference)
-    if complaint is None:
-        return ctx.outcome(ctx.t("status_not_found", reference=reference), intent="status")
-    try:
-        await reopen(ctx.session, complaint, ctx.now)
-    except ComplaintError as exc:
-        if str(exc) == "too late":
-            return ctx.outcome(ctx.t("reopen_too_late", reference=reference, days=REOPEN_DAYS), intent="reopen")
-        status = status_name(ctx.kb, complaint.status, ctx.lang)
-        return ctx.outcome(ctx.t("reopen_not_resolved", reference=reference, status=status), intent="reopen")
-    return ctx.outcome(ctx.t("reopen_done", reference=reference), intent="reopen")

@@ -32,6 +32,7 @@ class Context:
     unanswered_per_day: int = 20  # questions one chat identity may leave for staff a day (UNANSWERED_PER_DAY)
     pseudonym_key: str = ""  # keys an erased citizen's stand-in id (SECRET_KEY)
     office_hours: OfficeHours | None = None  # when staff answer (None: at any time)
+    verdict_days: int = 7  # how long a resolved complaint waits for the citizen's "Was it solved?" (VERDICT_DAYS)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def t(self, key: str, **values: object) -> str:

@@ -28,11 +28,12 @@ from bot.models import utcnow
 from bot.storage.conversations import Profile, claim_message, load_state, save_state
 from handlers import case_messages, deadletters, handover
 from handlers.commands import COMMANDS, CommandWords, complaint_start
-from handlers.complaints import reopen_complaint, show_status
+from handlers.complaints import show_status
 from handlers.context import Context
 from handlers.flows import FLOWS
 from handlers.flows.base import menu_options
 from handlers.flows.parks import parks_at_location
+from handlers.flows.verdict import offered_payload
 from handlers.handover_words import HandoverWords
 from handlers.messages import Incoming, Outcome, Reply
 from handlers.outbox import keep_outcome, keep_replies, mark_delivered, stored_outcome
@@ -77,6 +78,7 @@ class Dispatcher:
         unanswered_per_day: int = 20,
         pseudonym_key: str = "",
         office_hours: OfficeHours | None = None,
+        verdict_days: int = 7,
     ) -> None:
         self.db = db
         self.kb = kb
@@ -87,6 +89,7 @@ class Dispatcher:
         self.log_days = log_days
         self.unanswered_per_day = unanswered_per_day
         self.pseudonym_key = pseudonym_key
+        self.verdict_days = verdict_days
         self.commands = CommandWords(kb.lexicon.commands)
         self.reply_window = reply_window  # a citizen's messages this soon after a complaint's update go to it
         if handover_words is None:
@@ -162,6 +165,7 @@ class Dispatcher:
                 unanswered_per_day=self.unanswered_per_day,
                 pseudonym_key=self.pseudonym_key,
                 office_hours=self.office_hours,
+                verdict_days=self.verdict_days,
             )
             outcome = await self._route(ctx)
             erased = bool(ctx.extra.get("erased"))
@@ -194,7 +198,10 @@ class Dispatcher:
     async def _route(self, ctx: Context) -> Outcome:
         if len(ctx.text) > self.max_chars:
             return ctx.outcome(ctx.t("too_long", length=len(ctx.text), limit=self.max_chars), intent="too_long")
-        ctx.payload = ctx.msg.payload or pick_option(ctx.text, ctx.conversation.options)
+        # the "Was it solved?" that came with a resolution is answered before older options are matched
+        ctx.payload = ctx.msg.payload or await offered_payload(ctx) or pick_option(ctx.text, ctx.conversation.options)
+        if ctx.payload and ctx.payload.startswith("verdict:"):
+            ctx.leave()  # a button of the resolution's message: answered whatever flow was going on
         command = self.commands.parse(ctx.text, ctx.payload)
         if not ctx.payload and (language := self.matcher.intents.language_request(ctx.text)):
             # "urdu me batao" works anywhere, a flow included (which then goes on in that language)
@@ -242,8 +249,8 @@ class Dispatcher:
             return await complaint_start(ctx)
         if kind == "status":
             return await show_status(ctx, value)
-        if kind == "reopen":
-            return await reopen_complaint(ctx, value)
+        if kind in ("reopen", "verdict"):  # reopening asks the citizen why first
+            return await FLOWS["verdict"].start(ctx)
         if kind == "rate":
             return await FLOWS["rating"].start(ctx)
         if kind == "handover":

@@ -65,7 +65,7 @@ async def start(ctx: Context) -> Outcome:
     mine = [
         c
         for c in await complaints_of(ctx.session, ctx.msg.channel, ctx.msg.user_id)
-        if c.status in OPEN_STATUSES and c.erased_at is None
+        if c.status in (*OPEN_STATUSES, "waiting") and c.erased_at is None
     ]
     if not mine:
         return await _open(ctx, None)

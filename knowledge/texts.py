@@ -28,7 +28,9 @@ REQUIRED_KEYS = frozenset(
     mydata_profile mydata_messages mydata_flow mydata_complaint mydata_extras mydata_location mydata_delete_hint
     delete_confirm opt_erase opt_keep deleted delete_kept command_start command_menu command_fees command_parks
     command_programmes command_complain command_status command_language command_help command_cancel closing
-    facet_missing handover_after_hours handover_after_hours_complaint office_opening weekdays""".split()
+    facet_missing handover_after_hours handover_after_hours_complaint office_opening weekdays
+    status_waiting status_closed verdict_ask verdict_thanks verdict_why verdict_why_empty
+    verdict_not_waiting""".split()
 )
 
 

@@ -351,7 +351,9 @@ async def test_reopen_within_14_days_and_rate(dispatcher: Dispatcher, db: Databa
     assert (await citizen.say("9")).intent == "reask"
     assert "4 of 5" in (await citizen.say("4")).replies[0].text
     assert (await _complaint(db, complaint.id)).rating == 4  # type: ignore[arg-type]
-    reopened = await citizen.say("", payload=f"reopen:{complaint.reference}")
+    asked = await citizen.say("", payload=f"reopen:{complaint.reference}")
+    assert "what is still wrong" in asked.replies[0].text  # reopening asks why first
+    reopened = await citizen.say("The certificate still has the wrong name")
     assert "Reopened" in reopened.replies[0].text
     again = await _complaint(db, complaint.id)  # type: ignore[arg-type]
     assert (again.status, again.rating) == ("in_review", None)

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.deadlines import add_working_days
+from bot.domain.pause import pause_clock, resume_clock
 from bot.domain.routing import route
 from bot.domain.routing_data import RoutingData, load_routing
 from bot.models import Complaint, ComplaintCounter, ComplaintEvent, Notification, utcnow
@@ -24,14 +25,17 @@ from bot.settings import get_settings
 from knowledge.loader import KnowledgeBase
 from knowledge.normalize import normalize_chars
 
-STATUSES = ("received", "in_review", "resolved", "rejected")
-OPEN_STATUSES = ("received", "in_review")
-# Which status changes staff may make; "reopen" (resolved -> in_review) is the citizen's.
+STATUSES = ("received", "in_review", "waiting", "resolved", "rejected", "closed")
+OPEN_STATUSES = ("received", "in_review")  # open with the clock running ("waiting" for the citizen pauses it)
+# Which status changes staff may make; "reopen" (resolved -> in_review) is the citizen's. A resolved complaint
+# waits for the citizen's verdict (bot/domain/verdict.py): "yes" or silence closes it, "no" reopens it.
 TRANSITIONS = {
-    "received": {"in_review", "resolved", "rejected"},
-    "in_review": {"resolved", "rejected", "received"},
-    "resolved": {"in_review"},
+    "received": {"in_review", "waiting", "resolved", "rejected"},
+    "in_review": {"waiting", "resolved", "rejected", "received"},
+    "waiting": {"in_review", "resolved", "rejected"},
+    "resolved": {"in_review", "closed"},
     "rejected": {"in_review"},
+    "closed": {"in_review"},
 }
 REOPEN_DAYS = 14
 DUPLICATE_WINDOW = dt.timedelta(hours=1)
@@ -175,7 +179,14 @@ async def history(session: AsyncSession, complaint: Complaint, *, public_only: b
     return list(await session.exec(query.order_by(col(ComplaintEvent.created_at), col(ComplaintEvent.id))))
 
 
-def _notify(session: AsyncSession, kb: KnowledgeBase, complaint: Complaint, event: ComplaintEvent, text: str) -> None:
+def _notify(
+    session: AsyncSession,
+    kb: KnowledgeBase,
+    complaint: Complaint,
+    event: ComplaintEvent,
+    text: str,
+    options: list[dict[str, str]] | None = None,
+) -> None:
     assert complaint.id is not None and event.id is not None
     session.add(
         Notification(
@@ -185,8 +196,17 @@ def _notify(session: AsyncSession, kb: KnowledgeBase, complaint: Complaint, even
             user_id=complaint.user_id,
             language=complaint.language,
             text=text,
+            options=options or [],
         )
     )
+
+
+def verdict_options(kb: KnowledgeBase, complaint: Complaint) -> list[dict[str, str]]:
+    """The buttons of the "Was it solved?" question that comes with the resolution."""
+    return [
+        {"label": kb.texts("opt_yes", complaint.language), "payload": f"verdict:yes:{complaint.reference}"},
+        {"label": kb.texts("opt_no", complaint.language), "payload": f"verdict:no:{complaint.reference}"},
+    ]
 
 
 def status_name(kb: KnowledgeBase, status: str, lang: str) -> str:
@@ -221,17 +241,26 @@ async def change_status(
         actor=actor,
         created_at=now,
     )
+    if complaint.status == "waiting":
+        session.add(resume_clock(complaint, now, actor))
+    if new_status == "waiting":
+        pause_clock(complaint, now)
     complaint.status = new_status
     complaint.status_reason = reason.strip() if reason else None
     complaint.updated_at = now
-    complaint.resolved_at = now if new_status == "resolved" else None
+    if new_status != "closed":  # closing keeps the time it was resolved
+        complaint.resolved_at = now if new_status == "resolved" else None
     session.add_all([complaint, event])
     await session.flush()
     lang = complaint.language
     text = kb.texts("notify_status", lang, reference=complaint.reference, status=status_name(kb, new_status, lang))
     if event.note:
         text += "\n" + kb.texts("status_reason", lang, reason=event.note)
-    _notify(session, kb, complaint, event, text)
+    options = None
+    if new_status == "resolved":
+        text += "\n\n" + kb.texts("verdict_ask", lang)
+        options = verdict_options(kb, complaint)
+    _notify(session, kb, complaint, event, text, options)
     return event
 
 
@@ -270,8 +299,11 @@ async def add_note(
     return event
 
 
-async def reopen(session: AsyncSession, complaint: Complaint, now: dt.datetime | None = None) -> ComplaintEvent:
-    """The citizen reopens a resolved complaint, within REOPEN_DAYS of its resolution."""
+async def reopen(
+    session: AsyncSession, complaint: Complaint, now: dt.datetime | None = None, reason: str | None = None
+) -> ComplaintEvent:
+    """The citizen reopens a resolved complaint, within REOPEN_DAYS of its resolution, saying why: it goes back to
+    its body's queue in review, the old resolution reason cleared and the citizen's reason in its history."""
     now = now or utcnow()
     if complaint.status != "resolved":
         raise ComplaintError("not resolved")
@@ -282,11 +314,13 @@ async def reopen(session: AsyncSession, complaint: Complaint, now: dt.datetime |
         kind="reopened",
         from_status="resolved",
         to_status="in_review",
+        note=reason.strip()[:2000] if reason and reason.strip() else None,
         public=True,
         actor="citizen",
         created_at=now,
     )
     complaint.status = "in_review"
+    complaint.status_reason = None
     complaint.resolved_at = None
     complaint.rating = None
     complaint.updated_at = now
@@ -295,8 +329,8 @@ async def reopen(session: AsyncSession, complaint: Complaint, now: dt.datetime |
 
 
 async def rate(session: AsyncSession, complaint: Complaint, rating: int, now: dt.datetime | None = None) -> None:
-    """The citizen rates the outcome of a resolved complaint, 1 to 5 (a new rating replaces the old)."""
-    if complaint.status != "resolved":
+    """The citizen rates the outcome of a resolved (or closed) complaint, 1 to 5 (a new rating replaces the old)."""
+    if complaint.status not in ("resolved", "closed"):
         raise ComplaintError("not resolved")
     if not 1 <= rating <= 5:
         raise ComplaintError("rating must be 1 to 5")

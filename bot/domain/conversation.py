@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.domain.pause import resume_on_reply
 from bot.models import Complaint, ComplaintEvent, Handover, HandoverMessage, Notification, utcnow
 from knowledge.loader import KnowledgeBase
 
@@ -45,8 +46,10 @@ async def add_citizen_message(
     attachments: list[dict[str, Any]] | None = None,
     now: dt.datetime | None = None,
 ) -> ComplaintEvent:
-    """The citizen's message, kept on their complaint for staff (not answered by the bot)."""
+    """The citizen's message, kept on their complaint for staff (not answered by the bot); a complaint that waited
+    for the citizen goes back in review with its clock running (bot/domain/pause.py)."""
     now = now or utcnow()
+    await resume_on_reply(session, complaint, now)
     event = _event(complaint, "citizen_message", CITIZEN, now, note=text.strip() or None, attachments=attachments)
     complaint.updated_at = now
     session.add_all([complaint, event])

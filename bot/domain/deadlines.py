@@ -47,3 +47,37 @@ def due_state(due_at: dt.datetime | None, now: dt.datetime, soon: dt.timedelta) 
 def local_due(due_at: dt.datetime) -> str:
     """The last day to act, as staff read it: the local day before the midnight the complaint is due."""
     return (due_at.astimezone(PKT) - dt.timedelta(seconds=1)).strftime("%Y-%m-%d")
+
+
+def _next_midnight(moment: dt.datetime) -> dt.datetime:
+    local = moment.astimezone(PKT)
+    return dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), tzinfo=PKT)
+
+
+def working_time_between(start: dt.datetime, end: dt.datetime, holidays: Collection[dt.date]) -> dt.timedelta:
+    """How much of [start, end) fell on working days (Pakistan time): the clock time a pause took from a complaint."""
+    total = dt.timedelta(0)
+    moment = start
+    for _ in range(MAX_DAYS):
+        if moment >= end:
+            break
+        midnight = _next_midnight(moment)
+        if is_working_day(moment.astimezone(PKT).date(), holidays):
+            total += min(midnight, end) - moment
+        moment = midnight
+    return total
+
+
+def add_working_time(start: dt.datetime, amount: dt.timedelta, holidays: Collection[dt.date]) -> dt.datetime:
+    """`start` moved on by `amount` of working-day time, skipping weekends and holidays (a paused clock resumed)."""
+    moment, left = start.astimezone(PKT), amount
+    for _ in range(MAX_DAYS):
+        if left <= dt.timedelta(0):
+            break
+        midnight = _next_midnight(moment)
+        if is_working_day(moment.date(), holidays):
+            if left <= midnight - moment:
+                return (moment + left).astimezone(dt.UTC)
+            left -= midnight - moment
+        moment = midnight
+    return moment.astimezone(dt.UTC)

@@ -29,6 +29,7 @@ from bot.domain import alerts
 from bot.domain.escalation import escalate_round
 from bot.domain.privacy import purge_logs
 from bot.domain.routing_data import load_routing
+from bot.domain.verdict import close_round
 from bot.errors import is_transient
 from bot.models import Notification, utcnow
 from bot.storage import outbox as rows
@@ -190,8 +191,8 @@ async def purge_due(core: Core) -> int:
 
 async def run_sender(core: Core, stop: asyncio.Event, interval: float) -> None:
     """Deliver due notifications every `interval` seconds until `stop` is set; make staff alerts of new events each
-    round and escalate overdue complaints and send the daily digests every minute (bot/domain/escalation.py,
-    alerts.py); purge old logs hourly."""
+    round; every minute escalate overdue complaints, send the daily digests (bot/domain/escalation.py, alerts.py) and
+    close resolved complaints the citizen left unanswered (bot/domain/verdict.py); purge old logs hourly."""
     next_purge = next_escalation = 0.0
     loop = asyncio.get_running_loop()
     while not stop.is_set():
@@ -202,6 +203,7 @@ async def run_sender(core: Core, stop: asyncio.Event, interval: float) -> None:
                 routing = load_routing(core.settings.knowledge_dir)
                 await escalate_round(core.db, routing, on_step=alerts.escalation_alerts(core))
                 await alerts.digest_round(core)
+                await close_round(core.db, core.settings.verdict_days)  # resolved, unanswered for VERDICT_DAYS
                 next_escalation = loop.time() + ESCALATE_EVERY_SECONDS
             if loop.time() >= next_purge:
                 purged = await purge_due(core)

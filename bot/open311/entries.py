@@ -82,7 +82,7 @@ def request_entry(
     from_client = complaint.channel == CHANNEL  # filed through this API, meant for such systems
     return {
         "service_request_id": complaint.reference,
-        "status": "closed" if complaint.status in ("resolved", "rejected") else "open",
+        "status": "closed" if complaint.status in ("resolved", "rejected", "closed") else "open",
         "status_notes": None if erased else _status_notes(complaint, events),
         "service_name": service.name.en if service else complaint.category,
         "service_code": complaint.category,

@@ -110,9 +110,9 @@ async def list_requests(request: Request) -> Response:
         if statuses - {"open", "closed"}:
             raise Open311Error(400, "status must be open or closed")
         if statuses == {"open"}:
-            query = query.where(col(Complaint.status).in_(("received", "in_review")))
+            query = query.where(col(Complaint.status).in_(("received", "in_review", "waiting")))
         elif statuses == {"closed"}:
-            query = query.where(col(Complaint.status).in_(("resolved", "rejected")))
+            query = query.where(col(Complaint.status).in_(("resolved", "rejected", "closed")))
     query = (
         query.order_by(col(Complaint.created_at).desc(), col(Complaint.id).desc())
         .offset((page - 1) * page_size)

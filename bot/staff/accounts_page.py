@@ -105,9 +105,14 @@ async def _change(web: StaffWeb, ctx: Ctx) -> Response:
             categories = accounts.check_categories(
                 [str(v) for v in ctx.form.getlist("categories")], ctx.core.kb.services.keys()
             )
+            body = (ctx.field("body", 32) or None) if "body" in ctx.form else user.body_id
+            known = (await routing_page.choices(ctx))["body_names"]
+            if body is not None and body != user.body_id and body not in known:
+                raise accounts.AccountError(f"unknown body {body!r}")
             if role != user.role:
                 user.role = role
                 user.session_epoch += 1  # fewer rights apply at once, not at the next sign-in
+            user.body_id = body  # which complaints they see follows at once (bot/staff/queries.scope_conditions)
             await accounts.set_categories(ctx.db, user, categories)
             user.email = accounts.check_email(ctx.field("email", 200))  # where its alerts go (empty: none)
             code = "account_saved"
@@ -117,6 +122,7 @@ async def _change(web: StaffWeb, ctx: Ctx) -> Response:
         return await _listing(web, ctx, error=f"Not changed: {exc}.", status=400)
     changes = {"change": action, "role": user.role, "categories": user.categories, "active": user.active}
     changes["email"] = user.email
+    changes["body"] = user.body_id
     audit.record(ctx.db, "account_changed", actor=ctx.user.username, client=ctx.client, target=user.username, **changes)
     await ctx.db.commit()
     log.info("staff %s: %s on account %s", ctx.user.username, action, user.username)

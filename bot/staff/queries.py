@@ -159,14 +159,23 @@ def local_day_start(day: dt.date) -> dt.datetime:
 
 
 def scope_conditions(user: StaffUser | None) -> list[ColumnElement[bool]]:
-    """An account limited to some categories sees only those (admins always see all)."""
-    if user is not None and user.role != "admin" and user.categories:
-        return [col(Complaint.category).in_(user.categories)]
-    return []
+    """An account limited to some categories sees only those, and an account of a body only that body's complaints
+    (admins always see all; an account of no body is not limited by body)."""
+    if user is None or user.role == "admin":
+        return []
+    conditions: list[ColumnElement[bool]] = []
+    if user.categories:
+        conditions.append(col(Complaint.category).in_(user.categories))
+    if user.body_id:
+        conditions.append(Complaint.body_id == user.body_id)
+    return conditions
 
 
 def may_see(user: StaffUser | None, complaint: Complaint) -> bool:
-    return user is None or user.role == "admin" or not user.categories or complaint.category in user.categories
+    if user is None or user.role == "admin":
+        return True
+    in_categories = not user.categories or complaint.category in user.categories
+    return in_categories and (not user.body_id or complaint.body_id == user.body_id)
 
 
 def filter_conditions(filters: Filters, user: StaffUser | None, *, with_status: bool = True) -> list[Any]:
@@ -455,7 +464,7 @@ async def overview(
     resolved = (
         await session.exec(
             select(Complaint.category, Complaint.created_at, Complaint.resolved_at).where(  # type: ignore[call-overload]
-                *scope, Complaint.status == "resolved", col(Complaint.resolved_at).is_not(None)
+                *scope, col(Complaint.status).in_(("resolved", "closed")), col(Complaint.resolved_at).is_not(None)
             )
         )
     ).all()

@@ -46,6 +46,8 @@ def due_cell(complaint: Complaint, now: dt.datetime, soon: dt.timedelta) -> dict
     """What the Due column shows: the last day, and on time / due soon / overdue while the complaint is open."""
     if complaint.due_at is None:
         return {"state": "", "label": "", "day": "—"}
+    if complaint.status == "waiting":  # the clock is paused until the citizen answers (bot/domain/pause.py)
+        return {"state": "paused", "label": "paused: waiting for the citizen", "day": local_due(complaint.due_at)}
     state = due_state(complaint.due_at, now, soon) if complaint.status in queries.OPEN_STATUSES else None
     return {
         "state": state or "closed",

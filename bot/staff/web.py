@@ -363,6 +363,7 @@ class StaffWeb:
             Route("/complaints/{reference}/note", g("agent")(on(complaints_page.note)), methods=["POST"]),
             Route("/complaints/{reference}/assign", g("agent")(on(complaints_page.assign)), methods=["POST"]),
             Route("/overview", g("viewer")(overview_page.page(self)), methods=["GET"]),
+            Route("/overview.csv", g("viewer")(overview_page.export(self)), methods=["GET"]),
             Route("/unanswered", g("viewer")(unanswered_page.page(self)), methods=["GET"]),
             Route("/unanswered/handled", g("agent")(unanswered_page.mark_handled), methods=["POST"]),
             Route("/deadletters", g("admin")(deadletters_page.page(self)), methods=["GET"]),

@@ -9,6 +9,7 @@ from handlers.flows.parks import ParkFinderFlow
 from handlers.flows.privacy import DeleteDataFlow
 from handlers.flows.programmes import ProgrammeFinderFlow
 from handlers.flows.rating import RatingFlow
+from handlers.flows.verdict import VerdictFlow
 
 FLOWS: dict[str, Flow] = {
     flow.name: flow
@@ -21,6 +22,7 @@ FLOWS: dict[str, Flow] = {
         RatingFlow(),
         DeleteDataFlow(),
         CasePickFlow(),
+        VerdictFlow(),
     )
 }
 

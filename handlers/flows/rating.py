@@ -21,7 +21,7 @@ class RatingFlow(Flow):
         complaint = await own_complaint(ctx.session, ctx.msg.channel, ctx.msg.user_id, reference)
         if complaint is None:
             return ctx.outcome(ctx.t("status_not_found", reference=reference), intent="status")
-        if complaint.status != "resolved":
+        if complaint.status not in ("resolved", "closed"):
             status = status_name(ctx.kb, complaint.status, ctx.lang)
             return ctx.outcome(ctx.t("rate_not_resolved", reference=reference, status=status), intent="rating")
         ctx.enter(self.name, "stars", {"reference": reference})
