@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     # complaint for staff instead of the question matcher; 0 turns the window off (replies to it still count).
     case_reply_window_hours: int = Field(default=72, ge=0)
     max_message_chars: int = Field(default=4000, ge=100)
+    # Photos, documents and voice notes citizens send in a conversation (bot/domain/media.py): where they are kept,
+    # how large and of which types (comma-separated; "image/*" allows a family) they may be.
+    media_dir: Path = Path("data/media")
+    media_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    media_content_types: str = (
+        "image/jpeg,image/png,image/webp,image/gif,application/pdf,audio/ogg,audio/mpeg,audio/mp4,audio/aac,"
+        "audio/amr,video/mp4"
+    )
+    # The only address WhatsApp media is fetched from (with the account's credentials); tests point it at a fake.
+    twilio_media_base_url: str = "https://api.twilio.com"
 
     @field_validator("public_url")
     @classmethod

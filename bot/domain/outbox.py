@@ -26,11 +26,13 @@ from bot.channels import network_channel_names
 from bot.channels.base import SendError
 from bot.core import Core
 from bot.domain.escalation import escalate_round
+from bot.domain.media import fetch_due
 from bot.domain.privacy import purge_logs
 from bot.domain.routing_data import load_routing
 from bot.errors import is_transient
 from bot.models import Notification, utcnow
 from bot.storage import outbox as rows
+from bot.storage import reachability
 from handlers.messages import Option
 
 log = logging.getLogger(__name__)
@@ -147,6 +149,9 @@ async def _deliver(core: Core, notification: Notification, token: str, now: dt.d
     except Exception as exc:  # a channel bug must not stop the other notifications
         retryable = exc.retryable if isinstance(exc, SendError) else True
         error = f"{type(exc).__name__}: {exc}"[:500]
+        if isinstance(exc, SendError) and exc.unreachable:  # blocked: shown to staff, and never retried
+            retryable = False
+            await _mark_unreachable(core, notification, str(exc), now)
         if retryable and notification.attempts < MAX_ATTEMPTS:
             retry_at = now + backoff(notification.attempts)
             metrics.send_finished(notification.channel, "retry")
@@ -170,6 +175,14 @@ async def _deliver(core: Core, notification: Notification, token: str, now: dt.d
     return 1
 
 
+async def _mark_unreachable(core: Core, notification: Notification, reason: str, now: dt.datetime) -> None:
+    try:
+        async with core.db.session() as session, session.begin():
+            await reachability.mark(session, notification.channel, notification.user_id, reason, now)
+    except Exception as exc:  # the notification's own outcome is recorded regardless
+        log.warning("notification %s: could not mark the citizen unreachable (%s)", notification.id, exc)
+
+
 async def outbox_depth(core: Core) -> tuple[dict[str, int], float]:
     """How many notifications wait (by status), and how old the oldest waiting one is, in seconds."""
     async with core.db.session() as session:
@@ -188,13 +201,14 @@ async def purge_due(core: Core) -> int:
 
 
 async def run_sender(core: Core, stop: asyncio.Event, interval: float) -> None:
-    """Deliver due notifications every `interval` seconds until `stop` is set; escalate overdue complaints every
-    minute (bot/domain/escalation.py); purge old logs hourly."""
+    """Deliver due notifications and fetch citizens' files every `interval` seconds until `stop` is set; escalate
+    overdue complaints every minute (bot/domain/escalation.py); purge old logs hourly."""
     next_purge = next_escalation = 0.0
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
             await deliver_due(core)
+            await fetch_due(core)  # files citizens sent in conversations (bot/domain/media.py)
             if loop.time() >= next_escalation:
                 await escalate_round(core.db, load_routing(core.settings.knowledge_dir))
                 next_escalation = loop.time() + ESCALATE_EVERY_SECONDS

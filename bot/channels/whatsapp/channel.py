@@ -18,7 +18,8 @@ from starlette.routing import BaseRoute, Route
 from twilio.http import AsyncHttpClient
 from twilio.rest import Client
 
-from bot.channels.base import Channel, SendError, Sent
+from bot.channels.base import Channel, Fetched, SendError, Sent
+from bot.channels.whatsapp import media
 from bot.channels.whatsapp import send as outbound
 from bot.channels.whatsapp.config import CHANNEL, STATUS_PATH, WEBHOOK_PATH, missing_settings
 from bot.channels.whatsapp.parse import Refused, parse_incoming, parse_status, read_form_text
@@ -149,3 +150,7 @@ class WhatsAppChannel(Channel):
             self.settings, user_id, render_reply(Reply(text, tuple(options))), inside_window=inside
         )
         return await outbound.create_message(client, fields, self.settings.twilio_send_timeout_seconds)
+
+    async def fetch_media(self, ref: str, max_bytes: int) -> Fetched:
+        """A MediaUrl's file, with the account's credentials, from TWILIO_MEDIA_BASE_URL's host only."""
+        return await media.fetch_media(self.settings, ref, max_bytes)
