@@ -18,6 +18,7 @@ from bot.domain.complaints import STATUSES, TRANSITIONS, ComplaintError, add_not
 from bot.models import Complaint, Notification, utcnow
 from bot.staff import (
     accounts,
+    media_page,
     queries,
     routing_page,
 )
@@ -169,11 +170,14 @@ async def detail(web: StaffWeb, ctx: Ctx, *, error: str = "", status: int = 200)
     personal_ok = accounts.has_role(ctx.user, "agent")
     assert complaint.id is not None
     routed = await routing_page.choices(ctx)
+    conversation = [e for e in events if e.kind in CONVERSATION_KINDS]
     return web.render(
         ctx.request,
         "complaint.html",
         handover=await handovers.open_handover_of_complaint(ctx.db, complaint.id),
-        conversation=[e for e in events if e.kind in CONVERSATION_KINDS],
+        conversation=conversation,
+        files=await media_page.of_events(ctx, conversation),
+        unreachable=await media_page.unreachable(ctx, complaint.channel, complaint.user_id),
         ctx=ctx,
         status=status,
         nav="complaints",

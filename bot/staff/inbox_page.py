@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from bot.domain.conversation import ConversationError, hand_back, staff_reply, take_over
 from bot.models import Complaint, Handover, utcnow
-from bot.staff import queries
+from bot.staff import media_page, queries
 from bot.storage import handovers
 
 if TYPE_CHECKING:
@@ -62,7 +62,16 @@ def conversation(web: StaffWeb) -> Callable[[Ctx], Awaitable[Response]]:
         assert handover.id is not None
         said = await handovers.messages_of(ctx.db, handover.id)
         return web.render(
-            ctx.request, "conversation.html", ctx=ctx, nav="inbox", h=handover, said=said, error=error, status=status
+            ctx.request,
+            "conversation.html",
+            ctx=ctx,
+            nav="inbox",
+            h=handover,
+            said=said,
+            files=await media_page.of_messages(ctx, said),
+            unreachable=await media_page.unreachable(ctx, handover.channel, handover.user_id),
+            error=error,
+            status=status,
         )
 
     return conversation_page

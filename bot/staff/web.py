@@ -40,6 +40,7 @@ from bot.staff import (
     complaints_page,
     deadletters_page,
     inbox_page,
+    media_page,
     overdue_page,
     overview_page,
     queries,
@@ -367,6 +368,7 @@ class StaffWeb:
             Route("/inbox/{ident:int}/reply", g("agent")(inbox_page.reply), methods=["POST"]),
             Route("/inbox/{ident:int}/{action}", g("agent")(inbox_page.act), methods=["POST"]),
             Route("/complaints/{reference}/reply", g("agent")(inbox_page.reply_to_complaint), methods=["POST"]),
+            Route("/media/{ident:int}", g("agent")(media_page.serve), methods=["GET"]),
         ]
         inner = Starlette(routes=routes, exception_handlers={HTTPException: self.http_error})
         return StaffASGI(inner)
