@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -403,10 +403,20 @@ class MediaFile(SQLModel, table=True):
     locked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     content_type: str | None = Field(default=None, max_length=100)  # of the stored bytes
     size: int | None = None
-    path: str | None = Field(default=None, sa_type=Text)  # the stored file (absolute)
+    path: str | None = Field(default=None, sa_type=Text)  # the stored file (absolute); None: in media_blob
     error: str | None = Field(default=None, max_length=300)  # why it was refused, or the last fetch's failure
     created_at: dt.datetime = _timestamp()
     fetched_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class MediaBlob(SQLModel, table=True):
+    """A stored file's bytes, with MEDIA_STORE=database: for platforms whose processes share no disk (the Procfile's
+    web and worker), so every process can serve what the worker fetched."""
+
+    __tablename__ = "media_blob"
+
+    media_id: int = Field(primary_key=True, foreign_key="media_file.id")
+    data: bytes = Field(sa_type=LargeBinary)
 
 
 class Unreachable(SQLModel, table=True):

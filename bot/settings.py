@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     max_message_chars: int = Field(default=4000, ge=100)
     # Photos, documents and voice notes citizens send in a conversation (bot/domain/media.py): where they are kept,
     # how large and of which types (comma-separated; "image/*" allows a family) they may be.
+    media_store: Literal["directory", "database"] = "directory"  # database: for processes that share no disk
     media_dir: Path = Path("data/media")
     media_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     media_content_types: str = (

@@ -35,7 +35,7 @@ from bot.domain.conversation import request_handover, staff_reply
 from bot.domain.media import fetch_due
 from bot.domain.outbox import deliver_due
 from bot.domain.privacy import erase_user
-from bot.models import Complaint, MediaFile, Notification, Unreachable, utcnow
+from bot.models import Complaint, MediaBlob, MediaFile, Notification, Unreachable, utcnow
 from bot.settings import Settings
 from knowledge.loader import KnowledgeBase
 
@@ -207,6 +207,27 @@ async def test_a_voice_note_and_a_document_are_downloads(app: App) -> None:
         assert f'href="/staff/media/{row.id}" download>Download voice, audio/ogg' in page.text
         served = await agent.get(f"/staff/media/{row.id}")
         assert served.headers["content-disposition"] == f'attachment; filename="voice-{row.id}.ogg"'
+
+
+async def test_with_media_store_database_the_bytes_live_in_the_database(app: App) -> None:
+    """For processes that share no disk (the Procfile's web and worker): any web process serves what a worker
+    fetched, and erasure removes the bytes with the row."""
+    reference = await updated_complaint(app.core.db, app.core.kb, "whatsapp", WA_ID)
+    url = app.twilio.add_media("MM" + new_sid()[2:], "ME" + "7" * 32, JPEG, "image/jpeg")
+    await app.whatsapp_message(NumMedia="1", MediaUrl0=url, MediaContentType0="image/jpeg")
+    worker = dataclasses.replace(app.core, settings=app.core.settings.model_copy(update={"media_store": "database"}))
+    assert await fetch_due(worker) == 1
+    [row] = await files(app.core.db)
+    assert (row.status, row.path) == ("stored", None) and not app.media_dir.exists()
+    async with signed_in(app.live, "amna", "agent") as agent:
+        assert f'src="/staff/media/{row.id}"' in (await agent.get(f"/staff/complaints/{reference}")).text
+        served = await agent.get(f"/staff/media/{row.id}")
+        assert served.status_code == 200 and served.content == JPEG and served.headers["content-type"] == "image/jpeg"
+        assert served.headers["content-disposition"] == f'inline; filename="photo-{row.id}.jpg"'
+    async with app.core.db.session() as session, session.begin():
+        await erase_user(session, "whatsapp", WA_ID, key="k")
+    async with app.core.db.session() as session:
+        assert await session.get(MediaBlob, row.id) is None and await session.get(MediaFile, row.id) is None
 
 
 # --- what is refused ------------------------------------------------------------------------------------------

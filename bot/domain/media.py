@@ -5,7 +5,8 @@ The webhook only records the channel's handle (a Telegram file id, a Twilio medi
 would hold up the reply and repeat on every redelivery. The worker's round claims one due row at a time (a
 compare-and-set, safe in several processes), asks the channel for the bytes (from the channel's own API host only:
 bot/channels/media_http.py), checks size and type (MEDIA_MAX_BYTES, MEDIA_CONTENT_TYPES; an image's first bytes
-must be an image), and stores the file. A failure is retried with backoff and, after the last try, marked failed;
+must be an image), and stores the file: in MEDIA_DIR, or with MEDIA_STORE=database in the database (for platforms
+whose processes share no disk). A failure is retried with backoff and, after the last try, marked failed;
 a refusal (another host, too large, a type not allowed) is final at once and says why. Neither holds up anything.
 """
 
@@ -155,7 +156,8 @@ async def _fetch_one(core: Core, row: MediaFile, now: dt.datetime) -> int:
         fetched = await channel.fetch_media(row.ref, settings.media_max_bytes)
         content_type = content_type_of(row.declared_type, fetched.content_type)
         check(fetched.data, content_type, settings.media_content_types)
-        path = await asyncio.to_thread(_write, Path(settings.media_dir), fetched.data)
+        if settings.media_store == "directory":
+            path = await asyncio.to_thread(_write, Path(settings.media_dir), fetched.data)
     except Exception as exc:  # a channel bug must not stop the other files
         final = isinstance(exc, MediaError) and exc.refused
         error = str(exc) if isinstance(exc, MediaError) else f"{type(exc).__name__}: {exc}"
@@ -181,8 +183,11 @@ async def _fetch_one(core: Core, row: MediaFile, now: dt.datetime) -> int:
             error=None,
             fetched_at=utcnow(),
         )
-    if not recorded:  # another worker took it over (the lease ran out): keep one copy, theirs
-        await asyncio.to_thread(delete_files, [path])
+        if recorded and path is None:  # MEDIA_STORE=database
+            rows.add_blob(session, row.id, fetched.data)
+    if not recorded:  # another worker took it over (the lease ran out), or it was erased meanwhile
+        if path is not None:
+            await asyncio.to_thread(delete_files, [path])
         return 0
     return 1
 

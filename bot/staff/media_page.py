@@ -118,14 +118,22 @@ async def serve(ctx: Ctx) -> Response:
     row = await ctx.db.get(MediaFile, int(ctx.request.path_params["ident"]))
     if row is None or not await _may_see(ctx, row):
         raise HTTPException(404, "No such file (or not in your categories).")
-    if row.status != "stored" or not row.path or not await asyncio.to_thread(os.path.isfile, row.path):
-        raise HTTPException(404, "This file is not available: " + (row.error or "it has not been fetched yet") + ".")
+    assert row.id is not None
+    unavailable = HTTPException(404, f"This file is not available: {row.error or 'it has not been fetched yet'}.")
+    if row.status != "stored":
+        raise unavailable
     content_type = row.content_type or "application/octet-stream"
     name = f"{row.kind}-{row.id}.{EXTENSIONS.get(content_type, 'bin')}"
+    disposition = "inline" if is_image(content_type) else "attachment"
+    headers = {"cache-control": "private, no-store"}
+    if row.path is None:  # MEDIA_STORE=database
+        data = await rows.blob(ctx.db, row.id)
+        if data is None:
+            raise unavailable
+        headers["content-disposition"] = f'{disposition}; filename="{name}"'
+        return Response(data, media_type=content_type, headers=headers)
+    if not await asyncio.to_thread(os.path.isfile, row.path):
+        raise unavailable
     return FileResponse(
-        row.path,
-        media_type=content_type,
-        filename=name,
-        content_disposition_type="inline" if is_image(content_type) else "attachment",
-        headers={"cache-control": "private, no-store"},
+        row.path, media_type=content_type, filename=name, content_disposition_type=disposition, headers=headers
     )

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, and_, delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.models import MediaFile
+from bot.models import MediaBlob, MediaFile
 
 
 def _due(now: dt.datetime) -> ColumnElement[bool]:
@@ -76,7 +76,19 @@ async def paths_of_user(session: AsyncSession, channel: str, user_id: str) -> li
 
 
 async def delete_of_user(session: AsyncSession, channel: str, user_id: str) -> int:
+    """Their rows, and the bytes kept in the database (MEDIA_STORE=database) with them."""
+    theirs = select(MediaFile.id).where(MediaFile.channel == channel, MediaFile.user_id == user_id)
+    await session.exec(delete(MediaBlob).where(col(MediaBlob.media_id).in_(theirs)))  # type: ignore[call-overload]
     result = await session.exec(  # type: ignore[call-overload]
         delete(MediaFile).where(MediaFile.channel == channel, MediaFile.user_id == user_id)
     )
     return int(result.rowcount or 0)
+
+
+def add_blob(session: AsyncSession, media_id: int, data: bytes) -> None:
+    session.add(MediaBlob(media_id=media_id, data=data))
+
+
+async def blob(session: AsyncSession, media_id: int) -> bytes | None:
+    found = await session.get(MediaBlob, media_id)
+    return found.data if found is not None else None

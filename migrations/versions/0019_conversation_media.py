@@ -49,6 +49,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_media_file_due", ["status", "next_attempt_at"], unique=False)
         batch_op.create_index("ix_media_file_user", ["channel", "user_id"], unique=False)
     op.create_table(
+        "media_blob",
+        sa.Column("media_id", sa.Integer(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(["media_id"], ["media_file.id"]),
+        sa.PrimaryKeyConstraint("media_id"),
+    )
+    op.create_table(
         "unreachable",
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
@@ -60,6 +67,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("unreachable")
+    op.drop_table("media_blob")
     with op.batch_alter_table("media_file", schema=None) as batch_op:
         batch_op.drop_index("ix_media_file_user")
         batch_op.drop_index("ix_media_file_due")
