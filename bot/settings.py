@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     )
     # The only address WhatsApp media is fetched from (with the account's credentials); tests point it at a fake.
     twilio_media_base_url: str = "https://api.twilio.com"
+    # Where Twilio's own redirect from a media URL may lead (its media storage); comma-separated origins.
+    twilio_media_redirect_origins: str = "https://mms.twiliocdn.com,https://s3-external-1.amazonaws.com"
 
     @field_validator("public_url")
     @classmethod

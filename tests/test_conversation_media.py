@@ -260,6 +260,34 @@ async def test_a_media_url_on_another_host_is_refused_without_a_request(app: App
         assert "not stored (refused: the media URL is not on the Twilio API host)" in page.text
 
 
+async def test_twilios_redirect_to_its_media_storage_is_followed_without_the_credentials(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await updated_complaint(app.core.db, app.core.kb, "whatsapp", WA_ID)
+    seen: list[str | None] = []
+
+    async def storage(request: Request) -> Response:
+        seen.append(request.headers.get("authorization"))
+        return Response(JPEG, media_type="image/jpeg")
+
+    async with serve(Starlette(routes=[Route("/{path:path}", storage)])) as cdn:
+        channel = app.core.channels["whatsapp"]
+        changed = app.core.settings.model_copy(update={"twilio_media_redirect_origins": f"https://cdn.example,{cdn}"})
+        monkeypatch.setattr(channel, "settings", changed)
+        url = app.twilio.add_media("MM" + new_sid()[2:], "ME" + "8" * 32, b"", "image/jpeg")
+        app.twilio.media_redirects["ME" + "8" * 32] = f"{cdn}/signed-for-4-hours.jpg"
+        await app.whatsapp_message(NumMedia="1", MediaUrl0=url, MediaContentType0="image/jpeg")
+        assert await fetch_due(app.core) == 1
+        assert seen == [None]  # Twilio's credentials went to the Twilio API host only
+        # A media URL that names the storage itself (not reached through Twilio's redirect) is still refused.
+        await app.whatsapp_message(NumMedia="1", MediaUrl0=f"{cdn}/direct.jpg", MediaContentType0="image/jpeg")
+        assert await fetch_due(app.core) == 0 and seen == [None]
+    stored, refused = await files(app.core.db)
+    assert stored.status == "stored" and stored.path
+    assert await asyncio.to_thread(Path(stored.path).read_bytes) == JPEG
+    assert refused.status == "refused"
+
+
 async def test_the_fetch_refuses_another_host_before_any_request(app: App) -> None:
     from bot.channels.base import MediaError
 

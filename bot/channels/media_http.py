@@ -1,13 +1,15 @@
 """Fetching a file a user sent, from the channel's own API host only, with a size cap counted as the bytes arrive.
 
 The Telegram and WhatsApp channels use it when the worker fetches media (never inside a webhook). A URL on any
-other scheme, host or port is refused before any request, and a redirect is followed only while it stays on that
-host: neither a forged URL nor a redirect makes the server fetch from elsewhere (server-side request forgery) or
-hand the channel's credentials to another host.
+other scheme, host or port is refused before any request: a URL in a message never makes the server fetch from
+elsewhere (server-side request forgery). A redirect is followed only to the API host itself, or to one of the
+`redirect_origins` the channel names for its own file storage (Twilio answers a media URL with a redirect to its
+CDN), and the credentials go to the API host only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -37,21 +39,31 @@ def same_origin(url: str, allowed: str) -> bool:
 
 
 def _retryable_status(status: int) -> bool:
-    return status >= 500 or status in (408, 429)
+    """5xx, a timeout, rate limiting, and 404 (Twilio's media can lag a moment behind its webhook)."""
+    return status >= 500 or status in (404, 408, 429)
 
 
 async def fetch(
-    url: str, *, allowed: str, max_bytes: int, headers: dict[str, str] | None = None, seconds: float = TIMEOUT_SECONDS
+    url: str,
+    *,
+    allowed: str,
+    max_bytes: int,
+    headers: dict[str, str] | None = None,
+    redirect_origins: Sequence[str] = (),
+    seconds: float = TIMEOUT_SECONDS,
 ) -> Fetched:
     """GET `url` if it is on `allowed`'s scheme, host and port; at most `max_bytes`. MediaError(refused=True) for
-    another host, a file too large, or an answer that will not change (404); MediaError otherwise."""
+    another host, a file too large, or an answer that will not change (401, 403); MediaError otherwise."""
     host = origin(allowed)[1]
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds)) as session:
-        for _ in range(MAX_REDIRECTS + 1):
-            if not same_origin(url, allowed):
+        for hop in range(MAX_REDIRECTS + 1):
+            on_api_host = same_origin(url, allowed)
+            redirected_to_storage = hop > 0 and any(same_origin(url, other) for other in redirect_origins)
+            if not (on_api_host or redirected_to_storage):
                 raise MediaError(f"refused: the file is not on the channel's API host ({host})", refused=True)
             try:
-                async with session.get(url, headers=headers, allow_redirects=False) as response:
+                sent = headers if on_api_host else None  # the credentials are the API host's alone
+                async with session.get(url, headers=sent, allow_redirects=False) as response:
                     if response.status in REDIRECTS:
                         url = urljoin(url, response.headers.get("Location", ""))
                         continue

@@ -1,5 +1,7 @@
 """A WhatsApp user's photo, document or voice note: its MediaUrl fetched with the account's credentials (Twilio
-asks for HTTP basic auth on media URLs), from the configured Twilio API host only (bot/channels/media_http.py)."""
+asks for HTTP basic auth on media URLs), from the configured Twilio API host only (bot/channels/media_http.py).
+Twilio answers with a redirect to its media storage (mms.twiliocdn.com when media URLs need authentication, an S3
+address otherwise); that redirect, and only to TWILIO_MEDIA_REDIRECT_ORIGINS, is followed, without credentials."""
 
 from __future__ import annotations
 
@@ -20,4 +22,11 @@ async def fetch_media(settings: Settings, url: str, max_bytes: int) -> Fetched:
     the credentials never go anywhere else."""
     if not same_origin(url, settings.twilio_media_base_url):
         raise MediaError("refused: the media URL is not on the Twilio API host", refused=True)
-    return await fetch(url, allowed=settings.twilio_media_base_url, max_bytes=max_bytes, headers=basic_auth(settings))
+    storage = [item.strip() for item in settings.twilio_media_redirect_origins.split(",") if item.strip()]
+    return await fetch(
+        url,
+        allowed=settings.twilio_media_base_url,
+        max_bytes=max_bytes,
+        headers=basic_auth(settings),
+        redirect_origins=storage,
+    )
