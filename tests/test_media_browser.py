@@ -1,6 +1,7 @@
 """A photo a citizen sent, in a real browser (Debian's Chromium through Playwright), on a desktop and a 375 px
 phone: the agent opens the complaint and the thumbnail renders (the image really loaded through the
-authenticated staff route), and opens in full. Screenshots go to test-artifacts/media-<viewport>.png."""
+authenticated staff route), with the notice that the citizen blocked the bot. Screenshots go to
+test-artifacts/media-<viewport>.png."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlmodel import select
 
 from bot.domain.conversation import add_citizen_message
 from bot.models import Complaint, MediaFile, utcnow
+from bot.storage import reachability
 
 from . import test_staff_browser
 from .test_conversation_media import JPEG
@@ -38,6 +40,8 @@ async def stored_photo(app: Live, reference: str, folder: Path) -> int:
         row.status, row.path, row.size, row.content_type = "stored", str(path), len(JPEG), "image/jpeg"
         row.fetched_at = utcnow()
         session.add(row)
+        reason = "Telegram: Forbidden: Forbidden: bot was blocked by the user"
+        await reachability.mark(session, "telegram", "4242", reason, utcnow())
         assert row.id is not None
         return row.id
 
@@ -66,6 +70,7 @@ async def test_the_thumbnail_of_a_citizens_photo_renders_for_an_agent(
         await expect(thumb).to_be_visible()
         await page.wait_for_function("() => document.querySelector('#chat img.thumb').complete")
         assert await thumb.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [40, 30]
+        await expect(page.locator("#unreachable")).to_contain_text("bot was blocked by the user")
         ARTIFACTS.mkdir(exist_ok=True)
         await page.locator("#conversation").screenshot(path=str(ARTIFACTS / f"media-{viewport}.png"))
         width = await page.evaluate("document.documentElement.scrollWidth")
