@@ -388,6 +388,7 @@ async def test_erasing_the_citizen_deletes_their_files_and_rows(app: App) -> Non
         assert (await agent.get(f"/staff/media/{telegram_row.id}")).status_code == 404
         # the citizen asks on WhatsApp itself (the privacy flow), as a citizen would
         await app.whatsapp_message("back to the bot")
+        assert "1 file(s) you sent staff in conversations" in await app.whatsapp_message("my data")
         await app.whatsapp_message("delete my data")
         await app.whatsapp_message("1")  # the first option: erase
         assert (await agent.get(f"/staff/media/{whatsapp_row.id}")).status_code == 404

@@ -31,6 +31,7 @@ from bot.models import (
     UserProfile,
     utcnow,
 )
+from bot.storage import media as media_rows
 from bot.storage import reachability
 from bot.storage.unanswered import erase_questions
 
@@ -54,6 +55,7 @@ class Stored:
     conversation: Conversation | None
     messages: int
     complaints: list[Complaint]
+    files: int = 0  # sent to staff in conversations (bot/domain/media.py)
 
 
 async def stored_about(session: AsyncSession, channel: str, user_id: str) -> Stored:
@@ -74,7 +76,8 @@ async def stored_about(session: AsyncSession, channel: str, user_id: str) -> Sto
             .order_by(col(Complaint.created_at))
         )
     )
-    return Stored(profile, conversation, int(messages), complaints)
+    files = await media_rows.count_of_user(session, channel, user_id)
+    return Stored(profile, conversation, int(messages), complaints, files)
 
 
 async def erase_user(

@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, or_, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -73,6 +73,12 @@ async def paths_of_user(session: AsyncSession, channel: str, user_id: str) -> li
         )
     )
     return [path for path in rows if path]
+
+
+async def count_of_user(session: AsyncSession, channel: str, user_id: str) -> int:
+    query = select(func.count()).select_from(MediaFile)
+    query = query.where(MediaFile.channel == channel, MediaFile.user_id == user_id)
+    return int((await session.exec(query)).one())
 
 
 async def delete_of_user(session: AsyncSession, channel: str, user_id: str) -> int:
