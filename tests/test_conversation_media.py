@@ -33,13 +33,13 @@ from bot.domain import media
 from bot.domain.complaints import Draft, add_note, file_complaint
 from bot.domain.conversation import request_handover, staff_reply
 from bot.domain.media import fetch_due
-from bot.domain.outbox import deliver_due
+from bot.domain.outbox import deliver_due, run_sender
 from bot.domain.privacy import erase_user
 from bot.models import Complaint, MediaBlob, MediaFile, Notification, Unreachable, utcnow
 from bot.settings import Settings
 from knowledge.loader import KnowledgeBase
 
-from .fake_telegram import FakeTelegram
+from .fake_telegram import FakeTelegram, wait_until
 from .fake_twilio import FakeTwilio, running_fake, serve
 from .test_staff import Live, signed_in
 from .test_telegram import SECRET, telegram_settings
@@ -350,6 +350,31 @@ async def test_a_failing_fetch_is_retried_with_backoff_then_marked_failed_withou
     assert len(app.telegram.called("getFile")) == media.MAX_ATTEMPTS
     # Meanwhile the citizen's messages went on being handled: the bot confirmed the message.
     assert any("Added to your complaint" in text for text in app.telegram.sent_texts())
+
+
+async def test_a_slow_file_does_not_hold_up_the_notifications(app: App) -> None:
+    """The worker fetches beside its sending: while Telegram takes its time over a file, a staff reply goes out."""
+    reference = await updated_complaint(app.core.db, app.core.kb, "telegram", str(CHAT))
+    app.telegram.hanging["getFile"] = asyncio.Event()
+    await app.telegram_message(photo=photo_sizes("slow"))
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_sender(app.core, stop, 0.05))
+    try:
+        await app.telegram.wait_calls("getFile")  # the worker is fetching, and Telegram does not answer
+        async with app.core.db.session() as session, session.begin():
+            complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
+            await staff_reply(
+                session, app.core.kb, complaint=complaint, handover=None, text="On our way", username="amna"
+            )
+        # well before the Bot API client would give up on getFile (15 s)
+        sent = lambda: any("On our way" in text for text in app.telegram.sent_texts())  # noqa: E731
+        await wait_until(sent, within=5, what="the staff reply to go out")
+        [row] = await files(app.core.db)
+        assert row.status == "fetching"  # still hanging
+    finally:
+        app.telegram.hanging["getFile"].set()
+        stop.set()
+        await worker
 
 
 async def test_a_file_whose_fetch_recovers_is_stored_on_the_next_try(app: App) -> None:

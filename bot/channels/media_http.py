@@ -19,7 +19,7 @@ from bot.channels.base import Fetched, MediaError
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_REDIRECTS = 3
 CHUNK_BYTES = 64 * 1024
-TIMEOUT_SECONDS = 60.0
+TIMEOUT_SECONDS = 30.0
 
 
 def origin(url: str) -> tuple[str, str, int]:

@@ -192,6 +192,20 @@ async def _fetch_one(core: Core, row: MediaFile, now: dt.datetime) -> int:
     return 1
 
 
+async def run_fetcher(core: Core, stop: asyncio.Event, interval: float) -> None:
+    """Fetch due files every `interval` seconds until `stop` is set: a task of its own beside the notification
+    sender, so a slow file never holds up a notification (nor the other way round)."""
+    while not stop.is_set():
+        try:
+            await fetch_due(core)
+        except Exception:  # the database may be down for a while; keep trying
+            log.exception("media fetcher: round failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+
+
 async def erase(session: AsyncSession, channel: str, user_id: str) -> int:
     """Delete a citizen's files and their rows (erasure on request). The files go at once, before the transaction
     commits: should it roll back, staff see "no longer available" rather than the files outliving the request."""

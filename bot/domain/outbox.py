@@ -26,7 +26,7 @@ from bot.channels import network_channel_names
 from bot.channels.base import SendError
 from bot.core import Core
 from bot.domain.escalation import escalate_round
-from bot.domain.media import fetch_due
+from bot.domain.media import run_fetcher
 from bot.domain.privacy import purge_logs
 from bot.domain.routing_data import load_routing
 from bot.errors import is_transient
@@ -203,12 +203,22 @@ async def purge_due(core: Core) -> int:
 async def run_sender(core: Core, stop: asyncio.Event, interval: float) -> None:
     """Deliver due notifications and fetch citizens' files every `interval` seconds until `stop` is set; escalate
     overdue complaints every minute (bot/domain/escalation.py); purge old logs hourly."""
+    # Files citizens sent in conversations (bot/domain/media.py), fetched beside the sending, never in its way.
+    fetcher = asyncio.create_task(run_fetcher(core, stop, interval), name="media-fetcher")
+    try:
+        await _send_rounds(core, stop, interval)
+    finally:
+        if not stop.is_set():  # cancelled rather than stopped: a file being fetched is taken over after its lease
+            fetcher.cancel()
+        await asyncio.gather(fetcher, return_exceptions=True)  # with `stop`, it ends after its current file
+
+
+async def _send_rounds(core: Core, stop: asyncio.Event, interval: float) -> None:
     next_purge = next_escalation = 0.0
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
             await deliver_due(core)
-            await fetch_due(core)  # files citizens sent in conversations (bot/domain/media.py)
             if loop.time() >= next_escalation:
                 await escalate_round(core.db, load_routing(core.settings.knowledge_dir))
                 next_escalation = loop.time() + ESCALATE_EVERY_SECONDS
