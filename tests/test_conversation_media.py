@@ -26,7 +26,7 @@ from starlette.routing import Route
 from bot.app import create_app
 from bot.channels.media_http import fetch
 from bot.channels.whatsapp import send as whatsapp_send
-from bot.channels.whatsapp.config import WEBHOOK_PATH
+from bot.channels.whatsapp.config import STATUS_PATH, WEBHOOK_PATH
 from bot.core import Core
 from bot.db import Database
 from bot.domain import media
@@ -43,7 +43,7 @@ from .fake_telegram import FakeTelegram, wait_until
 from .fake_twilio import FakeTwilio, running_fake, serve
 from .test_staff import Live, signed_in
 from .test_telegram import SECRET, telegram_settings
-from .test_whatsapp import ACCOUNT_SID, AUTH_TOKEN, inbound, new_sid, sign, whatsapp_settings
+from .test_whatsapp import ACCOUNT_SID, AUTH_TOKEN, inbound, new_sid, sign, status_update, whatsapp_settings
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:BasicAuth is deprecated:DeprecationWarning", "ignore:The 'auth' parameter is deprecated:DeprecationWarning"
@@ -459,6 +459,39 @@ async def test_a_whatsapp_recipient_who_opted_out_is_marked_unreachable(app: App
     async with app.core.db.session() as session:
         mark = await session.get(Unreachable, ("whatsapp", WA_ID))
     assert mark is not None and "21610" in mark.reason
+
+
+async def test_a_whatsapp_delivery_failure_reported_later_marks_the_recipient_unreachable(app: App) -> None:
+    """WhatsApp mostly reports an unreachable recipient after accepting the message: in the status callback."""
+    reference = await updated_complaint(app.core.db, app.core.kb, "whatsapp", WA_ID)
+    await app.whatsapp_message("hello")
+    async with app.core.db.session() as session, session.begin():
+        complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
+        await staff_reply(session, app.core.kb, complaint=complaint, handover=None, text="Fixed?", username="amna")
+    assert await deliver_due(app.core) == 1
+    [accepted] = app.twilio.answered()
+    assert accepted.sid is not None
+    for status, code in (("sent", None), ("undelivered", "63016")):  # outside the window: not a blocked recipient
+        form = status_update(accepted.sid, status, code)
+        response = await app.http.post(
+            STATUS_PATH, data=form, headers={"X-Twilio-Signature": sign(PUBLIC_URL + STATUS_PATH, form)}
+        )
+        assert response.status_code == 200
+    async with app.core.db.session() as session:
+        assert await session.get(Unreachable, ("whatsapp", WA_ID)) is None
+    await app.whatsapp_message("hello again")
+    async with app.core.db.session() as session, session.begin():
+        complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
+        await staff_reply(session, app.core.kb, complaint=complaint, handover=None, text="Still?", username="amna")
+    assert await deliver_due(app.core) == 1
+    second = app.twilio.answered()[-1]
+    assert second.sid is not None
+    form = status_update(second.sid, "undelivered", "63024")
+    headers = {"X-Twilio-Signature": sign(PUBLIC_URL + STATUS_PATH, form)}
+    assert (await app.http.post(STATUS_PATH, data=form, headers=headers)).status_code == 200
+    async with app.core.db.session() as session:
+        mark = await session.get(Unreachable, ("whatsapp", WA_ID))
+    assert mark is not None and "63024" in mark.reason
 
 
 async def test_a_reply_in_an_erased_citizens_conversation_is_refused(app: App) -> None:

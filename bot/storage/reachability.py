@@ -5,12 +5,17 @@ citizen has not written since, so nothing needs clearing on the hot path of ever
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.models import Unreachable, UserProfile
+from bot.models import Notification, Unreachable, UserProfile
 from bot.storage.inserts import dialect_of, upsert_insert
+
+if TYPE_CHECKING:
+    from bot.db import Database
 
 
 async def mark(session: AsyncSession, channel: str, user_id: str, reason: str, now: dt.datetime) -> None:
@@ -43,3 +48,17 @@ async def forget(session: AsyncSession, channel: str, user_id: str) -> None:
     await session.exec(  # type: ignore[call-overload]
         delete(Unreachable).where(Unreachable.channel == channel, Unreachable.user_id == user_id)
     )
+
+
+async def mark_recipient(db: Database, channel: str, external_id: str, reason: str, now: dt.datetime) -> bool:
+    """Mark whoever the message sent as `external_id` went to (a delivery failure reported later, by a status
+    callback); False for a message that is no notification of ours."""
+    async with db.session() as session, session.begin():
+        query = select(Notification.user_id).where(
+            Notification.channel == channel, Notification.external_id == external_id
+        )
+        user_id = (await session.exec(query)).first()
+        if user_id is None:
+            return False
+        await mark(session, channel, user_id, reason, now)
+        return True

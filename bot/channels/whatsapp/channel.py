@@ -125,7 +125,10 @@ class WhatsAppChannel(Channel):
             log.warning("WhatsApp status callback refused (%s): %s", refused.status, refused.reason)
             return refused.response()
         try:
-            await record_delivery(self.core.db, CHANNEL, sid, status, error_code)
+            unreachable = (
+                error_code is not None and error_code.isdigit() and int(error_code) in outbound.UNREACHABLE_CODES
+            )
+            await record_delivery(self.core.db, CHANNEL, sid, status, error_code, unreachable=unreachable)
         except Exception as exc:
             if not is_transient(exc):
                 raise
