@@ -510,3 +510,29 @@ async def test_a_reply_in_an_erased_citizens_conversation_is_refused(app: App) -
         assert refused.status_code == 404 and "No such conversation" in refused.text
     async with app.core.db.session() as session:
         assert list(await session.exec(select(Notification))) == []
+
+
+def test_both_channels_read_voice_notes_as_voice() -> None:
+    from starlette.datastructures import FormData
+
+    from bot.channels.telegram.parse import to_incoming
+    from bot.channels.whatsapp.parse import parse_incoming
+
+    update = {
+        "update_id": 9,
+        "message": {
+            "message_id": 3,
+            "chat": {"id": CHAT, "type": "private"},
+            "voice": {"file_id": "v1", "file_unique_id": "u", "duration": 3, "mime_type": "audio/ogg"},
+        },
+    }
+    telegram = to_incoming(update)
+    assert telegram is not None and [(m.kind, m.ref, m.content_type) for m in telegram.media] == [
+        ("voice", "v1", "audio/ogg")
+    ]
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
+    form = FormData(
+        [("MessageSid", "MM" + "1" * 32), ("From", f"whatsapp:+{WA_ID}"), ("WaId", WA_ID), ("NumMedia", "1")]
+        + [("MediaUrl0", url), ("MediaContentType0", "audio/ogg")]
+    )
+    assert [(m.kind, m.ref) for m in parse_incoming(form).media] == [("voice", url)]
