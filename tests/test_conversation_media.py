@@ -507,7 +507,7 @@ async def test_a_reply_in_an_erased_citizens_conversation_is_refused(app: App) -
 
         csrf = await token(agent)
         refused = await agent.post(f"/staff/inbox/{handover.id}/reply", data={"csrf": csrf, "text": "Hello?"})
-        assert refused.status_code == 404 and "No such conversation" in refused.text
+        assert refused.status_code == 404 and "erased at the citizen&#39;s request" in refused.text
     async with app.core.db.session() as session:
         assert list(await session.exec(select(Notification))) == []
 

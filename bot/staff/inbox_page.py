@@ -44,7 +44,7 @@ async def _handover(ctx: Ctx, *, lock: bool) -> tuple[Handover, Complaint | None
     ident = int(ctx.request.path_params["ident"])
     handover = await (handovers.lock_handover(ctx.db, ident) if lock else ctx.db.get(Handover, ident))
     if handover is None:
-        raise HTTPException(404, "No such conversation.")
+        raise HTTPException(404, "No such conversation (it may have been erased at the citizen's request).")
     complaint = None
     if handover.complaint_id is not None:
         found = await ctx.db.get(Complaint, handover.complaint_id)
