@@ -36,7 +36,11 @@ async def stored_photo(app: Live, reference: str, folder: Path) -> int:
         complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
         photo = {"kind": "photo", "ref": "file-1", "content_type": "image/jpeg"}
         await add_citizen_message(session, complaint, "the router in block B", [photo])
-        row = (await session.exec(select(MediaFile))).one()
+        video = {"kind": "document", "ref": "file-2", "content_type": "video/mp4"}
+        await add_citizen_message(session, complaint, "and a video of it", [video])
+        row, big = list(await session.exec(select(MediaFile).order_by(MediaFile.id)))  # type: ignore[arg-type]
+        big.status, big.error = "refused", "too large: 48211563 bytes, over 10485760"
+        session.add(big)
         row.status, row.path, row.size, row.content_type = "stored", str(path), len(JPEG), "image/jpeg"
         row.fetched_at = utcnow()
         session.add(row)
@@ -71,6 +75,7 @@ async def test_the_thumbnail_of_a_citizens_photo_renders_for_an_agent(
         await page.wait_for_function("() => document.querySelector('#chat img.thumb').complete")
         assert await thumb.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [40, 30]
         await expect(page.locator("#unreachable")).to_contain_text("bot was blocked by the user")
+        await expect(page.locator("#chat .file-refused")).to_contain_text("not stored (too large")
         ARTIFACTS.mkdir(exist_ok=True)
         await page.locator("#conversation").screenshot(path=str(ARTIFACTS / f"media-{viewport}.png"))
         width = await page.evaluate("document.documentElement.scrollWidth")
