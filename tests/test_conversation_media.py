@@ -11,7 +11,7 @@ import base64
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from bot.domain.media import fetch_due
 from bot.domain.outbox import deliver_due, run_sender
 from bot.domain.privacy import erase_user
 from bot.models import Complaint, MediaBlob, MediaFile, Notification, Unreachable, utcnow
-from bot.settings import Settings
+from bot.settings import Settings, get_settings
 from knowledge.loader import KnowledgeBase
 
 from .fake_telegram import FakeTelegram, wait_until
@@ -392,6 +392,16 @@ async def test_a_file_whose_fetch_recovers_is_stored_on_the_next_try(app: App) -
 # --- erasure --------------------------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def media_dir_setting(app: App, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """MEDIA_DIR as the process erasing a citizen reads it (bot/settings.py), pointing at the test's folder."""
+    monkeypatch.setenv("MEDIA_DIR", str(app.media_dir))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("media_dir_setting")
 async def test_erasing_the_citizen_deletes_their_files_and_rows(app: App) -> None:
     await updated_complaint(app.core.db, app.core.kb, "telegram", str(CHAT))
     app.telegram.add_file("mine", JPEG)
@@ -404,11 +414,15 @@ async def test_erasing_the_citizen_deletes_their_files_and_rows(app: App) -> Non
     telegram_row, whatsapp_row = await files(app.core.db)
     assert telegram_row.event_id is not None and whatsapp_row.message_id is not None
     assert telegram_row.path and whatsapp_row.path
+    # a copy a worker killed between writing and recording it left behind, which no row points at
+    orphan = app.media_dir / f"{telegram_row.id}-left-by-a-killed-worker"
+    await asyncio.to_thread(orphan.write_bytes, JPEG)
     async with signed_in(app.live, "amna", "agent") as agent:
         assert (await agent.get(f"/staff/media/{whatsapp_row.id}")).status_code == 200
         async with app.core.db.session() as session, session.begin():
             await erase_user(session, "telegram", str(CHAT), key="k")
         assert not await exists(telegram_row.path) and await exists(whatsapp_row.path)
+        assert not await exists(str(orphan))
         assert [row.id for row in await files(app.core.db)] == [whatsapp_row.id]
         assert (await agent.get(f"/staff/media/{telegram_row.id}")).status_code == 404
         # the citizen asks on WhatsApp itself (the privacy flow), as a citizen would

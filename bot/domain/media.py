@@ -25,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.channels.base import MediaError
 from bot.models import MediaFile, utcnow
+from bot.settings import get_settings
 from bot.storage import media as rows
 
 if TYPE_CHECKING:
@@ -106,15 +107,23 @@ def check(data: bytes, content_type: str, allowed: str) -> None:
         raise MediaError("refused: the content is not a image/webp image", refused=True)
 
 
-def _write(folder: Path, data: bytes) -> str:
-    """Write the bytes under a random name (written to a temporary name, then renamed: never half a file)."""
+def _write(folder: Path, media_id: int, data: bytes) -> str:
+    """Write the bytes as "<row id>-<random>" (to a temporary name first, then renamed: never half a file). The id
+    lets erasure find a copy no row points at (a worker killed between writing and recording it)."""
     folder.mkdir(parents=True, exist_ok=True)
-    name = uuid.uuid4().hex
+    name = f"{media_id}-{uuid.uuid4().hex}"
     target = (folder / name).resolve()
     partial = target.with_suffix(".part")
     partial.write_bytes(data)
     os.replace(partial, target)
     return str(target)
+
+
+def copies(folder: Path, media_ids: Sequence[int]) -> list[str]:
+    """Every file in `folder` written for these rows, recorded or not."""
+    if not folder.is_dir():
+        return []
+    return [str(path) for ident in media_ids for path in folder.glob(f"{ident}-*")]
 
 
 def delete_files(paths: Sequence[str]) -> None:
@@ -157,7 +166,7 @@ async def _fetch_one(core: Core, row: MediaFile, now: dt.datetime) -> int:
         content_type = content_type_of(row.declared_type, fetched.content_type)
         check(fetched.data, content_type, settings.media_content_types)
         if settings.media_store == "directory":
-            path = await asyncio.to_thread(_write, Path(settings.media_dir), fetched.data)
+            path = await asyncio.to_thread(_write, Path(settings.media_dir), row.id, fetched.data)
     except Exception as exc:  # a channel bug must not stop the other files
         final = isinstance(exc, MediaError) and exc.refused
         error = str(exc) if isinstance(exc, MediaError) else f"{type(exc).__name__}: {exc}"
@@ -206,9 +215,13 @@ async def run_fetcher(core: Core, stop: asyncio.Event, interval: float) -> None:
             pass
 
 
-async def erase(session: AsyncSession, channel: str, user_id: str) -> int:
-    """Delete a citizen's files and their rows (erasure on request). The files go at once, before the transaction
-    commits: should it roll back, staff see "no longer available" rather than the files outliving the request."""
-    paths = await rows.paths_of_user(session, channel, user_id)
-    await asyncio.to_thread(delete_files, paths)
+async def erase(session: AsyncSession, channel: str, user_id: str, media_dir: Path | None = None) -> int:
+    """Delete a citizen's files and their rows (erasure on request): each stored path, and any other copy in
+    MEDIA_DIR (`media_dir`) written for their rows. The files go at once, before the transaction commits: should
+    it roll back, staff see "not available" rather than the files outliving the request."""
+    found = await rows.files_of_user(session, channel, user_id)
+    folder = media_dir if media_dir is not None else get_settings().media_dir
+    paths = [path for _, path in found if path]
+    paths += await asyncio.to_thread(copies, Path(folder), [ident for ident, _ in found])
+    await asyncio.to_thread(delete_files, sorted(set(paths)))
     return await rows.delete_of_user(session, channel, user_id)

@@ -66,13 +66,12 @@ async def of_messages(session: AsyncSession, message_ids: Iterable[int]) -> list
     return list(rows)
 
 
-async def paths_of_user(session: AsyncSession, channel: str, user_id: str) -> list[str]:
-    rows = await session.exec(
-        select(MediaFile.path).where(
-            MediaFile.channel == channel, MediaFile.user_id == user_id, col(MediaFile.path).is_not(None)
-        )
+async def files_of_user(session: AsyncSession, channel: str, user_id: str) -> list[tuple[int, str | None]]:
+    """(id, stored path or None) of each of the citizen's files."""
+    rows = await session.exec(  # type: ignore[call-overload]
+        select(MediaFile.id, MediaFile.path).where(MediaFile.channel == channel, MediaFile.user_id == user_id)
     )
-    return [path for path in rows if path]
+    return [(int(ident), path) for ident, path in rows]
 
 
 async def count_of_user(session: AsyncSession, channel: str, user_id: str) -> int:
