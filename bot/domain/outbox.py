@@ -151,7 +151,7 @@ async def _deliver(core: Core, notification: Notification, token: str, now: dt.d
         error = f"{type(exc).__name__}: {exc}"[:500]
         if isinstance(exc, SendError) and exc.unreachable:  # blocked: shown to staff, and never retried
             retryable = False
-            await _mark_unreachable(core, notification, str(exc), now)
+            await _mark_unreachable(core, notification, str(exc))
         if retryable and notification.attempts < MAX_ATTEMPTS:
             retry_at = now + backoff(notification.attempts)
             metrics.send_finished(notification.channel, "retry")
@@ -175,10 +175,11 @@ async def _deliver(core: Core, notification: Notification, token: str, now: dt.d
     return 1
 
 
-async def _mark_unreachable(core: Core, notification: Notification, reason: str, now: dt.datetime) -> None:
+async def _mark_unreachable(core: Core, notification: Notification, reason: str) -> None:
+    """Since now (the clock the citizen's next message is compared with), whatever time the sender acts as."""
     try:
         async with core.db.session() as session, session.begin():
-            await reachability.mark(session, notification.channel, notification.user_id, reason, now)
+            await reachability.mark(session, notification.channel, notification.user_id, reason, utcnow())
     except Exception as exc:  # the notification's own outcome is recorded regardless
         log.warning("notification %s: could not mark the citizen unreachable (%s)", notification.id, exc)
 

@@ -39,7 +39,6 @@ EXTENSIONS = {
     "audio/amr": "amr",
     "video/mp4": "mp4",
 }
-WAITING = ("pending", "fetching")
 
 
 @dataclass(frozen=True)
@@ -57,11 +56,11 @@ class Shown:
 def _size(size: int | None) -> str:
     if size is None:
         return ""
-    return (
-        f"{size} bytes"
-        if size < 1024
-        else (f"{size / 1024:.0f} KB" if size < 1024 * 1024 else f"{size / 2**20:.1f} MB")
-    )
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / 2**20:.1f} MB"
 
 
 def _shown(row: MediaFile) -> Shown:
