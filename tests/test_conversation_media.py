@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlmodel import col, select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -164,8 +165,11 @@ async def test_a_photo_on_telegram_and_on_whatsapp_is_fetched_once_stored_and_sh
         ("whatsapp", "photo", "pending"),
     ]
 
+    before = REGISTRY.get_sample_value("sahulat_media_fetches_total", {"channel": "whatsapp", "outcome": "stored"})
     assert await fetch_due(app.core) == 2
     assert await fetch_due(app.core) == 0  # fetched once: nothing is due again
+    after = REGISTRY.get_sample_value("sahulat_media_fetches_total", {"channel": "whatsapp", "outcome": "stored"})
+    assert (after or 0) - (before or 0) == 1
     assert app.telegram.downloads == ["documents/big-photo.bin"] and len(app.telegram.called("getFile")) == 1
     assert app.twilio.media_fetches == ["ME" + "1" * 32]
     stored = await files(app.core.db)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import metrics
 from bot.channels.base import MediaError
 from bot.models import MediaFile, utcnow
 from bot.settings import get_settings
@@ -177,6 +178,7 @@ async def _fetch_one(core: Core, row: MediaFile, now: dt.datetime) -> int:
         else:
             values = {"status": "pending", "error": error[:300], "next_attempt_at": now + backoff(row.attempts)}
         log.warning("media %s (%s): attempt %s: %s -> %s", row.id, row.channel, row.attempts, error, values["status"])
+        metrics.media_fetched(row.channel, "retry" if values["status"] == "pending" else values["status"])
         async with core.db.session() as session, session.begin():
             await rows.record(session, row.id, row.attempts, **values)
         return 0
@@ -198,6 +200,7 @@ async def _fetch_one(core: Core, row: MediaFile, now: dt.datetime) -> int:
         if path is not None:
             await asyncio.to_thread(delete_files, [path])
         return 0
+    metrics.media_fetched(row.channel, "stored")
     return 1
 
 
