@@ -202,15 +202,28 @@ async def test_a_photo_on_telegram_and_on_whatsapp_is_fetched_once_stored_and_sh
 async def test_a_voice_note_and_a_document_are_downloads(app: App) -> None:
     reference = await updated_complaint(app.core.db, app.core.kb, "telegram", str(CHAT))
     app.telegram.add_file("voice-1", b"OggS\x00voice")
-    await app.telegram_message(voice={"file_id": "voice-1", "file_unique_id": "v", "duration": 2})
-    assert await fetch_due(app.core) == 1
-    [row] = await files(app.core.db)
-    assert (row.kind, row.content_type) == ("voice", "audio/ogg")
+    voice = {"file_id": "voice-1", "file_unique_id": "v", "duration": 2, "mime_type": "audio/ogg; codecs=opus"}
+    await app.telegram_message(voice=voice)
+    app.telegram.add_file("doc-1", b"%PDF-1.4 the receipt")
+    document = {"file_id": "doc-1", "file_unique_id": "d", "mime_type": "application/pdf", "file_name": "r.pdf"}
+    await app.telegram_message(document=document, caption="the receipt")
+    assert await fetch_due(app.core) == 2
+    row, pdf = await files(app.core.db)
+    assert (row.kind, row.content_type, pdf.kind, pdf.content_type) == (
+        "voice",
+        "audio/ogg",
+        "document",
+        "application/pdf",
+    )
     async with signed_in(app.live, "amna", "agent") as agent:
         page = await agent.get(f"/staff/complaints/{reference}")
         assert f'href="/staff/media/{row.id}" download>Download voice, audio/ogg' in page.text
+        assert f'href="/staff/media/{pdf.id}" download>Download document, application/pdf, 20 bytes' in page.text
         served = await agent.get(f"/staff/media/{row.id}")
         assert served.headers["content-disposition"] == f'attachment; filename="voice-{row.id}.ogg"'
+        served = await agent.get(f"/staff/media/{pdf.id}")
+        assert served.content == b"%PDF-1.4 the receipt" and served.headers["content-type"] == "application/pdf"
+        assert served.headers["content-disposition"] == f'attachment; filename="document-{pdf.id}.pdf"'
 
 
 async def test_with_media_store_database_the_bytes_live_in_the_database(app: App) -> None:

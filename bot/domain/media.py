@@ -74,7 +74,7 @@ async def attach(
                 message_id=message_id,
                 kind=str(item.get("kind") or "document")[:16],
                 ref=ref,
-                declared_type=str(declared).lower()[:100] if declared else None,
+                declared_type=str(declared).split(";")[0].strip().lower()[:100] if declared else None,
             )
         )
     await session.flush()
