@@ -32,6 +32,9 @@ ERRORS = Counter("sahulat_http_5xx_total", "Responses with a 5xx status, by stat
 SENDS = Counter(
     "sahulat_notification_sends_total", "Notification sends, by channel and outcome", ["channel", "outcome"]
 )
+MEDIA_FETCHES = Counter(
+    "sahulat_media_fetches_total", "Fetches of files citizens sent, by channel and outcome", ["channel", "outcome"]
+)
 OUTBOX_DEPTH = Gauge("sahulat_outbox_depth", "Notifications waiting to be sent", ["status"], multiprocess_mode="max")
 OUTBOX_OLDEST = Gauge(
     "sahulat_outbox_oldest_seconds", "Age of the oldest notification waiting to be sent", multiprocess_mode="max"
@@ -46,6 +49,11 @@ def message_handled(channel: str, intent: str, seconds: float) -> None:
 def send_finished(channel: str, outcome: str) -> None:
     """`outcome`: sent, retry or failed."""
     SENDS.labels(channel=channel, outcome=outcome).inc()
+
+
+def media_fetched(channel: str, outcome: str) -> None:
+    """`outcome`: stored, retry, failed or refused (bot/domain/media.py)."""
+    MEDIA_FETCHES.labels(channel=channel, outcome=outcome).inc()
 
 
 def outbox_seen(depth: dict[str, int], oldest_seconds: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -425,3 +425,57 @@ class CannedReply(SQLModel, table=True):
     text_roman: str = Field(sa_type=Text)
     updated_at: dt.datetime = _timestamp()
     updated_by: str = Field(default="", max_length=80)
+
+
+class MediaFile(SQLModel, table=True):
+    """A photo, document or voice note a citizen sent in a complaint conversation or a handover. The webhook only
+    records the channel's handle; the worker fetches the bytes once (bot/domain/media.py), from the channel's own
+    API host only, into MEDIA_DIR. Staff see it on the conversation; erased with the citizen's data."""
+
+    __tablename__ = "media_file"
+    __table_args__ = (
+        Index("ix_media_file_due", "status", "next_attempt_at"),
+        Index("ix_media_file_user", "channel", "user_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    user_id: str = Field(max_length=128)
+    event_id: int | None = Field(default=None, foreign_key="complaint_event.id", index=True)  # a complaint's message
+    message_id: int | None = Field(default=None, foreign_key="handover_message.id", index=True)  # or a handover's
+    kind: str = Field(max_length=16)  # photo, document, voice
+    ref: str = Field(sa_type=Text)  # the channel's handle: a Telegram file id, a Twilio media URL
+    declared_type: str | None = Field(default=None, max_length=100)  # what the channel said it is
+    status: str = Field(default="pending", max_length=16)  # pending, fetching, stored, failed, refused
+    attempts: int = 0
+    next_attempt_at: dt.datetime = _timestamp()
+    locked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    content_type: str | None = Field(default=None, max_length=100)  # of the stored bytes
+    size: int | None = None
+    path: str | None = Field(default=None, sa_type=Text)  # the stored file (absolute); None: in media_blob
+    error: str | None = Field(default=None, max_length=300)  # why it was refused, or the last fetch's failure
+    created_at: dt.datetime = _timestamp()
+    fetched_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class MediaBlob(SQLModel, table=True):
+    """A stored file's bytes, with MEDIA_STORE=database: for platforms whose processes share no disk (the Procfile's
+    web and worker), so every process can serve what the worker fetched."""
+
+    __tablename__ = "media_blob"
+
+    media_id: int = Field(primary_key=True, foreign_key="media_file.id")
+    data: bytes = Field(sa_type=LargeBinary)
+
+
+class Unreachable(SQLModel, table=True):
+    """A citizen the channel said cannot be messaged (Telegram: the bot was blocked; WhatsApp: the number cannot
+    receive), and since when. It counts only while no message came from them afterwards (user_profile's
+    last_inbound_at), so writing again makes them reachable without a write on every message."""
+
+    __tablename__ = "unreachable"
+
+    channel: str = Field(primary_key=True, max_length=32)
+    user_id: str = Field(primary_key=True, max_length=128)
+    since: dt.datetime = _timestamp()
+    reason: str = Field(max_length=300)

@@ -67,6 +67,19 @@ class Settings(BaseSettings):
     staff_refresh_seconds: float = Field(default=3.0, ge=0)  # how often an open dashboard page polls (0: never)
     # A resolved complaint the citizen has not answered ("Was it solved?") this many days is closed by the worker.
     verdict_days: int = Field(default=7, ge=1)
+    # Photos, documents and voice notes citizens send in a conversation (bot/domain/media.py): where they are kept,
+    # how large and of which types (comma-separated; "image/*" allows a family) they may be.
+    media_store: Literal["directory", "database"] = "directory"  # database: for processes that share no disk
+    media_dir: Path = Path("data/media")
+    media_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    media_content_types: str = (
+        "image/jpeg,image/png,image/webp,image/gif,application/pdf,audio/ogg,audio/mpeg,audio/mp4,audio/aac,"
+        "audio/amr,video/mp4"
+    )
+    # The only address WhatsApp media is fetched from (with the account's credentials); tests point it at a fake.
+    twilio_media_base_url: str = "https://api.twilio.com"
+    # Where Twilio's own redirect from a media URL may lead (its media storage); comma-separated origins.
+    twilio_media_redirect_origins: str = "https://mms.twiliocdn.com,https://s3-external-1.amazonaws.com"
 
     # Staff alerts by e-mail (bot/channels/email.py); no SMTP_HOST: no e-mail, alerts only on the dashboard.
     smtp_host: str | None = None

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bot.models import utcnow
-from bot.storage import channel_state
+from bot.storage import channel_state, reachability
 from handlers.messages import Reply
 
 if TYPE_CHECKING:
@@ -42,10 +42,13 @@ def delivery_advances(current: str | None, new: str) -> bool:
     return DELIVERY_RANK[new] > rank
 
 
-async def record_delivery(db: Database, channel: str, external_id: str, status: str, error_code: str | None) -> bool:
+async def record_delivery(
+    db: Database, channel: str, external_id: str, status: str, error_code: str | None, *, unreachable: bool = False
+) -> bool:
     """Move the notification sent as `external_id` to `status` if that is forward; True when it changed.
 
-    A failure keeps the network's error code with it (for staff to see why).
+    A failure keeps the network's error code with it (for staff to see why); one that says the recipient cannot be
+    messaged at all (`unreachable`, the channel's reading of the code) marks them unreachable for staff.
     """
     failed = status in DELIVERY_FAILURES
     changed = await channel_state.set_delivery_status(
@@ -59,6 +62,9 @@ async def record_delivery(db: Database, channel: str, external_id: str, status: 
     )
     if not changed:
         log.debug("%s: status %s for message %s not recorded (unknown, or not forward)", channel, status, external_id)
+    elif failed and unreachable:
+        reason = f"{channel} reported the message {status}, error {error_code}"
+        await reachability.mark_recipient(db, channel, external_id, reason, utcnow())
     return changed
 
 

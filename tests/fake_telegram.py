@@ -121,6 +121,7 @@ class FakeTelegram:
         self.hanging: dict[str, asyncio.Event] = {}
         self.answered: list[Call] = []
         self.files: dict[str, bytes] = {}
+        self.downloads: list[str] = []  # every file path fetched from /file/bot<token>/, in order
         self._updates: list[dict[str, Any]] = []
         self._redeliveries: list[dict[str, Any]] = []
         self._new_update = asyncio.Event()
@@ -225,9 +226,14 @@ class FakeTelegram:
         self.answered.append(Call(method, params))
         return JSONResponse({"ok": True, "result": result})
 
+    def add_file(self, file_id: str, data: bytes) -> None:
+        """A file users may have sent: getFile knows `file_id`, and its path serves `data`."""
+        self.files[f"documents/{file_id}.bin"] = data
+
     async def _file(self, request: Request) -> Response:
         if request.path_params["token"] != self.token or request.path_params["path"] not in self.files:
             return Response(status_code=404)
+        self.downloads.append(request.path_params["path"])
         return Response(self.files[request.path_params["path"]], media_type="application/octet-stream")
 
     def _check_message(self, params: dict[str, Any]) -> str:

@@ -32,6 +32,7 @@ from twilio.http.response import Response as TwilioResponse
 from .fake_telegram import Server
 
 TWILIO_API = "https://api.twilio.com"
+MEDIA_PATH = "/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}"
 WAIT_SECONDS = 30.0  # upper bound on every wait in these helpers
 
 
@@ -94,9 +95,37 @@ class FakeTwilio:
     base_url: str = ""
     release: asyncio.Event = field(default_factory=asyncio.Event)
     received: asyncio.Event = field(default_factory=asyncio.Event)
+    # Media users sent, by media SID: (bytes, content type); served to Basic auth of `media_auth` (SID, token).
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    media_auth: tuple[str, str] = ("", "")
+    media_fetches: list[str] = field(default_factory=list)  # the media SIDs fetched, in order
+    media_redirects: dict[str, str] = field(default_factory=dict)  # media SID -> where it redirects (307)
 
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/2010-04-01/Accounts/{account}/Messages.json", self.create, methods=["POST"])])
+        return Starlette(
+            routes=[
+                Route("/2010-04-01/Accounts/{account}/Messages.json", self.create, methods=["POST"]),
+                Route(MEDIA_PATH, self.fetch_media, methods=["GET"]),
+            ]
+        )
+
+    def add_media(self, message_sid: str, media_sid: str, data: bytes, content_type: str) -> str:
+        """A file a user sent; returns its MediaUrl as Twilio's webhook gives it."""
+        self.media[media_sid] = (data, content_type)
+        account = self.media_auth[0]
+        return f"{self.base_url}/2010-04-01/Accounts/{account}/Messages/{message_sid}/Media/{media_sid}"
+
+    async def fetch_media(self, request: Request) -> Response:
+        """GET a media URL: HTTP basic auth of the account SID and auth token, as Twilio asks for."""
+        if _basic_credentials(request) != self.media_auth or request.path_params["account"] != self.media_auth[0]:
+            return JSONResponse({"code": 20003, "message": "Authenticate", "status": 401}, status_code=401)
+        if request.path_params["media"] in self.media_redirects:
+            return Response(status_code=307, headers={"Location": self.media_redirects[request.path_params["media"]]})
+        found = self.media.get(request.path_params["media"])
+        if found is None:
+            return JSONResponse({"code": 20404, "message": "not found", "status": 404}, status_code=404)
+        self.media_fetches.append(request.path_params["media"])
+        return Response(found[0], media_type=found[1])
 
     async def create(self, request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
@@ -172,6 +201,14 @@ class LocalTwilioHttpClient(AsyncTwilioHttpClient):
         if url.startswith(TWILIO_API):
             url = self.base_url + url[len(TWILIO_API) :]
         return await super().request(method, url, *args, **kwargs)
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    user, _, password = base64.b64decode(value).decode().partition(":")
+    return user, password
 
 
 def _basic_user(request: Request) -> str | None:

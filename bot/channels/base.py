@@ -20,11 +20,30 @@ if TYPE_CHECKING:
 
 
 class SendError(Exception):
-    """An outbound message could not be sent; `retryable` says whether trying later may succeed."""
+    """An outbound message could not be sent; `retryable` says whether trying later may succeed, `unreachable`
+    that the channel says this person cannot be messaged at all (they blocked the bot, the number is invalid)."""
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    def __init__(self, message: str, *, retryable: bool = True, unreachable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.unreachable = unreachable
+
+
+class MediaError(Exception):
+    """A file a user sent could not be fetched. `refused`: it may not be fetched at all (another host, too large,
+    a type not allowed), so trying again is pointless; otherwise a later try may succeed."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A fetched file: its bytes and the content type the channel's server gave."""
+
+    data: bytes
+    content_type: str | None
 
 
 @dataclass(frozen=True)
@@ -58,3 +77,8 @@ class Channel(ABC):
 
         Raises SendError on failure.
         """
+
+    async def fetch_media(self, ref: str, max_bytes: int) -> Fetched:
+        """The bytes of a file a user sent (`ref`: the handle in Media.ref), at most `max_bytes`; MediaError when
+        it cannot be fetched. Channels that carry files override this."""
+        raise MediaError(f"the {self.name} channel cannot fetch files", refused=True)

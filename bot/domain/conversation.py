@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.domain.media import attach
 from bot.domain.pause import resume_on_reply
 from bot.models import Complaint, ComplaintEvent, Handover, HandoverMessage, Notification, utcnow
 from knowledge.loader import KnowledgeBase
@@ -54,6 +55,7 @@ async def add_citizen_message(
     complaint.updated_at = now
     session.add_all([complaint, event])
     await session.flush()
+    await attach(session, complaint.channel, complaint.user_id, attachments, event_id=event.id)
     return event
 
 
@@ -101,10 +103,11 @@ async def citizen_said(
     """A message the citizen sent while the conversation waits for or is held by staff: stored, never lost."""
     handover.last_citizen_at = now
     session.add(handover)
-    session.add(
-        _log(handover, complaint, "citizen_message", CITIZEN, now, text=text.strip() or None, attachments=attachments)
-    )
+    row = _log(handover, complaint, "citizen_message", CITIZEN, now, text=text.strip() or None, attachments=attachments)
+    session.add(row)
     await session.flush()
+    where = {"event_id": row.id} if complaint is not None else {"message_id": row.id}
+    await attach(session, handover.channel, handover.user_id, attachments, **where)
 
 
 async def end_handover(

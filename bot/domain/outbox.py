@@ -27,12 +27,14 @@ from bot.channels.base import SendError
 from bot.core import Core
 from bot.domain import alerts
 from bot.domain.escalation import escalate_round
+from bot.domain.media import run_fetcher
 from bot.domain.privacy import purge_logs
 from bot.domain.routing_data import load_routing
 from bot.domain.verdict import close_round
 from bot.errors import is_transient
 from bot.models import Notification, utcnow
 from bot.storage import outbox as rows
+from bot.storage import reachability
 from handlers.messages import Option
 
 log = logging.getLogger(__name__)
@@ -149,6 +151,9 @@ async def _deliver(core: Core, notification: Notification, token: str, now: dt.d
     except Exception as exc:  # a channel bug must not stop the other notifications
         retryable = exc.retryable if isinstance(exc, SendError) else True
         error = f"{type(exc).__name__}: {exc}"[:500]
+        if isinstance(exc, SendError) and exc.unreachable:  # blocked: shown to staff, and never retried
+            retryable = False
+            await _mark_unreachable(core, notification, str(exc))
         if retryable and notification.attempts < MAX_ATTEMPTS:
             retry_at = now + backoff(notification.attempts)
             metrics.send_finished(notification.channel, "retry")
@@ -172,6 +177,15 @@ async def _deliver(core: Core, notification: Notification, token: str, now: dt.d
     return 1
 
 
+async def _mark_unreachable(core: Core, notification: Notification, reason: str) -> None:
+    """Since now (the clock the citizen's next message is compared with), whatever time the sender acts as."""
+    try:
+        async with core.db.session() as session, session.begin():
+            await reachability.mark(session, notification.channel, notification.user_id, reason, utcnow())
+    except Exception as exc:  # the notification's own outcome is recorded regardless
+        log.warning("notification %s: could not mark the citizen unreachable (%s)", notification.id, exc)
+
+
 async def outbox_depth(core: Core) -> tuple[dict[str, int], float]:
     """How many notifications wait (by status), and how old the oldest waiting one is, in seconds."""
     async with core.db.session() as session:
@@ -190,9 +204,21 @@ async def purge_due(core: Core) -> int:
 
 
 async def run_sender(core: Core, stop: asyncio.Event, interval: float) -> None:
-    """Deliver due notifications every `interval` seconds until `stop` is set; make staff alerts of new events each
-    round; every minute escalate overdue complaints, send the daily digests (bot/domain/escalation.py, alerts.py) and
-    close resolved complaints the citizen left unanswered (bot/domain/verdict.py); purge old logs hourly."""
+    """Deliver due notifications and fetch citizens' files every `interval` seconds until `stop` is set; make staff
+    alerts of new events each round; every minute escalate overdue complaints, send the daily digests
+    (bot/domain/escalation.py, alerts.py) and close resolved complaints the citizen left unanswered
+    (bot/domain/verdict.py); purge old logs hourly."""
+    # Files citizens sent in conversations (bot/domain/media.py), fetched beside the sending, never in its way.
+    fetcher = asyncio.create_task(run_fetcher(core, stop, interval), name="media-fetcher")
+    try:
+        await _send_rounds(core, stop, interval)
+    finally:
+        if not stop.is_set():  # cancelled rather than stopped: a file being fetched is taken over after its lease
+            fetcher.cancel()
+        await asyncio.gather(fetcher, return_exceptions=True)  # with `stop`, it ends after its current file
+
+
+async def _send_rounds(core: Core, stop: asyncio.Event, interval: float) -> None:
     next_purge = next_escalation = 0.0
     loop = asyncio.get_running_loop()
     while not stop.is_set():

@@ -1,8 +1,9 @@
 """A citizen's personal data: what is stored about them, erasing it on request, and purging old logs.
 
 Erasure keeps complaints for statistics but strips everything that identifies or describes the person:
-name, chat id, text, attachments, location and staff notes; the staff view then shows them as erased. Their dead
-letters (messages kept after a failure, with the raw payload) are deleted, and purged like message records.
+name, chat id, text, attachments (the stored files too), location and staff notes; the staff view then shows them
+as erased. Their dead letters (messages kept after a failure, with the raw payload) are deleted, and purged like
+message records.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import delete, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.domain import media
 from bot.models import (
     Complaint,
     ComplaintEvent,
@@ -29,6 +31,8 @@ from bot.models import (
     UserProfile,
     utcnow,
 )
+from bot.storage import media as media_rows
+from bot.storage import reachability
 from bot.storage.unanswered import erase_questions
 
 ERASED_TEXT = "(erased at the citizen's request)"
@@ -51,6 +55,7 @@ class Stored:
     conversation: Conversation | None
     messages: int
     complaints: list[Complaint]
+    files: int = 0  # sent to staff in conversations (bot/domain/media.py)
 
 
 async def stored_about(session: AsyncSession, channel: str, user_id: str) -> Stored:
@@ -71,7 +76,8 @@ async def stored_about(session: AsyncSession, channel: str, user_id: str) -> Sto
             .order_by(col(Complaint.created_at))
         )
     )
-    return Stored(profile, conversation, int(messages), complaints)
+    files = await media_rows.count_of_user(session, channel, user_id)
+    return Stored(profile, conversation, int(messages), complaints, files)
 
 
 async def erase_user(
@@ -124,6 +130,8 @@ async def erase_user(
     await session.exec(  # type: ignore[call-overload]
         delete(DeadLetter).where(DeadLetter.channel == channel, DeadLetter.user_id == user_id)
     )
+    await media.erase(session, channel, user_id)  # before the messages its rows point at
+    await reachability.forget(session, channel, user_id)
     handovers = select(Handover.id).where(Handover.channel == channel, Handover.user_id == user_id)
     await session.exec(  # type: ignore[call-overload]
         delete(HandoverMessage).where(col(HandoverMessage.handover_id).in_(handovers))

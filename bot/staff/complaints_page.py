@@ -19,6 +19,7 @@ from bot.models import Complaint, Notification, utcnow
 from bot.staff import (
     accounts,
     inbox_page,
+    media_page,
     queries,
     routing_page,
 )
@@ -170,13 +171,16 @@ async def detail(web: StaffWeb, ctx: Ctx, *, error: str = "", status: int = 200)
     personal_ok = accounts.has_role(ctx.user, "agent")
     assert complaint.id is not None
     routed = await routing_page.choices(ctx)
+    conversation = [e for e in events if e.kind in CONVERSATION_KINDS]
     handover = await handovers.open_handover_of_complaint(ctx.db, complaint.id)
     return web.render(
         ctx.request,
         "complaint.html",
         handover=handover,
         **await inbox_page.reply_box(ctx, complaint, handover),
-        conversation=[e for e in events if e.kind in CONVERSATION_KINDS],
+        conversation=conversation,
+        files=await media_page.of_events(ctx, conversation),
+        unreachable=await media_page.unreachable(ctx, complaint.channel, complaint.user_id),
         ctx=ctx,
         status=status,
         nav="complaints",

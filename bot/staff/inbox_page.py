@@ -17,7 +17,7 @@ from bot.domain import canned
 from bot.domain.conversation import ConversationError, hand_back, staff_reply, take_over
 from bot.domain.office_hours import OfficeHours
 from bot.models import Complaint, Handover, StaffUser, utcnow
-from bot.staff import queries
+from bot.staff import media_page, queries
 from bot.storage import handovers
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ async def _handover(ctx: Ctx, *, lock: bool) -> tuple[Handover, Complaint | None
     ident = int(ctx.request.path_params["ident"])
     handover = await (handovers.lock_handover(ctx.db, ident) if lock else ctx.db.get(Handover, ident))
     if handover is None:
-        raise HTTPException(404, "No such conversation.")
+        raise HTTPException(404, "No such conversation (it may have been erased at the citizen's request).")
     complaint = None
     if handover.complaint_id is not None:
         found = await ctx.db.get(Complaint, handover.complaint_id)
@@ -153,6 +153,8 @@ def conversation(web: StaffWeb) -> Callable[[Ctx], Awaitable[Response]]:
             nav="inbox",
             h=handover,
             said=said,
+            files=await media_page.of_messages(ctx, said),
+            unreachable=await media_page.unreachable(ctx, handover.channel, handover.user_id),
             error=error,
             status=status,
             **await reply_box(ctx, None, handover),

@@ -42,6 +42,7 @@ from bot.staff import (
     complaints_page,
     deadletters_page,
     inbox_page,
+    media_page,
     overdue_page,
     overview_page,
     queries,
@@ -390,6 +391,7 @@ class StaffWeb:
             Route("/canned", g("admin")(canned_page.page(self)), methods=["GET"]),
             Route("/canned", g("admin")(canned_page.add(self)), methods=["POST"]),
             Route("/canned/{ident:int}", g("admin")(canned_page.change(self)), methods=["POST"]),
+            Route("/media/{ident:int}", g("agent")(media_page.serve), methods=["GET"]),
         ]
         inner = Starlette(routes=routes, exception_handlers={HTTPException: self.http_error})
         return StaffASGI(inner)

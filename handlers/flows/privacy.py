@@ -47,6 +47,8 @@ async def my_data(ctx: Context, _: str = "") -> Outcome:
                 extras=extras,
             )
         )
+    if stored.files:
+        lines.append(ctx.t("mydata_files", count=stored.files))
     lines += ["", ctx.t("mydata_delete_hint")]
     return ctx.outcome(
         "\n".join(lines), [ctx.option("opt_erase", "cmd:delete"), ctx.option("opt_menu", "cmd:menu")], intent="mydata"

@@ -18,10 +18,11 @@ from telegram import Bot, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import ContextTypes, TypeHandler
 
-from bot.channels.base import Channel, Sent
-from bot.channels.telegram.client import build_application, register_commands
+from bot.channels.base import Channel, Fetched, MediaError, Sent
+from bot.channels.media_http import fetch
+from bot.channels.telegram.client import build_application, file_base_url, register_commands
 from bot.channels.telegram.config import ALLOWED_UPDATES, CHANNEL, SECRET_HEADER, WEBHOOK_PATH
-from bot.channels.telegram.delivery import Delivery
+from bot.channels.telegram.delivery import Delivery, is_retryable
 from bot.channels.telegram.parse import MalformedUpdate, to_incoming
 from bot.errors import is_transient
 from handlers.messages import Incoming, Option, Outcome
@@ -261,3 +262,17 @@ class TelegramChannel(Channel):
     async def download(self, ref: str) -> bytes:
         """The bytes of a photo or document a user sent (Media.ref is its file id); DownloadError if it cannot."""
         return await self.delivery.download(ref)
+
+    async def fetch_media(self, ref: str, max_bytes: int) -> Fetched:
+        """getFile, then the file from the configured Bot API's file address (TELEGRAM_API_BASE_URL's host), never
+        from anywhere else; a file Telegram reports as too large is refused without downloading it."""
+        try:
+            file = await self.bot.get_file(ref)
+        except TelegramError as exc:
+            raise MediaError(f"Telegram getFile: {type(exc).__name__}", refused=not is_retryable(exc)) from exc
+        if file.file_size is not None and file.file_size > max_bytes:
+            raise MediaError(f"too large: {file.file_size} bytes, over {max_bytes}", refused=True)
+        if not file.file_path:  # Telegram gives no path for files bots may not download (over 20 MB)
+            raise MediaError("Telegram gave no file to download", refused=True)
+        allowed = file_base_url(self.settings.telegram_api_base_url)
+        return await fetch(file.file_path, allowed=allowed, max_bytes=max_bytes)

@@ -195,7 +195,11 @@ class Delivery:
                     )
                 except TelegramError as exc:
                     log.warning("send to chat %s failed: %s: %s", chat_id, type(exc).__name__, exc)
-                    raise SendError(f"Telegram: {type(exc).__name__}: {exc}", retryable=is_retryable(exc)) from exc
+                    raise SendError(
+                        f"Telegram: {type(exc).__name__}: {exc}",
+                        retryable=is_retryable(exc),
+                        unreachable=isinstance(exc, Forbidden),  # blocked by the user, or the account is gone
+                    ) from exc
                 first = first or message
         assert first is not None
         return Sent(external_id=str(first.message_id))

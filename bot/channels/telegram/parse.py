@@ -118,6 +118,11 @@ def to_incoming(update: Mapping[str, Any]) -> Incoming | None:
     if document is not None:
         ref = _need(document, "file_id", str)
         media.append(Media(kind="document", ref=ref, content_type=_field(document, "mime_type", str)))
+    for key, default_type in (("voice", "audio/ogg"), ("audio", "audio/mpeg")):
+        sound = _field(message, key, dict)
+        if sound is not None:
+            ref = _need(sound, "file_id", str)
+            media.append(Media(kind="voice", ref=ref, content_type=_field(sound, "mime_type", str) or default_type))
     location = _field(message, "location", dict)
     place = _location(location) if location is not None else None
     replied = _field(message, "reply_to_message", dict)

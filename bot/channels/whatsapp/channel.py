@@ -18,7 +18,8 @@ from starlette.routing import BaseRoute, Route
 from twilio.http import AsyncHttpClient
 from twilio.rest import Client
 
-from bot.channels.base import Channel, SendError, Sent
+from bot.channels.base import Channel, Fetched, SendError, Sent
+from bot.channels.whatsapp import media
 from bot.channels.whatsapp import send as outbound
 from bot.channels.whatsapp.config import CHANNEL, STATUS_PATH, WEBHOOK_PATH, missing_settings
 from bot.channels.whatsapp.parse import Refused, parse_incoming, parse_status, read_form_text
@@ -124,7 +125,10 @@ class WhatsAppChannel(Channel):
             log.warning("WhatsApp status callback refused (%s): %s", refused.status, refused.reason)
             return refused.response()
         try:
-            await record_delivery(self.core.db, CHANNEL, sid, status, error_code)
+            unreachable = (
+                error_code is not None and error_code.isdigit() and int(error_code) in outbound.UNREACHABLE_CODES
+            )
+            await record_delivery(self.core.db, CHANNEL, sid, status, error_code, unreachable=unreachable)
         except Exception as exc:
             if not is_transient(exc):
                 raise
@@ -149,3 +153,7 @@ class WhatsAppChannel(Channel):
             self.settings, user_id, render_reply(Reply(text, tuple(options))), inside_window=inside
         )
         return await outbound.create_message(client, fields, self.settings.twilio_send_timeout_seconds)
+
+    async def fetch_media(self, ref: str, max_bytes: int) -> Fetched:
+        """A MediaUrl's file, with the account's credentials, from TWILIO_MEDIA_BASE_URL's host only."""
+        return await media.fetch_media(self.settings, ref, max_bytes)

@@ -97,14 +97,16 @@ def _number(value: str | None, default: int = 0) -> int:
 
 
 def parse_media(form: FormData) -> tuple[Media, ...]:
-    """Attachments: an image becomes a photo, anything else a document; `ref` is Twilio's media URL."""
+    """Attachments: an image becomes a photo, audio a voice note, anything else a document; `ref` is Twilio's
+    media URL."""
     media = []
     for index in range(max(0, min(_number(form.get("NumMedia")), MAX_MEDIA))):
         url = form.get(f"MediaUrl{index}")
         if not url:
             continue
         content_type = form.get(f"MediaContentType{index}") or None
-        kind = "photo" if (content_type or "").lower().startswith("image/") else "document"
+        family = (content_type or "").lower().partition("/")[0]
+        kind = {"image": "photo", "audio": "voice"}.get(family, "document")
         media.append(Media(kind=kind, ref=url, content_type=content_type))
     return tuple(media)
 

@@ -26,6 +26,9 @@ SESSION_WINDOW = dt.timedelta(hours=24)
 # Free text sent a moment before the window closes can arrive after it (error 63016); keep a margin.
 WINDOW_MARGIN = dt.timedelta(minutes=5)
 FREE_TEXT_WINDOW = SESSION_WINDOW - WINDOW_MARGIN
+# Twilio errors that say this person cannot be messaged at all: an invalid 'To' number (21211), a recipient who
+# opted out (21610), an invalid recipient (63024), no WhatsApp account at the address (63003).
+UNREACHABLE_CODES = frozenset({21211, 21610, 63024, 63003})
 
 # The Twilio library logs every request's URL and headers at INFO; keep that out of the application's log.
 _http_log = logging.getLogger("bot.channels.whatsapp.http")
@@ -85,4 +88,8 @@ def _refusal(exc: TwilioException) -> SendError:
     status = getattr(exc, "status", None)
     code = getattr(exc, "code", None)
     retryable = not isinstance(status, int) or status >= 500 or status == 429
-    return SendError(f"Twilio refused the message (HTTP {status}, error {code})", retryable=retryable)
+    return SendError(
+        f"Twilio refused the message (HTTP {status}, error {code})",
+        retryable=retryable,
+        unreachable=code in UNREACHABLE_CODES,
+    )
