@@ -24,7 +24,7 @@ from .test_staff_inbox import live  # noqa: F401  (fixture)
 
 browser = test_staff_browser.browser  # the same fixture: headless Chromium
 pytestmark = test_staff_browser.pytestmark
-LIVE_WAIT = 15_000  # ms: the page polls every STAFF_REFRESH_SECONDS (3 s by default)
+LIVE_WAIT = 15_000  # ms: the page polls every STAFF_REFRESH_SECONDS (0.5 s in tests/test_staff.py's live app)
 
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))

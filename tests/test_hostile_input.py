@@ -65,6 +65,8 @@ text_strategy = st.one_of(
 def test_any_text_gets_a_clear_reply(core_dispatcher: Dispatcher, loop, text: str, user: str, channel: str) -> None:  # type: ignore[no-untyped-def]
     msg = Incoming(channel=channel, user_id=user, text=text, message_id=uuid.uuid4().hex)
     outcome = loop.run_until_complete(core_dispatcher.handle(msg))
+    if outcome.intent == "handover_message":  # some text asked for a person: staff answer, the bot is quiet
+        return
     assert outcome.replies, text
     assert all(reply.text.strip() for reply in outcome.replies)
 

@@ -63,6 +63,7 @@ async def live(database_url: str, knowledge: tuple[KnowledgeBase, Matcher]) -> A
         database_url=database_url,
         secret_key="test-secret-key-for-the-staff-dashboard",
         outbox_in_web=False,  # notifications stay queued, so tests can see them
+        staff_refresh_seconds=0.5,  # open pages poll often, so live updates show quickly in browser tests
         public_url=None,
         telegram_bot_token=None,
         twilio_account_sid=None,
