@@ -25,7 +25,7 @@ chat: $(STAMP)  ## chat with the bot in this terminal
 
 test: $(STAMP)  ## lint, then the test suite
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 4
 
 eval: $(STAMP)  ## understanding on the blind sets, beside the TF-IDF baseline
 	for set in benchmarks/blind_*.yaml; do $(BIN)/python benchmarks/bench_understanding.py $$set || exit 1; done

@@ -57,7 +57,7 @@ TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 def _worker_database() -> None:
-    """Under pytest-xdist (`make test` runs two workers) each worker gets a PostgreSQL database of its own, made
+    """Under pytest-xdist (`make test` runs four workers) each worker gets a PostgreSQL database of its own, made
     here on first use: tests reset their database and end its connections, which must not touch another worker's.
     Subprocesses the tests start inherit it through TEST_DATABASE_URL."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")

@@ -19,7 +19,7 @@ from knowledge.matcher import Matcher
 from . import test_staff_browser
 from .test_inbox_browser import VIEWPORTS
 from .test_staff import PASSWORD, Live, add_complaint, add_staff
-from .test_staff_browser import ARTIFACTS, new_page, screenshot_on_failure
+from .test_staff_browser import ARTIFACTS, new_page, on_screens, screenshot_on_failure
 from .test_staff_inbox import live  # noqa: F401  (fixture)
 
 browser = test_staff_browser.browser  # the same fixture: headless Chromium
@@ -27,7 +27,7 @@ pytestmark = test_staff_browser.pytestmark
 LIVE_WAIT = 15_000  # ms: the page polls every STAFF_REFRESH_SECONDS (0.5 s in tests/test_staff.py's live app)
 
 
-@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+@on_screens()
 async def test_an_agent_replies_with_a_canned_reply_and_sees_the_answer_live(
     live: Live,  # noqa: F811
     browser: Browser,
@@ -115,7 +115,7 @@ async def test_an_agent_replies_with_a_canned_reply_and_sees_the_answer_live(
     )
 
 
-@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+@on_screens()
 async def test_an_admin_keeps_canned_replies_and_a_bad_placeholder_is_explained(
     live: Live,  # noqa: F811
     browser: Browser,

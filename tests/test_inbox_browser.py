@@ -19,7 +19,7 @@ from knowledge.matcher import Matcher
 
 from . import test_staff_browser
 from .test_staff import PASSWORD, Live, add_complaint, add_staff
-from .test_staff_browser import ARTIFACTS, new_page, screenshot_on_failure
+from .test_staff_browser import ARTIFACTS, new_page, on_screens, screenshot_on_failure
 from .test_staff_inbox import live  # noqa: F401  (fixture)
 
 browser = test_staff_browser.browser  # the same fixture: headless Chromium
@@ -28,7 +28,7 @@ pytestmark = test_staff_browser.pytestmark
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 375, "height": 740}}
 
 
-@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+@on_screens()
 async def test_an_agent_takes_replies_and_hands_back_in_the_browser(
     live: Live,  # noqa: F811
     browser: Browser,

@@ -20,7 +20,7 @@ from . import test_staff_browser
 from .test_conversation_media import JPEG
 from .test_inbox_browser import VIEWPORTS
 from .test_staff import PASSWORD, Live, add_complaint, add_staff
-from .test_staff_browser import ARTIFACTS, new_page, screenshot_on_failure
+from .test_staff_browser import ARTIFACTS, new_page, on_screens, screenshot_on_failure
 from .test_staff_inbox import live  # noqa: F401  (fixture)
 
 browser = test_staff_browser.browser  # the same fixture: headless Chromium
@@ -50,7 +50,7 @@ async def stored_photo(app: Live, reference: str, folder: Path) -> int:
         return row.id
 
 
-@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+@on_screens()
 async def test_the_thumbnail_of_a_citizens_photo_renders_for_an_agent(
     live: Live,  # noqa: F811
     browser: Browser,

@@ -25,6 +25,17 @@ from .test_staff import PASSWORD, XSS, Live, add_complaint, add_staff, live  # n
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
+
+
+def on_screens(name: str = "viewport") -> pytest.MarkDecorator:
+    """A browser test on a desktop and a 375 px phone, each on one database (desktop on PostgreSQL, phone on
+    SQLite): what is stored is tested on both databases by the HTTP-level tests, the browser's part is the page, and
+    the four combinations made the browser tests the slowest part of `make test`."""
+    return pytest.mark.parametrize(
+        ("database_url", name), [("postgres", "desktop"), ("sqlite", "phone")], indirect=["database_url"]
+    )
+
+
 TIMEOUT_MS = 15_000
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -20,7 +20,14 @@ from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 
 from .test_staff import PASSWORD, Live, add_complaint, add_staff, live  # noqa: F401  (fixture)
-from .test_staff_browser import ARTIFACTS, browser, new_page, pytestmark, screenshot_on_failure  # noqa: F401
+from .test_staff_browser import (  # noqa: F401
+    ARTIFACTS,
+    browser,
+    new_page,
+    on_screens,
+    pytestmark,
+    screenshot_on_failure,
+)
 
 __all__ = ["browser", "live", "pytestmark"]
 VIEWPORTS = {
@@ -29,7 +36,7 @@ VIEWPORTS = {
 }
 
 
-@pytest.mark.parametrize("screen", ["desktop", "phone"])
+@on_screens("screen")
 async def test_a_complaint_from_routing_to_the_citizens_rating_in_the_overview(
     live: Live,  # noqa: F811
     browser: Browser,  # noqa: F811
