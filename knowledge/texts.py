@@ -30,7 +30,7 @@ REQUIRED_KEYS = frozenset(
     command_programmes command_complain command_status command_language command_help command_cancel closing
     facet_missing handover_after_hours handover_after_hours_complaint office_opening weekdays
     status_waiting status_closed verdict_ask verdict_thanks verdict_why verdict_why_empty
-    verdict_not_waiting""".split()
+    verdict_not_waiting staff_reply_invitation staff_reply_invitation_new""".split()
 )
 
 

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.media import attach
 from bot.domain.pause import resume_on_reply
+from bot.domain.reply_window import queue_reply
 from bot.models import Complaint, ComplaintEvent, Handover, HandoverMessage, Notification, utcnow
 from knowledge.loader import KnowledgeBase
 
@@ -145,21 +146,23 @@ async def take_over(
     await session.flush()
 
 
+def _row(complaint: Complaint | None, handover: Handover | None, event_id: int | None, text: str) -> Notification:
+    target = complaint or handover
+    assert target is not None
+    return Notification(
+        complaint_id=complaint.id if complaint else None,
+        event_id=event_id,
+        channel=target.channel,
+        user_id=target.user_id,
+        language=target.language,
+        text=text,
+    )
+
+
 def _queue(
     session: AsyncSession, complaint: Complaint | None, handover: Handover | None, event_id: int | None, text: str
 ) -> None:
-    target = complaint or handover
-    assert target is not None
-    session.add(
-        Notification(
-            complaint_id=complaint.id if complaint else None,
-            event_id=event_id,
-            channel=target.channel,
-            user_id=target.user_id,
-            language=target.language,
-            text=text,
-        )
-    )
+    session.add(_row(complaint, handover, event_id, text))
 
 
 async def staff_reply(
@@ -188,13 +191,15 @@ async def staff_reply(
         session.add_all([complaint, event])
         await session.flush()
         message = kb.texts("staff_reply", complaint.language, reference=complaint.reference, text=text)
-        _queue(session, complaint, None, event.id, message)
+        # WhatsApp outside its 24-hour window: held behind an invitation to reply (bot/domain/reply_window.py)
+        await queue_reply(session, kb, _row(complaint, None, event.id, message), reference=complaint.reference, now=now)
         return
     assert handover is not None
     if handover.status == "closed":
         raise ConversationError("the conversation is closed")
     session.add(_log(handover, None, "staff_reply", actor, now, text=text))
-    _queue(session, None, handover, None, kb.texts("staff_reply_new", handover.language, text=text))
+    message = kb.texts("staff_reply_new", handover.language, text=text)
+    await queue_reply(session, kb, _row(None, handover, None, message), reference=None, now=now)
     await session.flush()
 
 

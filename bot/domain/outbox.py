@@ -29,6 +29,7 @@ from bot.domain import alerts
 from bot.domain.escalation import escalate_round
 from bot.domain.media import run_fetcher
 from bot.domain.privacy import purge_logs
+from bot.domain.reply_window import release_opened
 from bot.domain.routing_data import load_routing
 from bot.domain.verdict import close_round
 from bot.errors import is_transient
@@ -122,6 +123,7 @@ async def deliver_due(core: Core, now: dt.datetime | None = None, limit: int = 5
     sent = 0
     for _ in range(limit):
         moment = now or utcnow()  # each claim's lease runs from when it is taken
+        await release_opened(core.db, moment)  # a held staff reply whose citizen wrote again (reply_window.py)
         claimed = await _claim_one(core, moment)
         if claimed is None:
             break

@@ -114,7 +114,9 @@ async def erase_user(
         )
     await session.exec(  # type: ignore[call-overload]
         delete(Notification).where(
-            Notification.channel == channel, Notification.user_id == user_id, col(Notification.status) == "pending"
+            Notification.channel == channel,
+            Notification.user_id == user_id,
+            col(Notification.status).in_(("pending", "held")),  # held: a staff reply waiting for WhatsApp's window
         )
     )
     await session.exec(  # type: ignore[call-overload]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from bot.domain import canned
+from bot.domain import canned, reply_window
 from bot.domain.conversation import ConversationError, hand_back, staff_reply, take_over
 from bot.domain.office_hours import OfficeHours
 from bot.models import Complaint, Handover, StaffUser, utcnow
@@ -34,18 +34,19 @@ def waited(handover: Handover) -> str:
 
 
 async def reply_box(ctx: Ctx, complaint: Complaint | None, handover: Handover | None) -> dict[str, Any]:
-    """The canned replies filled for this citizen, and the reply box's text (?canned=<id>: that one, for a browser
-    without scripts)."""
+    """The canned replies filled for this citizen, the reply box's text (?canned=<id>: that one, for a browser
+    without scripts), and whether a reply would wait behind WhatsApp's invitation template (_reply_window.html)."""
     target = complaint or handover
     if target is None:
-        return {"canned": [], "prefill": ""}
+        return {"canned": [], "prefill": "", "outside_window": False}
     name = (handover.display_name if handover else None) or (complaint.display_name if complaint else None)
     choices = await canned.choices(
         ctx.db, target.language, reference=complaint.reference if complaint else None, display_name=name
     )
     picked = ctx.request.query_params.get("canned", "")
     prefill = next((c.text for c in choices if str(c.id) == picked), "")
-    return {"canned": choices, "prefill": prefill}
+    closed = await reply_window.outside_window(ctx.db, target.channel, target.user_id)
+    return {"canned": choices, "prefill": prefill, "outside_window": closed}
 
 
 NEW = "new"  # the filter value for conversations about no complaint
