@@ -764,7 +764,8 @@ async def test_an_urdu_writer_keeps_urdu_through_digits_and_roman_writers_get_ro
 async def test_a_staff_reply_reaches_whatsapp_and_the_citizens_reply_to_it_reaches_the_complaint(
     bot: Bot, fake: FakeTwilio
 ) -> None:
-    """Text inside the 24-hour window, the template outside it; a reply quoting it lands on the complaint."""
+    """Text inside the 24-hour window, the invitation template outside it; a reply quoting it lands on the complaint,
+    and the held text follows."""
     from sqlmodel import select
 
     from bot.domain.complaints import Draft, file_complaint
@@ -788,8 +789,11 @@ async def test_a_staff_reply_reaches_whatsapp_and_the_citizens_reply_to_it_reach
     assert await deliver_due(bot.core) == 1
     outside = fake.answered()[-1]
     assert outside.form["ContentSid"] == TEMPLATE_SID and "Body" not in outside.form
+    assert "Hello?" not in outside.form["ContentVariables"]  # the template invites; the text waits (test_reply_window)
     replies = await bot.say("yes it works now", OriginalRepliedMessageSid=inside.sid or "")
     assert replies[0].startswith(f"Added to your complaint {reference}")
     async with bot.core.db.session() as session:
         said = (await session.exec(select(ComplaintEvent).where(ComplaintEvent.kind == "citizen_message"))).one()
     assert said.note == "yes it works now" and said.actor == "citizen"
+    assert await deliver_due(bot.core) == 1
+    assert fake.answered()[-1].form["Body"] == f"Staff, about your complaint {reference}: Hello?"
