@@ -269,7 +269,7 @@ class Notification(SQLModel, table=True):
     kind: str = Field(default="notification", max_length=16)  # notification, or a chat reply that failed to go out
     text: str = Field(sa_type=Text)
     options: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    status: str = Field(default="pending", max_length=16)  # pending, sending, sent, failed
+    status: str = Field(default="pending", max_length=16)  # pending, sending, sent, failed; held (reply_window.py)
     attempts: int = 0
     next_attempt_at: dt.datetime = _timestamp()
     locked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
