@@ -9,9 +9,13 @@ import datetime as dt
 
 from sqlmodel import select
 
+from bot.core import Core
 from bot.domain.alerts import EVENT_KINDS
-from bot.domain.complaints import ComplaintError, change_status
-from bot.models import Complaint
+from bot.domain.complaints import ComplaintError, Draft, change_status, file_complaint, reopen
+from bot.domain.deadlines import PKT, add_working_days
+from bot.domain.escalation import escalate_due
+from bot.domain.routing_data import load_routing
+from bot.models import Complaint, ComplaintEvent
 from bot.storage.alerts import unalerted_events
 
 from .test_staff import Live, add_complaint, csrf_of, events_of, live, signed_in  # noqa: F401 (a fixture)
@@ -77,3 +81,62 @@ async def test_rejected_and_closed_complaints_reopen_the_same_way(live: Live) ->
         await change_status(session, live.kb, complaint, "in_review", actor="staff:amna", reason="Came back")
     reopened = [(e.from_status, e.note) for e in await events_of(live, reference) if e.kind == "reopened"]
     assert reopened == [("rejected", "It is ours"), ("closed", "Came back")]
+
+
+FILED = dt.datetime(2026, 3, 2, 9, tzinfo=PKT)
+REOPENED = dt.datetime(2026, 4, 21, 10, tzinfo=PKT)  # long after the first due time
+
+
+async def overdue_escalated_and_resolved(core: Core) -> Complaint:
+    """A complaint filed in March, escalated to the admins, resolved the day before REOPENED."""
+    async with core.db.session() as session, session.begin():
+        draft = Draft(channel="test", user_id="citizen", category="other", district="swat", description="no signal")
+        complaint = await file_complaint(session, draft, now=FILED)
+        complaint.escalation_level = 2
+        await change_status(
+            session,
+            core.kb,
+            complaint,
+            "resolved",
+            actor="staff:a",
+            reason="Fixed",
+            now=REOPENED - dt.timedelta(days=1),
+        )
+        return complaint
+
+
+async def deadline_lines(core: Core, complaint_id: int) -> list[ComplaintEvent]:
+    async with core.db.session() as session:
+        query = select(ComplaintEvent).where(
+            ComplaintEvent.complaint_id == complaint_id, ComplaintEvent.kind == "deadline_reset"
+        )
+        return list(await session.exec(query))
+
+
+async def test_reopening_starts_a_new_deadline_with_no_escalation(core: Core) -> None:
+    routing = load_routing(core.settings.knowledge_dir)
+    expected = add_working_days(REOPENED, routing.deadlines.working_days("other"), routing.holidays)
+    for by_staff in (False, True):
+        complaint = await overdue_escalated_and_resolved(core)
+        first_due = complaint.due_at
+        assert first_due is not None and first_due < REOPENED
+        async with core.db.session() as session, session.begin():
+            stored = await session.get(Complaint, complaint.id)
+            assert stored is not None
+            if by_staff:
+                await change_status(
+                    session, core.kb, stored, "in_review", actor="staff:a", reason="Still broken", now=REOPENED
+                )
+            else:
+                await reopen(session, stored, REOPENED, reason="Still broken")
+        async with core.db.session() as session:
+            again = await session.get(Complaint, complaint.id)
+            assert again is not None
+            assert (again.status, again.due_at, again.escalation_level) == ("in_review", expected, 0)
+            assert await escalate_due(session, routing, now=REOPENED) == 0  # not overdue, so not escalated again
+        [line] = await deadline_lines(core, complaint.id)  # type: ignore[arg-type]
+        assert line.actor == ("staff:a" if by_staff else "citizen") and line.created_at == REOPENED
+        assert line.note == (
+            f"reopened: due {(expected - dt.timedelta(seconds=1)).astimezone(PKT):%Y-%m-%d} "
+            f"(was {(first_due - dt.timedelta(seconds=1)).astimezone(PKT):%Y-%m-%d}); escalation level 2 cleared"
+        )

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.deadlines import add_working_days
-from bot.domain.pause import pause_clock, resume_clock
+from bot.domain.pause import pause_clock, restart_clock, resume_clock
 from bot.domain.routing import route
 from bot.domain.routing_data import RoutingData, load_routing
 from bot.models import Complaint, ComplaintCounter, ComplaintEvent, Notification, utcnow
@@ -252,9 +252,10 @@ async def change_status(
         pause_clock(complaint, now)
     complaint.status = new_status
     complaint.status_reason = reason.strip() if reason else None
-    if reopening:  # as the citizen's reopen: the old resolution's reason and rating go
+    if reopening:  # as the citizen's reopen: the old resolution's reason and rating go, the clock starts again
         complaint.status_reason = None
         complaint.rating = None
+        session.add(restart_clock(complaint, now, actor))
     complaint.updated_at = now
     if new_status != "closed":  # closing keeps the time it was resolved
         complaint.resolved_at = now if new_status == "resolved" else None
@@ -332,7 +333,7 @@ async def reopen(
     complaint.resolved_at = None
     complaint.rating = None
     complaint.updated_at = now
-    session.add_all([complaint, event])
+    session.add_all([complaint, event, restart_clock(complaint, now, "citizen")])
     return event
 
 
