@@ -148,7 +148,7 @@ async def test_reopened_replied_routed_and_escalated_complaints_alert(
         await alert_round(mailer, FILED)
         await deliver_due(mailer, now=FILED)
         box.messages.clear()
-        day = FILED + dt.timedelta(days=1)
+        day = FILED + dt.timedelta(hours=1)  # reopened the same day: due again at the end of 9 September
         async with db.session() as session, session.begin():
             found = await session.get(Complaint, complaint.id)
             assert found is not None

@@ -9,9 +9,10 @@ import re
 
 from bot.domain.conversation import citizen_said
 from bot.models import Complaint, Handover
+from bot.staff import accounts
 
 from . import test_staff
-from .test_staff import Live, add_complaint, signed_in
+from .test_staff import PASSWORD, Live, add_complaint, login, signed_in
 from .test_staff_inbox import waiting
 
 live = test_staff.live
@@ -72,3 +73,25 @@ async def test_the_pulse_moves_when_the_conversation_does(live: Live) -> None:
         assert (await client.get(f"/staff/inbox/{new}/pulse")).json()["mark"] != plain["mark"]
         assert (await client.get("/staff/inbox/pulse")).json() == {"inbox": [2, 0], "mark": None}
         assert (await client.get("/staff/complaints/CMP-2026-999999/pulse")).status_code == 404
+
+
+async def test_an_agent_of_a_body_sees_and_counts_only_their_body_conversations(live: Live) -> None:
+    kp = await add_complaint(live, district="peshawar", province="Khyber Pakhtunkhwa", user_id="1")  # KPITB
+    punjab = await add_complaint(live, district="lahore", province="Punjab", user_id="2")  # PITB
+    await waiting(live, kp, "1", dt.timedelta(hours=3))
+    await waiting(live, punjab, "2", dt.timedelta(hours=2))
+    await waiting(live, None, "3", dt.timedelta(hours=1))
+    async with live.db.session() as session:
+        await accounts.create_staff(session, "gul", PASSWORD, "agent", [], body_id="kpitb")
+        await accounts.create_staff(session, "boss", PASSWORD, "admin", [], body_id="kpitb")
+        await session.commit()
+    async with live.client() as client:
+        assert (await login(client, "gul")).status_code == 303
+        page = await client.get("/staff/inbox")
+        assert about(page.text) == [kp, "Something new"]  # not PITB's conversation
+        assert waiting_count(page.text) == "2"
+        assert about((await client.get("/staff/inbox?category=e_service")).text) == [kp]
+    async with live.client() as client:
+        assert (await login(client, "boss")).status_code == 303  # admins see every body's
+        page = await client.get("/staff/inbox")
+        assert about(page.text) == [kp, punjab, "Something new"] and waiting_count(page.text) == "3"

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlmodel import col, select
 
 from bot.db import Database
@@ -62,6 +63,8 @@ def test_the_most_specific_rule_wins() -> None:
         ({"rules": [{"category": "other", "body": "pseb", "province": "Narnia"}]}, "unknown province 'Narnia'"),
         ({"bodies": [{"id": "Bad Id", "name": {"en": "x", "ur": "x", "roman": "x"}}]}, "bodies[0] (Bad Id): id"),
         ({"deadlines": {"default_working_days": 0}}, "routing.yaml: deadlines: default_working_days"),
+        ({"deadlines": {"categories": {"typo": 5}}}, "routing.yaml: deadlines: categories: unknown category 'typo'"),
+        ({"deadlines": {"categories": {"other": 0}}}, "deadlines: categories: other: working days must be 1 to 365"),
     ],
 )
 def test_a_bad_file_is_refused_naming_file_and_entry(change: dict, message: str) -> None:  # type: ignore[type-arg]
@@ -146,6 +149,30 @@ async def test_filing_routes_and_sets_the_due_time(db: Database, data) -> None: 
     assert [(e.kind, e.note) for e in await _events(db, lost)] == [
         ("filed", "no routing rule matches: waiting in the Unrouted queue")
     ]
+
+
+async def test_a_category_with_its_own_deadline_gets_that_due_time(  # type: ignore[no-untyped-def]
+    db: Database, data, tmp_path: Path, settings: Settings
+) -> None:
+    for name in ("routing.yaml", "holidays.yaml", "services.yaml", "places.yaml"):
+        (tmp_path / name).write_text((settings.knowledge_dir / name).read_text(encoding="utf-8"), encoding="utf-8")
+    raw = yaml.safe_load((tmp_path / "routing.yaml").read_text(encoding="utf-8"))
+    raw["deadlines"]["categories"] = {"pseb_registration": 5}
+    (tmp_path / "routing.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    own = load_routing(tmp_path)
+    assert own.deadlines.working_days("pseb_registration") == 5 and own.deadlines.working_days("other") == 20
+    async with db.session() as session, session.begin():
+        await routing.seed_defaults(session, data)
+    now = at("2026-08-10")
+    drafts = [
+        Draft(channel="test", user_id="u", category=c, district="lahore", description="x", province="Punjab")
+        for c in ("pseb_registration", "other")
+    ]
+    async with db.session() as session, session.begin():
+        quick, usual = [await file_complaint(session, d, now, routing=own) for d in drafts]
+    # 5 working days from Monday 10 August: 11, 12, 13, (14 Independence Day), 17, 18
+    assert quick.due_at is not None and local_due(quick.due_at) == "2026-08-18"
+    assert usual.due_at is not None and local_due(usual.due_at) == "2026-09-09"  # the default 20
 
 
 async def test_admins_add_bodies_and_rules_and_reroute(db: Database, data) -> None:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from bot.core import Core
 from bot.db import Database
 from bot.domain.complaints import ComplaintError, Draft, change_status, file_complaint
+from bot.domain.conversation import request_handover, take_over
 from bot.domain.deadlines import PKT, add_working_days, add_working_time, working_time_between
 from bot.domain.outbox import deliver_due
 from bot.domain.routing_data import load_routing
@@ -192,6 +193,25 @@ async def test_a_citizen_reply_resumes_a_waiting_complaint(core: Core, dispatche
     assert added.intent == "case_message"
     back = await reload(core.db, complaint.id)  # type: ignore[arg-type]
     assert (back.status, back.paused_at) == ("in_review", None)
+    kinds = [(e.kind, e.actor) for e in await events(core.db, complaint.id)]  # type: ignore[arg-type]
+    assert kinds[-3:] == [("resumed", "citizen"), ("status", "citizen"), ("citizen_message", "citizen")]
+
+
+async def test_a_citizen_reply_inside_a_handover_resumes_a_waiting_complaint(
+    core: Core, dispatcher: Dispatcher
+) -> None:
+    complaint = await filed(core)
+    await set_status(core, complaint.id, "waiting")  # type: ignore[arg-type]
+    async with core.db.session() as session, session.begin():
+        stored = await session.get(Complaint, complaint.id)
+        handover = await request_handover(
+            session, "test", "citizen", language="en", display_name=None, complaint=stored
+        )
+        await take_over(session, handover, stored, "amna")
+    answered = await say(dispatcher, "Here is the receipt you asked for")
+    assert answered.intent == "handover_message"  # held by staff: the bot stays quiet, the message is kept
+    back = await reload(core.db, complaint.id)  # type: ignore[arg-type]
+    assert (back.status, back.paused_at) == ("in_review", None)  # its clock runs again: escalation and Overdue see it
     kinds = [(e.kind, e.actor) for e in await events(core.db, complaint.id)]  # type: ignore[arg-type]
     assert kinds[-3:] == [("resumed", "citizen"), ("status", "citizen"), ("citizen_message", "citizen")]
 

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.domain.deadlines import add_working_days
-from bot.domain.pause import pause_clock, resume_clock
+from bot.domain.pause import pause_clock, restart_clock, resume_clock
 from bot.domain.routing import route
 from bot.domain.routing_data import RoutingData, load_routing
 from bot.models import Complaint, ComplaintCounter, ComplaintEvent, Notification, utcnow
@@ -27,8 +27,9 @@ from knowledge.normalize import normalize_chars
 
 STATUSES = ("received", "in_review", "waiting", "resolved", "rejected", "closed")
 OPEN_STATUSES = ("received", "in_review")  # open with the clock running ("waiting" for the citizen pauses it)
-# Which status changes staff may make; "reopen" (resolved -> in_review) is the citizen's. A resolved complaint
-# waits for the citizen's verdict (bot/domain/verdict.py): "yes" or silence closes it, "no" reopens it.
+# Which status changes staff may make; the citizen's "reopen" (resolved -> in_review) is `reopen` below. A resolved
+# complaint waits for the citizen's verdict (bot/domain/verdict.py): "yes" or silence closes it, "no" reopens it.
+# Staff moving a resolved, rejected or closed complaint back in review reopen it too, with a reason (REOPENED_FROM).
 TRANSITIONS = {
     "received": {"in_review", "waiting", "resolved", "rejected"},
     "in_review": {"waiting", "resolved", "rejected", "received"},
@@ -37,6 +38,7 @@ TRANSITIONS = {
     "rejected": {"in_review"},
     "closed": {"in_review"},
 }
+REOPENED_FROM = frozenset({"resolved", "rejected", "closed"})
 REOPEN_DAYS = 14
 DUPLICATE_WINDOW = dt.timedelta(hours=1)
 DUPLICATE_SIMILARITY = 90.0
@@ -231,9 +233,12 @@ async def change_status(
         raise ComplaintError(f"a {complaint.status} complaint cannot become {new_status}")
     if new_status == "rejected" and not (reason and reason.strip()):
         raise ComplaintError("a rejection needs a reason")
+    reopening = complaint.status in REOPENED_FROM and new_status == "in_review"
+    if reopening and not (reason and reason.strip()):
+        raise ComplaintError("reopening needs a reason")
     event = ComplaintEvent(
         complaint_id=complaint.id,  # type: ignore[arg-type]
-        kind="status",
+        kind="reopened" if reopening else "status",
         from_status=complaint.status,
         to_status=new_status,
         note=reason.strip() if reason else None,
@@ -247,6 +252,10 @@ async def change_status(
         pause_clock(complaint, now)
     complaint.status = new_status
     complaint.status_reason = reason.strip() if reason else None
+    if reopening:  # as the citizen's reopen: the old resolution's reason and rating go, the clock starts again
+        complaint.status_reason = None
+        complaint.rating = None
+        session.add(restart_clock(complaint, now, actor))
     complaint.updated_at = now
     if new_status != "closed":  # closing keeps the time it was resolved
         complaint.resolved_at = now if new_status == "resolved" else None
@@ -324,7 +333,7 @@ async def reopen(
     complaint.resolved_at = None
     complaint.rating = None
     complaint.updated_at = now
-    session.add_all([complaint, event])
+    session.add_all([complaint, event, restart_clock(complaint, now, "citizen")])
     return event
 
 

@@ -101,7 +101,12 @@ async def citizen_said(
     attachments: list[dict[str, Any]] | None,
     now: dt.datetime,
 ) -> None:
-    """A message the citizen sent while the conversation waits for or is held by staff: stored, never lost."""
+    """A message the citizen sent while the conversation waits for or is held by staff: stored, never lost. A
+    complaint that waited for the citizen goes back in review with its clock running, as outside a handover."""
+    if complaint is not None:
+        await resume_on_reply(session, complaint, now)
+        complaint.updated_at = now
+        session.add(complaint)
     handover.last_citizen_at = now
     session.add(handover)
     row = _log(handover, complaint, "citizen_message", CITIZEN, now, text=text.strip() or None, attachments=attachments)

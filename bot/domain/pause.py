@@ -8,7 +8,7 @@ import datetime as dt
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.domain.deadlines import add_working_time, local_due, working_time_between
+from bot.domain.deadlines import add_working_days, add_working_time, local_due, working_time_between
 from bot.domain.routing_data import load_routing
 from bot.models import Complaint, ComplaintEvent
 from bot.settings import get_settings
@@ -31,6 +31,25 @@ def resume_clock(complaint: Complaint, now: dt.datetime, actor: str) -> Complain
         complaint_id=complaint.id,  # type: ignore[arg-type]
         kind="resumed",
         note=f"{since}the clock runs again, due {due}",
+        actor=actor,
+        created_at=now,
+    )
+
+
+def restart_clock(complaint: Complaint, now: dt.datetime, actor: str) -> ComplaintEvent:
+    """A reopened complaint starts afresh: due its category's working days from the reopening, not escalated, so its
+    body is neither late nor escalated for the time it stood resolved; the history line says what changed."""
+    routing = load_routing(get_settings().knowledge_dir)
+    before, level = complaint.due_at, complaint.escalation_level
+    complaint.due_at = add_working_days(now, routing.deadlines.working_days(complaint.category), routing.holidays)
+    complaint.escalation_level = 0
+    complaint.paused_at = None
+    was = local_due(before) if before else "none"
+    escalation = f"; escalation level {level} cleared" if level else ""
+    return ComplaintEvent(
+        complaint_id=complaint.id,  # type: ignore[arg-type]
+        kind="deadline_reset",
+        note=f"reopened: due {local_due(complaint.due_at)} (was {was}){escalation}",
         actor=actor,
         created_at=now,
     )

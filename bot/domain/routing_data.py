@@ -120,6 +120,11 @@ def parse_routing(
             raise RoutingDataError(f"{label}: a second rule for the same category and place")
         rules.append(rule)
     deadlines = _entry(Deadlines, (raw or {}).get("deadlines") or {}, f"{ROUTING_FILE}: deadlines")
+    for code, count in deadlines.categories.items():  # a typo would silently give the default
+        if known_categories and code not in known_categories:
+            raise RoutingDataError(f"{ROUTING_FILE}: deadlines: categories: unknown category {code!r}")
+        if not 1 <= count <= 365:
+            raise RoutingDataError(f"{ROUTING_FILE}: deadlines: categories: {code}: working days must be 1 to 365")
     days: set[dt.date] = set()
     for i, item in enumerate(_list(holidays_raw, "holidays", HOLIDAYS_FILE)):
         days.add(_entry(Holiday, item, f"{HOLIDAYS_FILE}: holidays[{i}]").date)

@@ -6,7 +6,8 @@ Definitions (the page says them too):
 - resolved: resolved at least once and not reopened since (status resolved or closed, with its resolution time);
 - on time: resolved at or before its due time (a complaint with no due time counts as on time);
 - overdue now: open (received or in review; waiting for the citizen pauses the clock) and past its due time;
-- reopen rate: complaints the citizen reopened, of those resolved at least once (resolved now, or reopened);
+- reopen rate: complaints reopened (by the citizen or by staff), of those resolved at least once (resolved now, or
+  reopened);
 - average rating: of the complaints the citizen rated.
 """
 

@@ -57,6 +57,11 @@ def own_categories(user: StaffUser) -> list[str] | None:
     return list(user.categories) if user.role != "admin" and user.categories else None
 
 
+def own_body(user: StaffUser) -> str | None:
+    """The body an account is limited to (None: all), as the complaint pages limit it (bot/staff/queries.py)."""
+    return user.body_id if user.role != "admin" and user.body_id else None
+
+
 def inbox_filter(user: StaffUser, wanted: str) -> tuple[list[str] | None, bool]:
     """(categories, whether conversations about something new count) for the inbox's category filter: by default
     an agent's own categories (and something new), or everything for an account without limits."""
@@ -89,7 +94,7 @@ def inbox(web: StaffWeb) -> Callable[[Ctx], Awaitable[Response]]:
     async def inbox_page(ctx: Ctx) -> Response:
         wanted = ctx.request.query_params.get("category", "")[:64]
         categories, new = inbox_filter(ctx.user, wanted)
-        rows = await handovers.inbox(ctx.db, categories=categories, new=new)
+        rows = await handovers.inbox(ctx.db, categories=categories, new=new, body=own_body(ctx.user))
         own = own_categories(ctx.user)
         names = [(code, queries.category_name(ctx.core.kb, code)) for code in (own or ctx.core.kb.services)]
         return web.render(

@@ -240,7 +240,9 @@ class StaffWeb:
                     if not accounts.has_role(user, role):
                         raise HTTPException(403, f"This needs the {role} role; you are a {user.role}.")
                     ctx = Ctx(request, core, db, user, data, self.sessions.csrf_token(data), form)
-                    ctx.inbox = await handovers.inbox_counts(db, user.username, inbox_page.own_categories(user))
+                    ctx.inbox = await handovers.inbox_counts(
+                        db, user.username, inbox_page.own_categories(user), inbox_page.own_body(user)
+                    )
                     ctx.alerts = await stored_alerts.unread_count(db, user.username)
                     return await handler(ctx)
 

@@ -122,15 +122,28 @@ def _in_categories(categories: Collection[str] | None, *, new: bool) -> list[Any
     return [or_(about, col(Handover.complaint_id).is_(None))] if new else [about]
 
 
+def _of_body(body: str | None) -> list[Any]:
+    """Conditions for handovers an account of `body` may see (None: any): about that body's complaints, or about
+    no complaint (as the complaint pages limit by body, bot/staff/queries.py)."""
+    if body is None:
+        return []
+    return [or_(col(Complaint.body_id) == body, col(Handover.complaint_id).is_(None))]
+
+
 async def inbox(
-    session: AsyncSession, limit: int = 200, *, categories: Collection[str] | None = None, new: bool = True
+    session: AsyncSession,
+    limit: int = 200,
+    *,
+    categories: Collection[str] | None = None,
+    new: bool = True,
+    body: str | None = None,
 ) -> list[InboxRow]:
     """Open handovers, oldest request first, with their complaint's reference and category: those about complaints
-    in `categories` (None: any) and, when `new`, those about something new."""
+    in `categories` (None: any) and of `body` (None: any) and, when `new`, those about something new."""
     rows = await session.exec(  # type: ignore[call-overload]
         select(Handover, Complaint.reference, Complaint.category)
         .join(Complaint, col(Complaint.id) == col(Handover.complaint_id), isouter=True)
-        .where(col(Handover.status).in_(OPEN), *_in_categories(categories, new=new))
+        .where(col(Handover.status).in_(OPEN), *_in_categories(categories, new=new), *_of_body(body))
         .order_by(col(Handover.requested_at), col(Handover.id))
         .limit(limit)
     )
@@ -138,14 +151,14 @@ async def inbox(
 
 
 async def inbox_counts(
-    session: AsyncSession, username: str, categories: Collection[str] | None = None
+    session: AsyncSession, username: str, categories: Collection[str] | None = None, body: str | None = None
 ) -> tuple[int, int]:
     """(waiting for anyone, held by `username`): the navigation bar's counts; waiting ones only about complaints in
-    `categories` (None: any) or about something new."""
+    `categories` (None: any) and of `body` (None: any), or about something new."""
     rows = await session.exec(  # type: ignore[call-overload]
         select(Handover.status, Handover.taken_by, func.count())
         .join(Complaint, col(Complaint.id) == col(Handover.complaint_id), isouter=True)
-        .where(col(Handover.status).in_(OPEN), *_in_categories(categories, new=True))
+        .where(col(Handover.status).in_(OPEN), *_in_categories(categories, new=True), *_of_body(body))
         .group_by(Handover.status, Handover.taken_by)
     )
     waiting = mine = 0
