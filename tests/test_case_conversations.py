@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlmodel import col, select
 
 from bot.db import Database
-from bot.domain.complaints import Draft, add_note, file_complaint
+from bot.domain.complaints import Draft, add_note, change_status, file_complaint
 from bot.domain.conversation import hand_back, staff_reply, take_over
 from bot.models import Complaint, ComplaintEvent, Handover, HandoverMessage, Notification, utcnow
 from handlers.dispatcher import Dispatcher
@@ -46,6 +47,17 @@ async def citizen_messages(db: Database, reference: str) -> list[ComplaintEvent]
             .order_by(col(ComplaintEvent.id))
         )
         return list(rows)
+
+
+async def all_sent(db: Database) -> None:
+    """The outbox's work, as far as these tests need it: every pending notification sent now."""
+    async with db.session() as session, session.begin():
+        for n, note in enumerate(await session.exec(select(Notification).where(Notification.status == "pending"))):
+            note.status, note.sent_at, note.external_id = "sent", utcnow(), f"out-{note.id}-{n}"
+            session.add(note)
+
+
+QUESTION = "what is the registration fee for a startup"
 
 
 def test_person_and_back_phrases_come_from_data_in_three_languages(kb: KnowledgeBase) -> None:
@@ -208,3 +220,64 @@ def test_both_channels_read_the_replied_to_message() -> None:
     assert parse_incoming(form).reply_to == "SM" + "a" * 32
     plain = [("MessageSid", "SM" + "2" * 32), ("From", "whatsapp:+92300"), ("WaId", "92300")]
     assert parse_incoming(FormData(plain)).reply_to is None
+
+
+@pytest.mark.parametrize("ending", ["citizen", "hand_back", "close"])
+async def test_after_a_conversation_about_a_complaint_ends_the_bot_answers_again(
+    dispatcher: Dispatcher, db: Database, kb: KnowledgeBase, ending: str
+) -> None:
+    """Staff replies and the conversation's end message go out about the complaint; once the conversation ended
+    ("back to the bot", staff hand back or close) the citizen's questions are the bot's, until the next update."""
+    reference = await complaint_with_note(db, kb, sent_ago=dt.timedelta(hours=200), external_id="m-1")
+    await dispatcher.handle(msg(payload=f"handover:open:{reference}"))
+    async with db.session() as session, session.begin():
+        handover = (await session.exec(select(Handover))).one()
+        complaint = await session.get(Complaint, handover.complaint_id)
+        await take_over(session, handover, complaint, "amna")
+        await staff_reply(session, kb, complaint=complaint, handover=handover, text="Is it fixed?", username="amna")
+    await all_sent(db)
+    if ending == "citizen":
+        assert (await dispatcher.handle(msg("back to the bot"))).intent == "handover_end"
+    else:
+        async with db.session() as session, session.begin():
+            handover = (await session.exec(select(Handover))).one()
+            complaint = await session.get(Complaint, handover.complaint_id)
+            await hand_back(session, kb, handover, complaint, "amna", close=ending == "close")
+        await all_sent(db)  # "You are back with the bot", about the complaint
+    answered = await dispatcher.handle(msg(QUESTION))
+    assert answered.intent not in ("case_message", "handover_message", "case_which"), answered.intent
+    assert await citizen_messages(db, reference) == []
+    async with db.session() as session, session.begin():  # a later update opens the reply window again
+        complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
+        await add_note(session, kb, complaint, "Please send a photo", actor="staff:amna", public=True)
+    await all_sent(db)
+    assert (await dispatcher.handle(msg("here it is"))).intent == "case_message"
+    assert [e.note for e in await citizen_messages(db, reference)] == ["here it is"]
+
+
+@pytest.mark.parametrize("outcome", ["closed", "rejected"])
+async def test_a_closed_or_rejected_complaint_catches_no_more_messages(
+    dispatcher: Dispatcher, db: Database, kb: KnowledgeBase, outcome: str
+) -> None:
+    reference = await complaint_with_note(db, kb, sent_ago=dt.timedelta(hours=1), external_id="m-1")
+    async with db.session() as session, session.begin():
+        complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
+        if outcome == "rejected":
+            await change_status(session, kb, complaint, "rejected", actor="staff:amna", reason="not ours")
+        else:
+            await change_status(session, kb, complaint, "resolved", actor="staff:amna")
+    await all_sent(db)
+    if outcome == "closed":
+        # a resolved complaint still waits for the verdict: the citizen's words reach it
+        assert (await dispatcher.handle(msg("the water came back yesterday"))).intent == "case_message"
+        assert (await dispatcher.handle(msg(payload=f"verdict:yes:{reference}"))).intent == "verdict"
+        assert (await dispatcher.handle(msg(payload="stars:5"))).intent == "rating"
+    before = len(await citizen_messages(db, reference))
+    answered = await dispatcher.handle(msg(QUESTION))
+    assert answered.intent not in ("case_message", "case_which"), answered.intent
+    replied = await dispatcher.handle(msg(QUESTION, reply_to="m-1"))  # even in reply to one of its messages
+    assert replied.intent not in ("case_message", "case_which"), replied.intent
+    assert len(await citizen_messages(db, reference)) == before
+    async with db.session() as session:
+        complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
+    assert complaint.status == outcome
