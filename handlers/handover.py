@@ -13,13 +13,17 @@ from bot.domain.complaints import OPEN_STATUSES, complaints_of, own_complaint
 from bot.domain.conversation import CITIZEN, citizen_said, end_handover, request_handover
 from bot.models import Complaint, Handover
 from bot.storage.handovers import complaint_of, open_handover
-from handlers.case_messages import attachments
+from handlers.case_messages import PICK_FLOW, attachments
 from handlers.context import Context
 from handlers.flows.base import menu_options
 from handlers.handover_words import HandoverWords
 from handlers.messages import Option, Outcome
 
 ANSWERED_COMMANDS = frozenset({"menu", "start", "help", "status"})  # cancel ends the handover
+# The bot's own questions ("Was it solved?", the rating, which complaint) are answered by the bot even while staff
+# hold the conversation: their buttons' payloads, and the text answers of the flows they start.
+BOT_QUESTION_PAYLOADS = frozenset({"verdict", "reopen", "rate", "stars", "case"})
+BOT_QUESTION_FLOWS = frozenset({"verdict", "rating", PICK_FLOW})
 
 
 async def during(ctx: Context, words: HandoverWords, command: tuple[str, str] | None) -> Outcome | None:
@@ -35,6 +39,8 @@ async def during(ctx: Context, words: HandoverWords, command: tuple[str, str] | 
         await end_handover(ctx.session, handover, complaint, CITIZEN, "handed_back", ctx.now)
         ctx.leave()
         return ctx.outcome(ctx.t("handover_ended"), menu_options(ctx), intent="handover_end")
+    if answers_the_bot(ctx):
+        return None
     if handover.status == "waiting" and not _staff_in(ctx):
         # kept for staff, and answered by the bot meanwhile (a guided flow's answers and buttons are the bot's)
         if (ctx.text or ctx.msg.media) and not ctx.payload and not ctx.conversation.flow:
@@ -43,6 +49,12 @@ async def during(ctx: Context, words: HandoverWords, command: tuple[str, str] | 
         return None
     await citizen_said(ctx.session, handover, complaint, ctx.text, attachments(ctx), ctx.now)
     return ctx.outcomes([], intent="handover_message")
+
+
+def answers_the_bot(ctx: Context) -> bool:
+    """A button of the bot's own question, or the answer to the question of a flow such a button started."""
+    kind = (ctx.payload or "").partition(":")[0]
+    return kind in BOT_QUESTION_PAYLOADS or ctx.conversation.flow in BOT_QUESTION_FLOWS
 
 
 def _staff_in(ctx: Context) -> bool:

@@ -281,3 +281,37 @@ async def test_a_closed_or_rejected_complaint_catches_no_more_messages(
     async with db.session() as session:
         complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
     assert complaint.status == outcome
+
+
+@pytest.mark.parametrize("answer", ["yes", "no"])
+async def test_the_bots_own_questions_are_answered_during_a_handover(
+    dispatcher: Dispatcher, db: Database, kb: KnowledgeBase, answer: str
+) -> None:
+    """Staff resolve the complaint while holding the conversation: the "Was it solved?" buttons, the rating and the
+    reason for "no" are the bot's answers; the citizen's other messages stay with staff."""
+    reference = await complaint_with_note(db, kb, sent_ago=dt.timedelta(hours=200), external_id="m-1")
+    await dispatcher.handle(msg(payload=f"handover:open:{reference}"))
+    async with db.session() as session, session.begin():
+        handover = (await session.exec(select(Handover))).one()
+        complaint = await session.get(Complaint, handover.complaint_id)
+        assert complaint is not None
+        await take_over(session, handover, complaint, "amna")
+        await change_status(session, kb, complaint, "resolved", actor="staff:amna")
+    await all_sent(db)
+    verdict = await dispatcher.handle(msg(payload=f"verdict:{answer}:{reference}"))
+    assert verdict.intent == "verdict" and verdict.replies
+    if answer == "yes":
+        rated = await dispatcher.handle(msg("4"))  # the rating's options, by number
+        assert rated.intent == "rating" and rated.replies
+    else:
+        reopened = await dispatcher.handle(msg("the pipe still leaks"))
+        assert reopened.intent == "reopen" and reopened.replies
+    quiet = await dispatcher.handle(msg("thank you"))
+    assert quiet.intent == "handover_message" and quiet.replies == []
+    async with db.session() as session:
+        complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
+        handover = (await session.exec(select(Handover))).one()
+    assert handover.status == "taken"
+    assert complaint.status == ("closed" if answer == "yes" else "in_review")
+    assert complaint.rating == (4 if answer == "yes" else None)
+    assert [e.note for e in await citizen_messages(db, reference)] == ["thank you"]
