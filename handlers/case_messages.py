@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from bot.domain.complaints import own_complaint
-from bot.domain.conversation import add_citizen_message, asked_bot_instead
+from bot.domain.conversation import add_citizen_message, asked_bot_instead, bot_said
 from bot.models import Complaint
 from bot.storage.handovers import complaint_of_sent_message, last_event, notified_since
 from handlers.context import Context
@@ -80,7 +80,9 @@ async def add(ctx: Context, complaint: Complaint, text: str, media: list[dict[st
     if confirmed:
         return ctx.outcomes([], intent="case_message")
     ask = ctx.option("opt_ask_bot", f"case:ask:{complaint.reference}")
-    return ctx.outcome(ctx.t("case_added", reference=complaint.reference), [ask], intent="case_message")
+    text = ctx.t("case_added", reference=complaint.reference)
+    await bot_said(ctx.session, None, complaint, text, ctx.now)
+    return ctx.outcome(text, [ask], intent="case_message")
 
 
 async def ask_bot(ctx: Context, reference: str) -> Outcome:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.domain.complaints import OPEN_STATUSES, complaints_of, own_complaint
-from bot.domain.conversation import CITIZEN, citizen_said, end_handover, request_handover
+from bot.domain.conversation import CITIZEN, bot_said, citizen_said, end_handover, request_handover
 from bot.models import Complaint, Handover
 from bot.storage.handovers import complaint_of, open_handover
 from handlers.case_messages import PICK_FLOW, attachments
@@ -38,6 +38,7 @@ async def during(ctx: Context, words: HandoverWords, command: tuple[str, str] | 
     if ctx.payload == "handover:end" or (command and command[0] == "cancel") or words.back.said(ctx.text):
         await end_handover(ctx.session, handover, complaint, CITIZEN, "handed_back", ctx.now)
         ctx.leave()
+        await bot_said(ctx.session, handover, complaint, ctx.t("handover_ended"), ctx.now)
         return ctx.outcome(ctx.t("handover_ended"), menu_options(ctx), intent="handover_end")
     if answers_the_bot(ctx):
         return None
@@ -100,9 +101,9 @@ async def payload(ctx: Context, value: str) -> Outcome:
 
 
 async def _open(ctx: Context, complaint: Complaint | None) -> Outcome:
-    existing: Handover | None = await open_handover(ctx.session, ctx.msg.channel, ctx.msg.user_id)
-    if existing is None:
-        await request_handover(
+    handover: Handover | None = await open_handover(ctx.session, ctx.msg.channel, ctx.msg.user_id)
+    if handover is None:
+        handover = await request_handover(
             ctx.session,
             ctx.msg.channel,
             ctx.msg.user_id,
@@ -121,9 +122,12 @@ async def _open(ctx: Context, complaint: Complaint | None) -> Outcome:
             )
         else:
             text = ctx.t("handover_after_hours", opening=opening_text(ctx, opening))
-        return ctx.outcome(text, [back], intent="handover_after_hours")
-    if complaint is not None:
-        text = ctx.t("handover_requested_complaint", reference=complaint.reference)
+        intent = "handover_after_hours"
     else:
-        text = ctx.t("handover_requested")
-    return ctx.outcome(text, [back], intent="handover_request")
+        if complaint is not None:
+            text = ctx.t("handover_requested_complaint", reference=complaint.reference)
+        else:
+            text = ctx.t("handover_requested")
+        intent = "handover_request"
+    await bot_said(ctx.session, handover, await complaint_of(ctx.session, handover), text, ctx.now)
+    return ctx.outcome(text, [back], intent=intent)

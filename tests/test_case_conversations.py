@@ -145,8 +145,10 @@ async def test_a_handover_pauses_the_bot_until_back_to_the_bot(
     kinds = [(m.kind, m.text) for m in said]
     assert kinds == [
         ("handover_requested", None),
+        ("bot_message", requested.replies[0].text),  # what the citizen was told, for staff to read
         ("citizen_message", "what is the registration fee for a startup"),
         ("handed_back", None),
+        ("bot_message", back.replies[0].text),
     ]
 
 
@@ -184,11 +186,13 @@ async def test_a_handover_about_a_complaint_and_a_staff_reply_through_the_outbox
     history = [(e.kind, e.actor, e.note) for e in events if e.kind not in ("filed", "public_note")]
     assert history == [
         ("handover_requested", "citizen", None),
+        ("bot_message", "bot", opened.replies[0].text),
         ("citizen_message", "citizen", "the router in block B is off"),
         ("taken_over", "staff:amna", None),
         ("staff_reply", "staff:amna", "We are on it"),
         ("citizen_message", "citizen", "thank you"),
         ("handed_back", "staff:amna", None),
+        ("bot_message", "bot", queued[-1].text),  # what the citizen was told, for staff to read
     ]
     assert queued[-2].text == f"Staff, about your complaint {reference}: We are on it"
     assert queued[-2].status == "pending" and queued[-2].event_id is not None
