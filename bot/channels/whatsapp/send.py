@@ -20,8 +20,6 @@ from bot.channels.whatsapp.config import STATUS_PATH
 from bot.channels.whatsapp.render import split_text, template_variables
 from bot.settings import Settings
 
-log = logging.getLogger(__name__)
-
 SESSION_WINDOW = dt.timedelta(hours=24)
 # Free text sent a moment before the window closes can arrive after it (error 63016); keep a margin.
 WINDOW_MARGIN = dt.timedelta(minutes=5)
