@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from bot.domain.complaints import own_complaint
-from bot.domain.conversation import add_citizen_message, asked_bot_instead
+from bot.domain.conversation import add_citizen_message, asked_bot_instead, bot_said
 from bot.models import Complaint
 from bot.storage.handovers import complaint_of_sent_message, last_event, notified_since
 from handlers.context import Context
@@ -27,11 +27,22 @@ def attachments(ctx: Context) -> list[dict[str, Any]] | None:
     return found or None
 
 
-async def _still_open(ctx: Context, complaint: Complaint, sent: dt.datetime) -> bool:
-    """The window of a notification sent at `sent` is closed once the citizen chose to ask the bot after it."""
+# The window closes when the citizen asks the bot instead, or a conversation with a person ends ("back to the bot",
+# staff hand back or close); only a later update (a status change, a note, a staff reply) opens it again. The
+# updates' notifications can go out after the end (the outbox sends them later, and ending a conversation sends its
+# own message about the complaint), so their events' times count, not when their notifications were sent.
+WINDOW_ENDS = ("asked_bot", "handed_back", "closed")
+UPDATES = ("status", "public_note", "staff_reply")
+
+
+async def _still_open(ctx: Context, complaint: Complaint) -> bool:
+    """Whether the complaint's reply window is open: not ended since its latest update."""
     assert complaint.id is not None
-    asked = await last_event(ctx.session, complaint.id, ("asked_bot",))
-    return asked is None or asked.created_at < sent
+    ended = await last_event(ctx.session, complaint.id, WINDOW_ENDS)
+    if ended is None:
+        return True
+    update = await last_event(ctx.session, complaint.id, UPDATES)
+    return update is not None and (update.created_at, update.id or 0) > (ended.created_at, ended.id or 0)
 
 
 async def route(ctx: Context, window: dt.timedelta) -> Outcome | None:
@@ -43,7 +54,7 @@ async def route(ctx: Context, window: dt.timedelta) -> Outcome | None:
     if window <= dt.timedelta(0):
         return None
     recent = await notified_since(ctx.session, ctx.msg.channel, ctx.msg.user_id, ctx.now - window)
-    candidates = [complaint for complaint, sent in recent if await _still_open(ctx, complaint, sent)]
+    candidates = [complaint for complaint, _sent in recent if await _still_open(ctx, complaint)]
     if not candidates:
         return None
     if len(candidates) == 1:
@@ -69,7 +80,9 @@ async def add(ctx: Context, complaint: Complaint, text: str, media: list[dict[st
     if confirmed:
         return ctx.outcomes([], intent="case_message")
     ask = ctx.option("opt_ask_bot", f"case:ask:{complaint.reference}")
-    return ctx.outcome(ctx.t("case_added", reference=complaint.reference), [ask], intent="case_message")
+    text = ctx.t("case_added", reference=complaint.reference)
+    await bot_said(ctx.session, None, complaint, text, ctx.now)
+    return ctx.outcome(text, [ask], intent="case_message")
 
 
 async def ask_bot(ctx: Context, reference: str) -> Outcome:

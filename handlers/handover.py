@@ -10,16 +10,20 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.domain.complaints import OPEN_STATUSES, complaints_of, own_complaint
-from bot.domain.conversation import CITIZEN, citizen_said, end_handover, request_handover
+from bot.domain.conversation import CITIZEN, bot_said, citizen_said, end_handover, request_handover
 from bot.models import Complaint, Handover
 from bot.storage.handovers import complaint_of, open_handover
-from handlers.case_messages import attachments
+from handlers.case_messages import PICK_FLOW, attachments
 from handlers.context import Context
 from handlers.flows.base import menu_options
 from handlers.handover_words import HandoverWords
 from handlers.messages import Option, Outcome
 
 ANSWERED_COMMANDS = frozenset({"menu", "start", "help", "status"})  # cancel ends the handover
+# The bot's own questions ("Was it solved?", the rating, which complaint) are answered by the bot even while staff
+# hold the conversation: their buttons' payloads, and the text answers of the flows they start.
+BOT_QUESTION_PAYLOADS = frozenset({"verdict", "reopen", "rate", "stars", "case"})
+BOT_QUESTION_FLOWS = frozenset({"verdict", "rating", PICK_FLOW})
 
 
 async def during(ctx: Context, words: HandoverWords, command: tuple[str, str] | None) -> Outcome | None:
@@ -34,7 +38,10 @@ async def during(ctx: Context, words: HandoverWords, command: tuple[str, str] | 
     if ctx.payload == "handover:end" or (command and command[0] == "cancel") or words.back.said(ctx.text):
         await end_handover(ctx.session, handover, complaint, CITIZEN, "handed_back", ctx.now)
         ctx.leave()
+        await bot_said(ctx.session, handover, complaint, ctx.t("handover_ended"), ctx.now)
         return ctx.outcome(ctx.t("handover_ended"), menu_options(ctx), intent="handover_end")
+    if answers_the_bot(ctx):
+        return None
     if handover.status == "waiting" and not _staff_in(ctx):
         # kept for staff, and answered by the bot meanwhile (a guided flow's answers and buttons are the bot's)
         if (ctx.text or ctx.msg.media) and not ctx.payload and not ctx.conversation.flow:
@@ -43,6 +50,12 @@ async def during(ctx: Context, words: HandoverWords, command: tuple[str, str] | 
         return None
     await citizen_said(ctx.session, handover, complaint, ctx.text, attachments(ctx), ctx.now)
     return ctx.outcomes([], intent="handover_message")
+
+
+def answers_the_bot(ctx: Context) -> bool:
+    """A button of the bot's own question, or the answer to the question of a flow such a button started."""
+    kind = (ctx.payload or "").partition(":")[0]
+    return kind in BOT_QUESTION_PAYLOADS or ctx.conversation.flow in BOT_QUESTION_FLOWS
 
 
 def _staff_in(ctx: Context) -> bool:
@@ -88,9 +101,9 @@ async def payload(ctx: Context, value: str) -> Outcome:
 
 
 async def _open(ctx: Context, complaint: Complaint | None) -> Outcome:
-    existing: Handover | None = await open_handover(ctx.session, ctx.msg.channel, ctx.msg.user_id)
-    if existing is None:
-        await request_handover(
+    handover: Handover | None = await open_handover(ctx.session, ctx.msg.channel, ctx.msg.user_id)
+    if handover is None:
+        handover = await request_handover(
             ctx.session,
             ctx.msg.channel,
             ctx.msg.user_id,
@@ -109,9 +122,12 @@ async def _open(ctx: Context, complaint: Complaint | None) -> Outcome:
             )
         else:
             text = ctx.t("handover_after_hours", opening=opening_text(ctx, opening))
-        return ctx.outcome(text, [back], intent="handover_after_hours")
-    if complaint is not None:
-        text = ctx.t("handover_requested_complaint", reference=complaint.reference)
+        intent = "handover_after_hours"
     else:
-        text = ctx.t("handover_requested")
-    return ctx.outcome(text, [back], intent="handover_request")
+        if complaint is not None:
+            text = ctx.t("handover_requested_complaint", reference=complaint.reference)
+        else:
+            text = ctx.t("handover_requested")
+        intent = "handover_request"
+    await bot_said(ctx.session, handover, await complaint_of(ctx.session, handover), text, ctx.now)
+    return ctx.outcome(text, [back], intent=intent)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlmodel import col, select
 
 from bot.db import Database
-from bot.domain.complaints import Draft, add_note, file_complaint
+from bot.domain.complaints import Draft, add_note, change_status, file_complaint
 from bot.domain.conversation import hand_back, staff_reply, take_over
 from bot.models import Complaint, ComplaintEvent, Handover, HandoverMessage, Notification, utcnow
 from handlers.dispatcher import Dispatcher
@@ -46,6 +47,17 @@ async def citizen_messages(db: Database, reference: str) -> list[ComplaintEvent]
             .order_by(col(ComplaintEvent.id))
         )
         return list(rows)
+
+
+async def all_sent(db: Database) -> None:
+    """The outbox's work, as far as these tests need it: every pending notification sent now."""
+    async with db.session() as session, session.begin():
+        for n, note in enumerate(await session.exec(select(Notification).where(Notification.status == "pending"))):
+            note.status, note.sent_at, note.external_id = "sent", utcnow(), f"out-{note.id}-{n}"
+            session.add(note)
+
+
+QUESTION = "what is the registration fee for a startup"
 
 
 def test_person_and_back_phrases_come_from_data_in_three_languages(kb: KnowledgeBase) -> None:
@@ -133,8 +145,10 @@ async def test_a_handover_pauses_the_bot_until_back_to_the_bot(
     kinds = [(m.kind, m.text) for m in said]
     assert kinds == [
         ("handover_requested", None),
+        ("bot_message", requested.replies[0].text),  # what the citizen was told, for staff to read
         ("citizen_message", "what is the registration fee for a startup"),
         ("handed_back", None),
+        ("bot_message", back.replies[0].text),
     ]
 
 
@@ -172,11 +186,13 @@ async def test_a_handover_about_a_complaint_and_a_staff_reply_through_the_outbox
     history = [(e.kind, e.actor, e.note) for e in events if e.kind not in ("filed", "public_note")]
     assert history == [
         ("handover_requested", "citizen", None),
+        ("bot_message", "bot", opened.replies[0].text),
         ("citizen_message", "citizen", "the router in block B is off"),
         ("taken_over", "staff:amna", None),
         ("staff_reply", "staff:amna", "We are on it"),
         ("citizen_message", "citizen", "thank you"),
         ("handed_back", "staff:amna", None),
+        ("bot_message", "bot", queued[-1].text),  # what the citizen was told, for staff to read
     ]
     assert queued[-2].text == f"Staff, about your complaint {reference}: We are on it"
     assert queued[-2].status == "pending" and queued[-2].event_id is not None
@@ -208,3 +224,98 @@ def test_both_channels_read_the_replied_to_message() -> None:
     assert parse_incoming(form).reply_to == "SM" + "a" * 32
     plain = [("MessageSid", "SM" + "2" * 32), ("From", "whatsapp:+92300"), ("WaId", "92300")]
     assert parse_incoming(FormData(plain)).reply_to is None
+
+
+@pytest.mark.parametrize("ending", ["citizen", "hand_back", "close"])
+async def test_after_a_conversation_about_a_complaint_ends_the_bot_answers_again(
+    dispatcher: Dispatcher, db: Database, kb: KnowledgeBase, ending: str
+) -> None:
+    """Staff replies and the conversation's end message go out about the complaint; once the conversation ended
+    ("back to the bot", staff hand back or close) the citizen's questions are the bot's, until the next update."""
+    reference = await complaint_with_note(db, kb, sent_ago=dt.timedelta(hours=200), external_id="m-1")
+    await dispatcher.handle(msg(payload=f"handover:open:{reference}"))
+    async with db.session() as session, session.begin():
+        handover = (await session.exec(select(Handover))).one()
+        complaint = await session.get(Complaint, handover.complaint_id)
+        await take_over(session, handover, complaint, "amna")
+        await staff_reply(session, kb, complaint=complaint, handover=handover, text="Is it fixed?", username="amna")
+    await all_sent(db)
+    if ending == "citizen":
+        assert (await dispatcher.handle(msg("back to the bot"))).intent == "handover_end"
+    else:
+        async with db.session() as session, session.begin():
+            handover = (await session.exec(select(Handover))).one()
+            complaint = await session.get(Complaint, handover.complaint_id)
+            await hand_back(session, kb, handover, complaint, "amna", close=ending == "close")
+        await all_sent(db)  # "You are back with the bot", about the complaint
+    answered = await dispatcher.handle(msg(QUESTION))
+    assert answered.intent not in ("case_message", "handover_message", "case_which"), answered.intent
+    assert await citizen_messages(db, reference) == []
+    async with db.session() as session, session.begin():  # a later update opens the reply window again
+        complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
+        await add_note(session, kb, complaint, "Please send a photo", actor="staff:amna", public=True)
+    await all_sent(db)
+    assert (await dispatcher.handle(msg("here it is"))).intent == "case_message"
+    assert [e.note for e in await citizen_messages(db, reference)] == ["here it is"]
+
+
+@pytest.mark.parametrize("outcome", ["closed", "rejected"])
+async def test_a_closed_or_rejected_complaint_catches_no_more_messages(
+    dispatcher: Dispatcher, db: Database, kb: KnowledgeBase, outcome: str
+) -> None:
+    reference = await complaint_with_note(db, kb, sent_ago=dt.timedelta(hours=1), external_id="m-1")
+    async with db.session() as session, session.begin():
+        complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
+        if outcome == "rejected":
+            await change_status(session, kb, complaint, "rejected", actor="staff:amna", reason="not ours")
+        else:
+            await change_status(session, kb, complaint, "resolved", actor="staff:amna")
+    await all_sent(db)
+    if outcome == "closed":
+        # a resolved complaint still waits for the verdict: the citizen's words reach it
+        assert (await dispatcher.handle(msg("the water came back yesterday"))).intent == "case_message"
+        assert (await dispatcher.handle(msg(payload=f"verdict:yes:{reference}"))).intent == "verdict"
+        assert (await dispatcher.handle(msg(payload="stars:5"))).intent == "rating"
+    before = len(await citizen_messages(db, reference))
+    answered = await dispatcher.handle(msg(QUESTION))
+    assert answered.intent not in ("case_message", "case_which"), answered.intent
+    replied = await dispatcher.handle(msg(QUESTION, reply_to="m-1"))  # even in reply to one of its messages
+    assert replied.intent not in ("case_message", "case_which"), replied.intent
+    assert len(await citizen_messages(db, reference)) == before
+    async with db.session() as session:
+        complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
+    assert complaint.status == outcome
+
+
+@pytest.mark.parametrize("answer", ["yes", "no"])
+async def test_the_bots_own_questions_are_answered_during_a_handover(
+    dispatcher: Dispatcher, db: Database, kb: KnowledgeBase, answer: str
+) -> None:
+    """Staff resolve the complaint while holding the conversation: the "Was it solved?" buttons, the rating and the
+    reason for "no" are the bot's answers; the citizen's other messages stay with staff."""
+    reference = await complaint_with_note(db, kb, sent_ago=dt.timedelta(hours=200), external_id="m-1")
+    await dispatcher.handle(msg(payload=f"handover:open:{reference}"))
+    async with db.session() as session, session.begin():
+        handover = (await session.exec(select(Handover))).one()
+        complaint = await session.get(Complaint, handover.complaint_id)
+        assert complaint is not None
+        await take_over(session, handover, complaint, "amna")
+        await change_status(session, kb, complaint, "resolved", actor="staff:amna")
+    await all_sent(db)
+    verdict = await dispatcher.handle(msg(payload=f"verdict:{answer}:{reference}"))
+    assert verdict.intent == "verdict" and verdict.replies
+    if answer == "yes":
+        rated = await dispatcher.handle(msg("4"))  # the rating's options, by number
+        assert rated.intent == "rating" and rated.replies
+    else:
+        reopened = await dispatcher.handle(msg("the pipe still leaks"))
+        assert reopened.intent == "reopen" and reopened.replies
+    quiet = await dispatcher.handle(msg("thank you"))
+    assert quiet.intent == "handover_message" and quiet.replies == []
+    async with db.session() as session:
+        complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
+        handover = (await session.exec(select(Handover))).one()
+    assert handover.status == "taken"
+    assert complaint.status == ("closed" if answer == "yes" else "in_review")
+    assert complaint.rating == (4 if answer == "yes" else None)
+    assert [e.note for e in await citizen_messages(db, reference)] == ["thank you"]

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import dataclasses
 import datetime as dt
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -28,9 +29,10 @@ from bot.app import create_app
 from bot.channels.media_http import fetch
 from bot.channels.whatsapp import send as whatsapp_send
 from bot.channels.whatsapp.config import STATUS_PATH, WEBHOOK_PATH
+from bot.channels.whatsapp.render import MAX_BODY_CHARS
 from bot.core import Core
 from bot.db import Database
-from bot.domain import media
+from bot.domain import conversation, media
 from bot.domain.complaints import Draft, add_note, file_complaint
 from bot.domain.conversation import request_handover, staff_reply
 from bot.domain.media import fetch_due
@@ -449,6 +451,43 @@ async def test_erasing_the_citizen_deletes_their_files_and_rows(app: App) -> Non
         await app.whatsapp_message("1")  # the first option: erase
         assert (await agent.get(f"/staff/media/{whatsapp_row.id}")).status_code == 404
     assert await files(app.core.db) == [] and list(app.media_dir.glob("*")) == []
+
+
+# --- long staff replies ---------------------------------------------------------------------------------------
+
+
+def long_reply() -> str:
+    """A staff reply as long as the dashboard takes, in numbered words (so order and completeness show)."""
+    words = " ".join(f"w{n:04d}" for n in range(1, 1000))
+    return words[: conversation.MAX_REPLY_CHARS].rstrip()
+
+
+async def test_a_long_staff_reply_arrives_whole_and_in_order_on_both_channels(app: App) -> None:
+    """Longer than a WhatsApp message: split as the bot's replies are (text inside the 24-hour window, one template
+    per part outside it), never cut; on Telegram it fits one message and arrives whole."""
+    text = long_reply()
+    outside = "923009999999"  # never wrote: outside the 24-hour window
+    for channel, user_id in (("whatsapp", WA_ID), ("whatsapp", outside), ("telegram", str(CHAT))):
+        reference = await updated_complaint(app.core.db, app.core.kb, channel, user_id)
+        async with app.core.db.session() as session, session.begin():
+            complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
+            await staff_reply(session, app.core.kb, complaint=complaint, handover=None, text=text, username="amna")
+    await app.whatsapp_message("hello")  # WA_ID inside the window
+    assert await deliver_due(app.core) == 3
+    async with app.core.db.session() as session:
+        queued = list(await session.exec(select(Notification).where(Notification.event_id.is_not(None))))  # type: ignore[union-attr]
+    full = {n.user_id: n.text for n in queued}
+    assert all(n.status == "sent" for n in queued)
+    assert full[WA_ID].endswith(text) and len(full[WA_ID]) > MAX_BODY_CHARS
+    inside = [r.form for r in app.twilio.requests if r.form["To"] == f"whatsapp:+{WA_ID}" and "Body" in r.form]
+    bodies = [form["Body"] for form in inside]
+    assert len(bodies) == 2 and all(len(body) <= MAX_BODY_CHARS for body in bodies)
+    assert " ".join(bodies) == full[WA_ID]
+    templates = [r.form for r in app.twilio.requests if r.form["To"] == f"whatsapp:+{outside}"]
+    variables = [json.loads(form["ContentVariables"])["1"] for form in templates]
+    assert len(variables) == 2 and all(len(v) <= MAX_BODY_CHARS for v in variables)
+    assert " ".join(variables) == " / ".join(line.strip() for line in full[outside].splitlines() if line.strip())
+    assert app.telegram.sent_texts()[-1] == full[str(CHAT)]
 
 
 # --- unreachable citizens -------------------------------------------------------------------------------------

@@ -96,6 +96,7 @@ async def test_an_agent_replies_with_a_canned_reply_and_sees_the_answer_live(
         assert width <= VIEWPORTS[viewport]["width"], f"the page scrolls sideways ({width} px)"
         await page.get_by_role("button", name="Hand back to the bot").click()
         await expect(page.locator(".flash.ok")).to_contain_text("Handed back")
+        await expect(page.locator("#chat .from-bot").last).to_contain_text("back with the bot")  # the bot's side
         await shot("4-handed-back")
         # on the inbox, a citizen who asks for a person appears without a reload
         await page.locator("#nav-inbox").click()

@@ -17,7 +17,7 @@ from bot.db import Database
 from bot.domain.complaints import Draft, file_complaint
 from bot.domain.deadlines import PKT
 from bot.domain.office_hours import OfficeHours, OfficeHoursError, parse_days, parse_hours
-from bot.models import Handover, HandoverMessage
+from bot.models import ComplaintEvent, Handover, HandoverMessage
 from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
 from handlers.messages import Incoming
@@ -157,4 +157,7 @@ async def test_out_of_hours_about_a_complaint_names_it(dispatcher: Dispatcher, d
     assert f"aap ki shikayat {reference}" in told.replies[0].text and OPENING["roman"] in told.replies[0].text
     async with db.session() as session:
         handover = (await session.exec(select(Handover))).one()
+        said = (await session.exec(select(ComplaintEvent).where(ComplaintEvent.kind == "bot_message"))).one()
     assert handover.status == "waiting" and handover.complaint_id is not None
+    # staff read what the citizen was told, in the complaint's conversation
+    assert (said.complaint_id, said.actor, said.note) == (handover.complaint_id, "bot", told.replies[0].text)

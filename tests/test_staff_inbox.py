@@ -54,6 +54,11 @@ async def test_inbox_take_reply_hand_back(live: Live) -> None:
         assert "1 mine" in shown.text
         back = await client.post(f"/staff/inbox/{complaint_handover.id}/hand_back", data={"csrf": csrf})
         assert back.status_code == 303
+        # both sides in order: what the bot told the citizen is in the conversation, styled as the bot's
+        chat = (await client.get(f"/staff/complaints/{reference}")).text
+        chat = chat[chat.index('id="chat"') :]
+        bot = chat.index('class="msg m-bot_message from-bot"')
+        assert chat.index("On our way") < bot < chat.index("back with the bot")
         again = await client.post(f"/staff/inbox/{complaint_handover.id}/close", data={"csrf": csrf})
         assert again.status_code == 409
     kinds = [(e.kind, e.actor) for e in await events_of(live, reference)]
@@ -62,6 +67,7 @@ async def test_inbox_take_reply_hand_back(live: Live) -> None:
         ("taken_over", "staff:amna"),
         ("staff_reply", "staff:amna"),
         ("handed_back", "staff:amna"),
+        ("bot_message", "bot"),
     ]
     queued = await notifications_of(live, reference)
     assert [n.text for n in queued][0] == f"Staff, about your complaint {reference}: On our way"

@@ -194,7 +194,12 @@ async def test_a_citizen_reply_resumes_a_waiting_complaint(core: Core, dispatche
     back = await reload(core.db, complaint.id)  # type: ignore[arg-type]
     assert (back.status, back.paused_at) == ("in_review", None)
     kinds = [(e.kind, e.actor) for e in await events(core.db, complaint.id)]  # type: ignore[arg-type]
-    assert kinds[-3:] == [("resumed", "citizen"), ("status", "citizen"), ("citizen_message", "citizen")]
+    assert kinds[-4:] == [
+        ("resumed", "citizen"),
+        ("status", "citizen"),
+        ("citizen_message", "citizen"),
+        ("bot_message", "bot"),  # "Added to your complaint", for staff to read
+    ]
 
 
 async def test_a_citizen_reply_inside_a_handover_resumes_a_waiting_complaint(

@@ -16,6 +16,7 @@ from bot.models import Complaint, ComplaintEvent, Handover, HandoverMessage, Not
 from knowledge.loader import KnowledgeBase
 
 CITIZEN = "citizen"
+BOT = "bot"
 MAX_REPLY_CHARS = 2000
 
 
@@ -58,6 +59,18 @@ async def add_citizen_message(
     await session.flush()
     await attach(session, complaint.channel, complaint.user_id, attachments, event_id=event.id)
     return event
+
+
+async def bot_said(
+    session: AsyncSession, handover: Handover | None, complaint: Complaint | None, text: str, now: dt.datetime
+) -> None:
+    """What the bot told the citizen in their conversation (a confirmation, office hours, the end of a
+    conversation), kept with it so that staff read both sides in order. The bot's answers to questions are not."""
+    if complaint is not None:
+        session.add(_event(complaint, "bot_message", BOT, now, note=text))
+    elif handover is not None:
+        session.add(_log(handover, None, "bot_message", BOT, now, text=text))
+    await session.flush()
 
 
 async def asked_bot_instead(session: AsyncSession, complaint: Complaint, now: dt.datetime | None = None) -> None:
@@ -223,4 +236,6 @@ async def hand_back(
     await end_handover(session, handover, complaint, f"staff:{username}", "closed" if close else "handed_back", now)
     if complaint is not None and complaint.erased_at is not None:
         return
-    _queue(session, complaint, handover, None, kb.texts("handover_ended_by_staff", handover.language))
+    text = kb.texts("handover_ended_by_staff", handover.language)
+    await bot_said(session, handover, complaint, text, now)
+    _queue(session, complaint, handover, None, text)

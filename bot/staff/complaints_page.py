@@ -37,7 +37,7 @@ MAX_NOTE_CHARS = 2000
 # What the complaint page's conversation shows, in order: both sides, status changes and who held the chat.
 CONVERSATION_KINDS = frozenset(
     {"citizen_message", "staff_reply", "public_note", "status", "handover_requested", "taken_over", "handed_back"}
-    | {"closed", "asked_bot", "reopened"}
+    | {"closed", "asked_bot", "reopened", "bot_message"}
 )
 
 

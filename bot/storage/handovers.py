@@ -15,6 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.models import Complaint, ComplaintEvent, Handover, HandoverMessage, Notification, UTCDateTime
 
 OPEN = ("waiting", "taken")
+# A closed or rejected complaint is over: the citizen's later messages are questions for the bot, not replies to
+# it (bot.domain.complaints.STATUSES; a resolved one still waits for the citizen's verdict, so it is not over).
+FINISHED = ("closed", "rejected")
 
 
 # Every message runs these two lookups: built once, with bound parameters (building a statement costs more than
@@ -38,6 +41,7 @@ _NOTIFIED_SINCE = (
         Notification.user_id == bindparam("user_id"),
         col(Notification.sent_at) >= bindparam("since", type_=UTCDateTime),
         col(Complaint.erased_at).is_(None),
+        col(Complaint.status).not_in(FINISHED),
     )
     .group_by(col(Complaint.id))
     .order_by(_LATEST.desc())
@@ -63,8 +67,8 @@ async def open_handover_of_complaint(session: AsyncSession, complaint_id: int) -
 async def complaint_of_sent_message(
     session: AsyncSession, channel: str, user_id: str, external_id: str
 ) -> Complaint | None:
-    """The complaint whose notification went out as `external_id` (a Telegram message id, a Twilio SID) to this
-    citizen; None when the message was no complaint's."""
+    """The open complaint whose notification went out as `external_id` (a Telegram message id, a Twilio SID) to
+    this citizen; None when the message was no complaint's, or the complaint is closed or rejected."""
     rows = await session.exec(
         select(Complaint)
         .join(Notification, col(Notification.complaint_id) == col(Complaint.id))
@@ -73,6 +77,7 @@ async def complaint_of_sent_message(
             Notification.user_id == user_id,
             Notification.external_id == external_id[:64],
             col(Complaint.erased_at).is_(None),
+            col(Complaint.status).not_in(FINISHED),
         )
         .limit(1)
     )
@@ -82,7 +87,8 @@ async def complaint_of_sent_message(
 async def notified_since(
     session: AsyncSession, channel: str, user_id: str, since: dt.datetime
 ) -> list[tuple[Complaint, dt.datetime]]:
-    """The citizen's complaints with a notification sent after `since`, with the latest such time, newest first."""
+    """The citizen's complaints, neither closed nor rejected, with a notification sent after `since`, with the
+    latest such time, newest first."""
     rows = await session.exec(  # type: ignore[call-overload]
         _NOTIFIED_SINCE, params={"channel": channel, "user_id": user_id, "since": since}
     )

@@ -139,7 +139,8 @@ class WhatsAppChannel(Channel):
     # --- outbound ---
 
     async def send(self, user_id: str, text: str, options: Sequence[Option] = ()) -> Sent:
-        """Send a notification; SendError(retryable=True) on a timeout, a network error, 429 or 5xx."""
+        """Send a notification, in several messages when it is long; SendError(retryable=True) on a timeout, a
+        network error, 429 or 5xx."""
         client = self.client
         if client is None:
             raise SendError("WhatsApp channel is not started", retryable=True)
@@ -149,10 +150,19 @@ class WhatsAppChannel(Channel):
             if not is_transient(exc):
                 raise
             raise SendError(f"database unavailable ({type(exc).__name__})", retryable=True) from exc
-        fields = outbound.message_fields(
+        parts = outbound.message_fields(
             self.settings, user_id, render_reply(Reply(text, tuple(options))), inside_window=inside
         )
-        return await outbound.create_message(client, fields, self.settings.twilio_send_timeout_seconds)
+        if not parts:
+            raise SendError("empty message", retryable=False)
+        # In order, one after the other; the first part's SID stands for the notification (as on Telegram). A
+        # failure part way retries the whole notification: the citizen may see its first parts twice.
+        first: Sent | None = None
+        for fields in parts:
+            sent = await outbound.create_message(client, fields, self.settings.twilio_send_timeout_seconds)
+            first = first or sent
+        assert first is not None
+        return first
 
     async def fetch_media(self, ref: str, max_bytes: int) -> Fetched:
         """A MediaUrl's file, with the account's credentials, from TWILIO_MEDIA_BASE_URL's host only."""

@@ -78,8 +78,9 @@ def twiml(messages: Iterable[str]) -> Response:
     return Response(twiml_text(messages), media_type="application/xml")
 
 
-def template_variable(text: str) -> str:
-    """Text for a template variable: WhatsApp refuses new lines, tabs and long runs of spaces there (63013)."""
+def template_variables(text: str) -> list[str]:
+    """Text for a template's variable, one per message when it is too long for one: WhatsApp refuses new lines,
+    tabs and long runs of spaces there (63013), so lines are joined with " / " first."""
     flat = " / ".join(line.strip() for line in text.splitlines() if line.strip())
-    flat = re.sub(r"\s+", " ", flat).strip() or "-"
-    return flat if len(flat) <= MAX_BODY_CHARS else flat[: MAX_BODY_CHARS - 1] + "…"
+    flat = re.sub(r"\s+", " ", flat).strip()
+    return split_text(flat) or ["-"]

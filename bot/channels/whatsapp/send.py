@@ -17,10 +17,8 @@ from twilio.rest import Client
 
 from bot.channels.base import SendError, Sent
 from bot.channels.whatsapp.config import STATUS_PATH
-from bot.channels.whatsapp.render import MAX_BODY_CHARS, template_variable
+from bot.channels.whatsapp.render import split_text, template_variables
 from bot.settings import Settings
-
-log = logging.getLogger(__name__)
 
 SESSION_WINDOW = dt.timedelta(hours=24)
 # Free text sent a moment before the window closes can arrive after it (error 63016); keep a margin.
@@ -51,22 +49,26 @@ def whatsapp_address(user_id: str) -> str:
     return f"whatsapp:{number if number.startswith('+') else '+' + number}"
 
 
-def message_fields(settings: Settings, user_id: str, text: str, *, inside_window: bool) -> dict[str, Any]:
-    """What to send: free text inside the 24-hour window, the approved template outside it."""
+def message_fields(settings: Settings, user_id: str, text: str, *, inside_window: bool) -> list[dict[str, Any]]:
+    """What to send, in order: free text inside the 24-hour window, the approved template outside it; a text
+    longer than Twilio takes in one message goes in several, split as the bot's replies are (render.split_text)."""
     fields: dict[str, Any] = {
         "to": whatsapp_address(user_id),
         "from_": settings.twilio_whatsapp_from,
         "status_callback": f"{settings.public_url}{STATUS_PATH}",
     }
     if inside_window:
-        if len(text) > MAX_BODY_CHARS:
-            log.warning("whatsapp: notification of %d characters cut to %d", len(text), MAX_BODY_CHARS)
-            text = text[: MAX_BODY_CHARS - 1] + "…"
-        return {**fields, "body": text}
+        return [{**fields, "body": part} for part in split_text(text)]
     if not settings.twilio_template_content_sid:
         raise SendError("outside WhatsApp's 24-hour window and TWILIO_TEMPLATE_CONTENT_SID is not set", retryable=False)
-    variables = json.dumps({"1": template_variable(text)}, ensure_ascii=False)
-    return {**fields, "content_sid": settings.twilio_template_content_sid, "content_variables": variables}
+    return [
+        {
+            **fields,
+            "content_sid": settings.twilio_template_content_sid,
+            "content_variables": json.dumps({"1": variable}, ensure_ascii=False),
+        }
+        for variable in template_variables(text)
+    ]
 
 
 async def create_message(client: Client, fields: dict[str, Any], seconds: float) -> Sent:
