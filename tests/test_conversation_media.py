@@ -463,25 +463,30 @@ def long_reply() -> str:
 
 
 async def test_a_long_staff_reply_arrives_whole_and_in_order_on_both_channels(app: App) -> None:
-    """Longer than a WhatsApp message: split as the bot's replies are (text inside the 24-hour window, one template
-    per part outside it), never cut; on Telegram it fits one message and arrives whole."""
+    """Longer than a WhatsApp message: split as the bot's replies are (text inside the 24-hour window; outside it a
+    reply waits for the citizen (tests/test_reply_window.py), and a public note goes as one template per part), never
+    cut; on Telegram it fits one message and arrives whole."""
     text = long_reply()
     outside = "923009999999"  # never wrote: outside the 24-hour window
     for channel, user_id in (("whatsapp", WA_ID), ("whatsapp", outside), ("telegram", str(CHAT))):
         reference = await updated_complaint(app.core.db, app.core.kb, channel, user_id)
         async with app.core.db.session() as session, session.begin():
             complaint = (await session.exec(select(Complaint).where(Complaint.reference == reference))).one()
-            await staff_reply(session, app.core.kb, complaint=complaint, handover=None, text=text, username="amna")
-    await app.whatsapp_message("hello")  # WA_ID inside the window
-    assert await deliver_due(app.core) == 3
+            if user_id == outside:
+                await add_note(session, app.core.kb, complaint, text, actor="staff:amna", public=True)
+            else:
+                await staff_reply(session, app.core.kb, complaint=complaint, handover=None, text=text, username="amna")
+    await app.whatsapp_message("hello")  # WA_ID inside the window: its held reply goes as text
+    while await deliver_due(app.core):  # the invitation, then the held reply once WA_ID has written
+        pass
     async with app.core.db.session() as session:
         queued = list(await session.exec(select(Notification).where(Notification.event_id.is_not(None))))  # type: ignore[union-attr]
     full = {n.user_id: n.text for n in queued}
     assert all(n.status == "sent" for n in queued)
     assert full[WA_ID].endswith(text) and len(full[WA_ID]) > MAX_BODY_CHARS
     inside = [r.form for r in app.twilio.requests if r.form["To"] == f"whatsapp:+{WA_ID}" and "Body" in r.form]
-    bodies = [form["Body"] for form in inside]
-    assert len(bodies) == 2 and all(len(body) <= MAX_BODY_CHARS for body in bodies)
+    bodies = [form["Body"] for form in inside][-2:]  # after the invitation to reply: the reply, in two parts
+    assert all(len(body) <= MAX_BODY_CHARS for body in bodies)
     assert " ".join(bodies) == full[WA_ID]
     templates = [r.form for r in app.twilio.requests if r.form["To"] == f"whatsapp:+{outside}"]
     variables = [json.loads(form["ContentVariables"])["1"] for form in templates]
