@@ -289,9 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser(
         "worker",
-        help="send queued notifications (the Procfile's worker)",
-        description="Deliver the notification outbox through the configured channels, with retries, and fetch the "
-        "files citizens send in conversations (MEDIA_STORE), until stopped. "
+        help="send notifications and staff alerts, fetch files, escalate (the Procfile's worker)",
+        description="Deliver the notification outbox through the configured channels (staff alert e-mails too, with "
+        "SMTP_HOST), with retries; fetch the files citizens send in conversations (MEDIA_STORE); make staff alerts, "
+        "escalate overdue complaints, send each body's daily digest and close resolved complaints left unanswered "
+        "(VERDICT_DAYS); until stopped. "
         "Safe to run in several processes; set OUTBOX_IN_WEB=false so the web processes leave it to the workers.",
     )
     worker.add_argument("--interval", type=float, default=None, help="seconds between rounds (OUTBOX_INTERVAL_SECONDS)")

@@ -15,7 +15,7 @@ from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 
 from .test_staff import PASSWORD, Live, add_complaint, live  # noqa: F401  (fixture)
-from .test_staff_browser import ARTIFACTS, browser, new_page, pytestmark, screenshot_on_failure  # noqa: F401
+from .test_staff_browser import ARTIFACTS, browser, new_page, pytestmark, screenshot_on_failure, sign_in  # noqa: F401
 
 __all__ = ["browser", "live", "pytestmark"]
 
@@ -37,10 +37,7 @@ async def test_an_agent_follows_an_alert_to_its_complaint(
     page = await new_page(browser, viewport={"width": 1280, "height": 800})
     suffix = "sqlite" if "sqlite" in request.node.name else "postgres"
     try:
-        await page.goto(f"{live.url}/staff/login")
-        await page.get_by_label("Username").fill("ali")
-        await page.get_by_label("Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, live.url, "ali")
         await expect(page.locator("#nav-alerts")).to_have_text("Alerts 2")
         await page.locator("#nav-alerts").click()
         await expect(page.get_by_role("heading", name="Alerts")).to_contain_text("2 new")

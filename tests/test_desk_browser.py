@@ -18,8 +18,8 @@ from knowledge.matcher import Matcher
 
 from . import test_staff_browser
 from .test_inbox_browser import VIEWPORTS
-from .test_staff import PASSWORD, Live, add_complaint, add_staff
-from .test_staff_browser import ARTIFACTS, new_page, on_screens, screenshot_on_failure
+from .test_staff import Live, add_complaint, add_staff
+from .test_staff_browser import ARTIFACTS, new_page, on_screens, screenshot_on_failure, sign_in
 from .test_staff_inbox import live  # noqa: F401  (fixture)
 
 browser = test_staff_browser.browser  # the same fixture: headless Chromium
@@ -59,10 +59,7 @@ async def test_an_agent_replies_with_a_canned_reply_and_sees_the_answer_live(
         await page.screenshot(path=str(ARTIFACTS / f"desk-{viewport}-{step}.png"), full_page=True)
 
     try:
-        await page.goto(f"{live.url}/staff/login")
-        await page.get_by_label("Username").fill("amina")
-        await page.get_by_label("Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, live.url, "amina")
         await page.locator("#nav-inbox").click()
         await expect(page.locator("#inbox")).to_contain_text(reference)
         await shot("1-inbox")
@@ -128,10 +125,7 @@ async def test_an_admin_keeps_canned_replies_and_a_bad_placeholder_is_explained(
     page = await new_page(browser, viewport=VIEWPORTS[viewport], is_mobile=phone, has_touch=phone)
     ARTIFACTS.mkdir(exist_ok=True)
     try:
-        await page.goto(f"{live.url}/staff/login")
-        await page.get_by_label("Username").fill("root")
-        await page.get_by_label("Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, live.url, "root")
         await page.get_by_role("link", name="Canned replies").click()
         form = page.locator("#add-canned")
         await form.get_by_label("Title").fill("Greeting")

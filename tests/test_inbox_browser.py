@@ -18,8 +18,8 @@ from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 
 from . import test_staff_browser
-from .test_staff import PASSWORD, Live, add_complaint, add_staff
-from .test_staff_browser import ARTIFACTS, new_page, on_screens, screenshot_on_failure
+from .test_staff import Live, add_complaint, add_staff
+from .test_staff_browser import ARTIFACTS, new_page, on_screens, screenshot_on_failure, sign_in
 from .test_staff_inbox import live  # noqa: F401  (fixture)
 
 browser = test_staff_browser.browser  # the same fixture: headless Chromium
@@ -50,10 +50,7 @@ async def test_an_agent_takes_replies_and_hands_back_in_the_browser(
         await page.screenshot(path=str(ARTIFACTS / f"inbox-{viewport}-{step}.png"), full_page=True)
 
     try:
-        await page.goto(f"{live.url}/staff/login")
-        await page.get_by_label("Username").fill("amina")
-        await page.get_by_label("Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, live.url, "amina")
         await expect(page.locator("#nav-inbox .count").first).to_have_text("1")
         await page.locator("#nav-inbox").click()
         await expect(page.locator("#inbox")).to_contain_text(reference)

@@ -19,8 +19,8 @@ from bot.storage import reachability
 from . import test_staff_browser
 from .test_conversation_media import JPEG
 from .test_inbox_browser import VIEWPORTS
-from .test_staff import PASSWORD, Live, add_complaint, add_staff
-from .test_staff_browser import ARTIFACTS, new_page, on_screens, screenshot_on_failure
+from .test_staff import Live, add_complaint, add_staff
+from .test_staff_browser import ARTIFACTS, new_page, on_screens, screenshot_on_failure, sign_in
 from .test_staff_inbox import live  # noqa: F401  (fixture)
 
 browser = test_staff_browser.browser  # the same fixture: headless Chromium
@@ -64,10 +64,7 @@ async def test_the_thumbnail_of_a_citizens_photo_renders_for_an_agent(
     phone = viewport == "phone"
     page = await new_page(browser, viewport=VIEWPORTS[viewport], is_mobile=phone, has_touch=phone)
     try:
-        await page.goto(f"{live.url}/staff/login")
-        await page.get_by_label("Username").fill("amina")
-        await page.get_by_label("Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, live.url, "amina")
         await page.goto(f"{live.url}/staff/complaints/{reference}#conversation")
         thumb = page.locator("#chat img.thumb")
         await expect(thumb).to_have_attribute("src", f"/staff/media/{ident}")

@@ -12,8 +12,8 @@ from bot.models import UserProfile, utcnow
 
 from . import test_staff_browser
 from .test_inbox_browser import VIEWPORTS
-from .test_staff import PASSWORD, Live, add_complaint, add_staff
-from .test_staff_browser import ARTIFACTS, new_page, on_screens, screenshot_on_failure
+from .test_staff import Live, add_complaint, add_staff
+from .test_staff_browser import ARTIFACTS, new_page, on_screens, screenshot_on_failure, sign_in
 from .test_staff_inbox import live  # noqa: F401  (fixture)
 
 browser = test_staff_browser.browser  # the same fixture: headless Chromium
@@ -37,10 +37,7 @@ async def test_the_notice_shows_in_the_reply_box(
     page = await new_page(browser, viewport=VIEWPORTS[viewport], is_mobile=phone, has_touch=phone)
     ARTIFACTS.mkdir(exist_ok=True)
     try:
-        await page.goto(f"{live.url}/staff/login")
-        await page.get_by_label("Username").fill("amina")
-        await page.get_by_label("Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, live.url, "amina")
         await page.goto(f"{live.url}/staff/complaints/{reference}")
         notice = page.locator("#reply-form #reply-window-notice")
         await expect(notice).to_be_visible()

@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from .test_staff import PASSWORD, Live, add_complaint, add_staff, live  # noqa: F401  (fixture)
-from .test_staff_browser import ARTIFACTS, browser, new_page, pytestmark, screenshot_on_failure  # noqa: F401
+from .test_staff_browser import ARTIFACTS, browser, new_page, pytestmark, screenshot_on_failure, sign_in  # noqa: F401
 
 __all__ = ["browser", "live", "pytestmark"]
 
@@ -25,10 +25,7 @@ async def test_admin_routes_a_category_to_a_new_body(
     page = await new_page(browser, viewport={"width": 1280, "height": 900})
     suffix = "sqlite" if "sqlite" in request.node.name else "postgres"
     try:
-        await page.goto(f"{live.url}/staff/login")
-        await page.get_by_label("Username").fill("amna")
-        await page.get_by_label("Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, live.url, "amna")
         await page.get_by_role("link", name="Routing").click()
         await expect(page.get_by_role("heading", name="Routing", exact=True)).to_be_visible()
 

@@ -27,6 +27,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 
 
+async def sign_in(page: Page, url: str, username: str) -> None:
+    """Sign in on the dashboard's login page of the app at `url` as `username` (tests' PASSWORD)."""
+    await page.goto(f"{url}/staff/login")
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+
+
 def on_screens(name: str = "viewport") -> pytest.MarkDecorator:
     """A browser test on a desktop and a 375 px phone, each on one database (desktop on PostgreSQL, phone on
     SQLite): what is stored is tested on both databases by the HTTP-level tests, the browser's part is the page, and

@@ -27,6 +27,7 @@ from .test_staff_browser import (  # noqa: F401
     on_screens,
     pytestmark,
     screenshot_on_failure,
+    sign_in,
 )
 
 __all__ = ["browser", "live", "pytestmark"]
@@ -49,10 +50,7 @@ async def test_a_complaint_from_routing_to_the_citizens_rating_in_the_overview(
     shot = f"{screen}-{'sqlite' if 'sqlite' in request.node.name else 'postgres'}"
     ARTIFACTS.mkdir(exist_ok=True)
     try:
-        await page.goto(f"{live.url}/staff/login")
-        await page.get_by_label("Username").fill("amna")
-        await page.get_by_label("Password").fill(PASSWORD)
-        await page.get_by_role("button", name="Sign in").click()
+        await sign_in(page, live.url, "amna")
         await page.goto(f"{live.url}/staff/routing")
         body = page.locator("#add-body")
         await body.get_by_label("Code").fill("sindh_itb")
