@@ -100,13 +100,18 @@ class IntentReader:
         after = f" {said} "[at + len(name) + 2 :].split()[:2]
         return any(word in _NEGATIONS for word in after)
 
-    def read(self, text: str) -> Intent | None:
-        """What `text` asks the bot to do, if anything (read once per distinct short text: every message asks this)."""
+    def read(self, text: str, topic: str | None = None) -> Intent | None:
+        """What `text` asks the bot to do, if anything (read once per distinct short text: every message asks this).
+        `topic`: the conversation's last question; a grievance that names no subject of ours ("haan wohi, mere paise
+        kat gaye") is about it when it is about something of ours ("e-stamping kya hai")."""
         if len(text) > CACHED_TEXT_CHARS:
-            return self._read(text)
-        return self._read_cached(text)
+            return self._read(text, topic)
+        return self._read_cached(text, topic)
 
-    def _read(self, text: str) -> Intent | None:
+    def _about(self, text: str, topic: str | None) -> bool:
+        return self.about_us(text) or (topic is not None and self.about_us(topic))
+
+    def _read(self, text: str, topic: str | None = None) -> Intent | None:
         said = _plain(text)
         if not said:
             return None
@@ -120,10 +125,12 @@ class IntentReader:
             # "I complained on the SMS portal weeks ago and nothing happened": a complaint made to a service of ours,
             # gone unanswered, is a grievance about that service; "I complained, any update?" asks for its status.
             rest = f" {said} ".replace(f" {status[0]} ", " ").strip()
-            if (self._grievance(rest) or self._loss(text, rest)) and self.about_us(rest):
+            if (self._grievance(rest) or self._loss(text, rest)) and self._about(rest, topic):
                 return Intent("complaint")
             return Intent("status")
-        if (self._grievance(said) or self._own_story(text, said) or self._loss(text, said)) and self.about_us(text):
+        if (self._grievance(said) or self._own_story(text, said) or self._loss(text, said)) and self._about(
+            text, topic
+        ):
             return Intent("complaint")
         return None
 

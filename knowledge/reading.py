@@ -52,7 +52,7 @@ class MessageReader:
         of them are then answered or declined for a facet.
         """
         m = self.matcher
-        action = m.intents.read(text)
+        action = m.intents.read(text, previous)
         match = m.match(text)
         if action is not None:
             return Reading([match], text, action)

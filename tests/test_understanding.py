@@ -766,3 +766,12 @@ def test_whether_it_was_signed_is_answered_from_the_entry(matcher: Matcher) -> N
     assert (signed.intent, signed.entry_id, signed.facet) == ("answer", "pseb_kpitb_mou", None)
     promised = matcher.match("has the KP GB MoU been signed yet")
     assert (promised.intent, promised.entry_id, promised.facet) == ("decline", "kp_gb_it_assistance", "signing")
+
+
+async def test_a_grievance_naming_no_service_is_about_the_last_topic(dispatcher: Dispatcher, db: Database) -> None:
+    """ "ji wahi, mere paise kat gaye": its subject is the service the conversation was about."""
+    said = "ji wahi, mere 1500 kat gaye magar kuch nahi mila"
+    await dispatcher.handle(msg("what is e-stamping"))
+    assert (await dispatcher.handle(msg(said))).intent == "complaint_start"
+    await dispatcher.handle(msg("how is the weather today", user="u2"))
+    assert (await dispatcher.handle(msg(said, user="u2"))).intent != "complaint_start"  # nothing of ours to be about
