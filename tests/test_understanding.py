@@ -775,3 +775,12 @@ async def test_a_grievance_naming_no_service_is_about_the_last_topic(dispatcher:
     assert (await dispatcher.handle(msg(said))).intent == "complaint_start"
     await dispatcher.handle(msg("how is the weather today", user="u2"))
     assert (await dispatcher.handle(msg(said, user="u2"))).intent != "complaint_start"  # nothing of ours to be about
+
+
+@pytest.mark.parametrize(
+    ("text", "target"),
+    [("mujh se roman urdu mein baat karo", "roman"), ("مجھ سے انگریزی میں بات کریں", "en"), ("talk to me in urdu", "ur")],
+)
+def test_asking_to_be_talked_to_in_a_language_switches_it(matcher: Matcher, text: str, target: str) -> None:
+    """ "talk to me in ..." in each language: "baat karo" and "بات کریں" are verbs of replying like "talk"."""
+    assert matcher.intents.language_request(text) == target
