@@ -779,7 +779,11 @@ async def test_a_grievance_naming_no_service_is_about_the_last_topic(dispatcher:
 
 @pytest.mark.parametrize(
     ("text", "target"),
-    [("mujh se roman urdu mein baat karo", "roman"), ("مجھ سے انگریزی میں بات کریں", "en"), ("talk to me in urdu", "ur")],
+    [
+        ("mujh se roman urdu mein baat karo", "roman"),
+        ("مجھ سے انگریزی میں بات کریں", "en"),
+        ("talk to me in urdu", "ur"),
+    ],
 )
 def test_asking_to_be_talked_to_in_a_language_switches_it(matcher: Matcher, text: str, target: str) -> None:
     """ "talk to me in ..." in each language: "baat karo" and "بات کریں" are verbs of replying like "talk"."""
