@@ -63,12 +63,13 @@ async def rows(core: Core) -> list[Notification]:
 
 
 async def test_a_send_slower_than_the_lease_is_not_sent_twice(core: Core, settings: Settings, fake: FakeTwilio) -> None:
-    """Each send takes twice the lease; two senders work the outbox at once. The lease is extended while a send
-    runs, so neither takes over a row the other is still sending."""
-    fake.delay = 0.8
+    """Each send takes longer than the lease; two senders work the outbox at once. The lease is extended while a send
+    runs, so neither takes over a row the other is still sending. (A lease of 1 s, not less: a loaded test machine
+    may hold a heartbeat back a few tenths of a second, which a production lease of minutes never notices.)"""
+    fake.delay = 1.5
     texts = [f"Update {n} on your complaint" for n in range(3)]
     await queue(core, texts)
-    async with sender(core, settings, lease=0.3) as first, sender(core, settings, lease=0.3) as second:
+    async with sender(core, settings, lease=1.0) as first, sender(core, settings, lease=1.0) as second:
         working = asyncio.create_task(deliver_due(first))
         sent = []
         while not working.done():  # the other sender comes round as a worker does, every interval
