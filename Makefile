@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --no-compile -e '.[dev]'  # modules compile when first imported: most never are
+	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 secret:  ## a random SECRET_KEY in .env, written once (the settings read .env; a set variable wins)

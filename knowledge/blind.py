@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from knowledge.normalize import normalize_chars
+from knowledge.yaml_file import load_yaml
 
 Expect = Literal[
     "answer", "decline", "out_of_scope", "complaint", "status", "greeting", "thanks", "language", "clarify"
@@ -89,7 +90,7 @@ def is_blind_file(raw: object) -> bool:
 def load_blind(path: Path) -> list[BlindItem]:
     """Parse a blind set; ValueError naming the file on a bad one."""
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = load_yaml(Path(path).read_text(encoding="utf-8"))
         items = BlindFile.model_validate(raw).questions
     except (OSError, yaml.YAMLError, ValidationError) as exc:
         raise ValueError(f"{path}: {exc}") from exc

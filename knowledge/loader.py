@@ -33,6 +33,7 @@ from knowledge.schema import (
     TextsFile,
 )
 from knowledge.texts import Texts
+from knowledge.yaml_file import load_yaml
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -105,7 +106,7 @@ def _relative(path: Path, root: Path) -> str:
 def _read_yaml(path: Path, root: Path, problems: list[str]) -> Any:
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return load_yaml(handle)
     except FileNotFoundError:
         problems.append(f"{_relative(path, root)}: file is missing")
     except OSError as exc:  # a directory that is a file, no permission: said like any other problem

@@ -12,6 +12,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from knowledge.yaml_file import load_yaml
+
 ALERTS_FILE = "alerts.yaml"
 COMPLAINT_FIELDS = frozenset({"reference", "body", "category", "district", "due", "link"})
 FIELDS = {
@@ -68,7 +70,7 @@ def parse_alert_texts(raw: Any) -> dict[str, AlertText]:
 def load_alert_texts(directory: Path) -> dict[str, AlertText]:
     """alerts.yaml from `directory` (KNOWLEDGE_DIR), checked; raises AlertTextError."""
     try:
-        raw = yaml.safe_load((directory / ALERTS_FILE).read_text(encoding="utf-8"))
+        raw = load_yaml((directory / ALERTS_FILE).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise AlertTextError(f"{ALERTS_FILE}: cannot read: {exc}") from exc
     return parse_alert_texts(raw)

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import CannedReply, utcnow
 from bot.storage import canned as stored
+from knowledge.yaml_file import load_yaml
 
 PLACEHOLDERS = ("reference", "first_name")
 LANGUAGES = {"en": "English", "ur": "Urdu", "roman": "Roman Urdu"}
@@ -133,7 +134,7 @@ async def save(
 def defaults(directory: Path) -> list[dict[str, Any]]:
     """knowledge/data/canned_replies.yaml's replies, checked (the migration copies them in once)."""
     try:
-        raw = yaml.safe_load((directory / DEFAULTS_FILE).read_text(encoding="utf-8")) or {}
+        raw = load_yaml((directory / DEFAULTS_FILE).read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise CannedReplyError(f"{DEFAULTS_FILE}: cannot read: {exc}") from exc
     items = raw.get("replies") if isinstance(raw, dict) else None

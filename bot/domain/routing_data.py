@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from knowledge.yaml_file import load_yaml
+
 ROUTING_FILE = "routing.yaml"
 HOLIDAYS_FILE = "holidays.yaml"
 
@@ -73,7 +75,7 @@ class RoutingData(_Strict):
 
 def _read(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise RoutingDataError(f"{path.name}: cannot read: {exc}") from exc
 
