@@ -210,9 +210,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     import yaml
 
     from knowledge.blind import is_blind_file
+    from knowledge.yaml_file import load_yaml
 
     try:
-        raw = yaml.safe_load(Path(args.file).read_text(encoding="utf-8"))
+        raw = load_yaml(Path(args.file).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         return _fail(f"{args.file}: {exc}")
     if is_blind_file(raw):

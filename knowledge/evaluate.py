@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from knowledge.matcher import Matcher
+from knowledge.yaml_file import load_yaml
 
 INTENTS = {"greeting", "complaint_start", "out_of_scope", "clarify", "answer"}
 
@@ -72,7 +73,7 @@ class Report:
 def load_questions(path: Path) -> list[LabelledQuestion]:
     """Parse a labelled question file; raises ValueError with the file named on a bad one."""
     try:
-        return QuestionFile.model_validate(yaml.safe_load(Path(path).read_text(encoding="utf-8"))).questions
+        return QuestionFile.model_validate(load_yaml(Path(path).read_text(encoding="utf-8"))).questions
     except (OSError, yaml.YAMLError, ValidationError) as exc:
         raise ValueError(f"{path}: {exc}") from exc
 
