@@ -95,6 +95,18 @@ class FacetReader:
         near = words[max(0, index - ASKING_WINDOW) : index + ASKING_WINDOW + 1]
         return any(word in self.asking for word in near)
 
+    def gives_own(self, entry_id: str, facet: str) -> bool:
+        """Whether the entry itself states `facet` (not merely: the facet does not apply to it), which tells apart
+        entries that both fit a question: "where was the MoU signed" is the ceremony's, which names a place."""
+        entry = self.kb.entries[entry_id]
+        parks = [park for place in entry.places for park in self.kb.parks_in(place)]
+        if facet == "host":
+            return any(p.host for p in parks)
+        if facet == "site" and not parks:
+            answer = f" {normalize_chars(entry.answer.en)} "
+            return any(f" {name} " in answer for name in self.place_names)
+        return self.gives(entry_id, facet)
+
     def gives(self, entry_id: str, facet: str) -> bool:
         """Whether the entry's facts include `facet` (an entry the facet does not apply to counts as giving it)."""
         entry = self.kb.entries[entry_id]

@@ -17,6 +17,7 @@ from functools import lru_cache
 from knowledge.losses import LossReader
 from knowledge.normalize import normalize_chars, phrases
 from knowledge.schema import LexiconFile
+from knowledge.story import StoryReader
 
 # A complaint reference anywhere in a message: CMP, the year, the number; separators optional. In Urdu script the
 # letters are spelt out as they are said ("سی ایم پی"), as Urdu writes every Latin acronym (PSEB is "پی ایس ای بی").
@@ -34,6 +35,7 @@ _NEGATIONS = frozenset(map(normalize_chars, ("not", "no", "nahi", "nahin", "na",
 _NOT_DONE = frozenset(map(normalize_chars, ("not", "nahi", "nahin", "nhi", "nai", "نہیں")))
 # English negations written as contractions, apostrophe dropped or split off by normalising: "hasnt", "can t".
 _CONTRACTED = re.compile(r"^(is|are|was|were|has|have|had|does|do|did|ca|can|could|would|should|wo|must)nt$")
+OWN_WINDOW = 4  # words between "my"/"meri" and the complaint it owns ("meri e stamping wali shikayat")
 OWED_WINDOW = 2  # words between a negation and the owed verb it denies ("has not yet come", "aya hi nahi")
 ABSENCE_WINDOW = 5  # words from "koi"/"nobody" to the negation it takes ("koi bhi sunne wala nahi")
 
@@ -81,8 +83,11 @@ class IntentReader:
         self.time_spans = frozenset(phrases(lexicon.time_spans))
         self.asking = frozenset(phrases(lexicon.asking_words))
         self.status_words = sorted(phrases(lexicon.status_words), key=len, reverse=True)
+        self.complaint_nouns = frozenset(phrases(lexicon.complaint_nouns))
+        self.outcomes = phrases([*lexicon.outcome_words, *lexicon.status_words])
         self.fillers = frozenset(phrases(lexicon.stopwords)) | self.asking | self.absence
         self.losses = LossReader(lexicon)
+        self.stories = StoryReader(lexicon)
         self.about_us = about_us or (lambda _text: True)
         self.request_words = frozenset(w for phrase in phrases(lexicon.language_requests) for w in phrase.split())
         self._read_cached = lru_cache(maxsize=READ_CACHE_SIZE)(self._read)
@@ -120,7 +125,7 @@ class IntentReader:
             return Intent("status", reference)
         if self._asks_how_it_stands(said):
             return Intent("status")
-        status = [phrase for phrase in self.status if _has(said, phrase)]
+        status = [phrase for phrase in self.status if _has(said, phrase)] or self._own_complaint_outcome(said)
         if status:
             # "I complained on the SMS portal weeks ago and nothing happened": a complaint made to a service of ours,
             # gone unanswered, is a grievance about that service; "I complained, any update?" asks for its status.
@@ -128,11 +133,24 @@ class IntentReader:
             if (self._grievance(rest) or self._loss(text, rest)) and self._about(rest, topic):
                 return Intent("complaint")
             return Intent("status")
-        if (self._grievance(said) or self._own_story(text, said) or self._loss(text, said)) and self._about(
-            text, topic
-        ):
+        told = self._grievance(said) or self._own_story(text, said) or self._loss(text, said)
+        if (told or self.stories.tells(text)) and self._about(text, topic):
             return Intent("complaint")
         return None
+
+    def _own_complaint_outcome(self, said: str) -> list[str]:
+        """ "is my e-stamp complaint resolved yet", "meri CFC wali shikayat pe koi action hua": the writer's own
+        complaint (a first-person word at most OWN_WINDOW words before a word for a complaint) and a word for what
+        became of it; returned as the phrase to read the rest of the message without (the complaint noun)."""
+        words = said.split()
+        own = [
+            at
+            for at, word in enumerate(words)
+            if word in self.complaint_nouns and any(w in self.first_person for w in words[max(0, at - OWN_WINDOW) : at])
+        ]
+        if own and any(_has(said, outcome) for outcome in self.outcomes):
+            return [words[own[0]]]
+        return []
 
     def _asks_how_it_stands(self, said: str) -> bool:
         """ "any update?", "kya update hai", "status?": a short message of status words and fillers only; with a

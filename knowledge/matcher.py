@@ -43,6 +43,7 @@ COMPLAINT = "complaint"
 NARROW_WINDOW = 0.2  # a city's own park entry this close to the best wins when the city is named
 LONG_NARROW_WINDOW = 0.05
 LONG_MESSAGE_WORDS = 8  # content words beyond which a message is read as "long"
+NARROW_MIN_WORDS = 3  # known words a message needs before the words it holds tell a "did you mean"'s options apart
 FACET_MAX_WORDS = 12  # "phone number" etc. decline only in a message that is about them
 MAX_TOKENS = 80
 # Readings are kept for short messages only, and for so many of them: a kept reading costs tens of kilobytes, and
@@ -385,7 +386,10 @@ class Matcher:
             return replace(result, intent="closing" if CLOSING in tokens else "greeting")
         result = replace(result, candidates=tuple(candidates), near_domain=bool(meaningful & self.known_tokens))
         decided = self._facet_checked(
-            self._holding_bodies(self._decide(result, content), content), text, tokens, content
+            self._narrowed(self._holding_bodies(self._decide(result, content), content), text, content),
+            text,
+            tokens,
+            content,
         )
         if decided.intent == "answer" and decided.entry_id in self._park_entries:
             others = [f"park_{p}" for p in dict.fromkeys(content) if p in self.places_with_parks]
@@ -412,6 +416,38 @@ class Matcher:
                 intent = "out_of_scope" if self.kb.entries[candidate.entry_id].declines else "answer"
                 return replace(decided, intent=intent, entry_id=candidate.entry_id, score=candidate.score)
         return decided
+
+    def _narrowed(self, decided: Match, text: str, content: list[str]) -> Match:
+        """A "did you mean" between entries of which only one fits what the question itself says is that one's
+        answer: the one holding every organisation or programme it names, then the one whose questions and answer
+        hold the most of the message's words (IDF-weighted), then the one giving the facet it asks (where, when);
+        of several that fit, the best when it is clearly ahead of the others that fit. Staff still see it among
+        low-confidence answers. A message of one or two words ("when was that signed") is left to the
+        conversation's topic (reading.py)."""
+        if decided.intent != "clarify" or len(decided.candidates) < 2:
+            return decided
+        named = {t for t in content if t in self.named_bodies}
+        fitting = [c for c in decided.candidates if named <= self._holds(c.entry_id)] or list(decided.candidates)
+        known = {t for t in content if t in self.idf}
+        if len(known) >= NARROW_MIN_WORDS:
+            held = {c.entry_id: sum(self.idf[t] for t in known & self._holds(c.entry_id)) for c in fitting}
+            most = max(held.values())
+            if sum(1 for weight in held.values() if weight == most) == 1:
+                fitting = [c for c in fitting if held[c.entry_id] == most]
+        elif not named:
+            return decided
+        for facet in self.facets.asked(text):
+            fitting = [c for c in fitting if self.facets.gives_own(c.entry_id, facet)] or fitting
+        if len(fitting) == len(decided.candidates):
+            return decided  # nothing the question says tells them apart
+        chosen = fitting[0]
+        if chosen.place_only or (len(fitting) > 1 and chosen.score - fitting[1].score < self.cal.answer_margin):
+            return decided
+        intent = "out_of_scope" if self.kb.entries[chosen.entry_id].declines else "answer"
+        return replace(decided, intent=intent, entry_id=chosen.entry_id, score=chosen.score, low_confidence=True)
+
+    def _holds(self, entry_id: str) -> frozenset[str]:
+        return self.entry_tokens.get(entry_id, frozenset()) | self.answers.tokens.get(entry_id, frozenset())
 
     def _facet_checked(self, decided: Match, text: str, tokens: list[str], content: list[str]) -> Match:
         """A question about a facet the sources never give (a phone number, an opening date), or one its entry

@@ -195,6 +195,16 @@ class LexiconFile(Strict):
     # question (knowledge/intents.py: a first-person statement of a negation or a span of time about a service).
     first_person: list[str] = []
     time_spans: list[str] = []
+    # A grievance told as a story (knowledge/story.py)
+    expectation_words: list[str] = []
+    contrast_words: list[str] = []
+    despite_words: list[str] = []
+    still_words: list[str] = []
+    since_words: list[str] = []
+    blame_words: list[str] = []
+    own_doing: list[str] = []
+    complaint_nouns: list[str] = []  # the writer's own complaint and what became of it: a status check (intents.py)
+    outcome_words: list[str] = []
     # Money lost to a service (knowledge/losses.py): money words near a past verb of losing it, words that are a
     # denial by themselves ("nobody"), and conditionals that make such words a question about rules ("if").
     money_words: list[str] = []

@@ -196,8 +196,16 @@ async def test_a_status_phrase_checks_status_instead_of_filing(dispatcher: Dispa
     assert outcome.intent == "status"
 
 
-async def test_an_indirect_complaint_starts_the_flow_with_its_draft(dispatcher: Dispatcher, db: Database) -> None:
-    story = "ای اسٹیمپنگ میں میرے پیسے کٹ گئے مگر سٹامپ نہیں ملا"
+@pytest.mark.parametrize(
+    "story",
+    [
+        "ای اسٹیمپنگ میں میرے پیسے کٹ گئے مگر سٹامپ نہیں ملا",
+        "rawalpindi STP mein jagah allot hui thi lekin ab tak chabi nahi di",  # told in no set phrase (story.py)
+    ],
+)
+async def test_an_indirect_complaint_starts_the_flow_with_its_draft(
+    dispatcher: Dispatcher, db: Database, story: str
+) -> None:
     outcome = await dispatcher.handle(msg(story))
     assert outcome.intent == "complaint_start"
     async with db.session() as session:
@@ -788,3 +796,72 @@ async def test_a_grievance_naming_no_service_is_about_the_last_topic(dispatcher:
 def test_asking_to_be_talked_to_in_a_language_switches_it(matcher: Matcher, text: str, target: str) -> None:
     """ "talk to me in ..." in each language: "baat karo" and "بات کریں" are verbs of replying like "talk"."""
     assert matcher.intents.language_request(text) == target
+
+
+def test_a_did_you_mean_the_question_itself_tells_apart_answers(matcher: Matcher) -> None:
+    """Close options (a real tie on score), but one holds the most of what the message says: that one answers,
+    and staff see it among low-confidence answers (matcher._narrowed)."""
+    match = matcher.match("who else was at the KP MoU signing besides CM")
+    close = [c for c in match.candidates if c.score >= match.candidates[0].score - matcher.cal.clarify_window]
+    assert len(close) >= 2
+    assert (match.intent, match.entry_id, match.low_confidence) == ("answer", "event_pseb_kpitb_ceremony", True)
+
+
+def test_a_short_follow_up_is_not_narrowed_without_its_topic(matcher: Matcher) -> None:
+    """ "when was that signed" names nothing: the conversation's topic decides (reading.py), not word counts."""
+    assert matcher.match("when was that signed").intent == "clarify"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a broken expectation: something that was, "but", and a negation
+        "e-rozgar mein admission confirm hua tha lekin do mahine baad bhi koi class nahi hui",
+        "پلان نائن میں ہمیں منتخب کیا گیا تھا مگر کوئی جگہ نہیں دی گئی",
+        # "even so" after what should have been
+        "CFC par token mila tha phir bhi teen ghante khare rahe",
+        # still not, a few words on
+        "rawalpindi STP ki allotment abhi tak hamein mili hi nahi",
+        # a span of time, "se", and a negation
+        "teen hafte se e stamping portal pe stamp generate nahi ho raha",
+        # a judgement of what was done
+        "the e-stamping vendor gave me a stamp with the wrong name and will not change it",
+        "ای روزگار والوں نے بلاوجہ میرا نام نکال دیا، یہ ناانصافی ہے",
+    ],
+)
+def test_a_grievance_told_as_a_story_is_a_complaint(matcher: Matcher, text: str) -> None:
+    """No set phrase ("complaint", "paise kat gaye"): the shape of the telling says it (knowledge/story.py)."""
+    assert matcher.intents.read(text) == Intent("complaint")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "e-rozgar ki classes shuru ho gayi hain ya abhi tak nahi",  # one side of a question's alternatives
+        "hum ne abhi tak PSEB mein register nahi kiya, fee kitni hai",  # the writer's own plan
+        "was the KP GB MoU signed, or has it still not happened?",  # asked
+        "is the one year exemption still not available for lahore companies",  # asked (opens as a question)
+        "the wrong answer is fine, tell me about the weather",  # nothing of ours
+    ],
+)
+def test_a_question_with_a_storys_words_is_not_a_complaint(matcher: Matcher, text: str) -> None:
+    assert matcher.intents.read(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "is my e-rozgar complaint resolved yet",
+        "meri CFC wali shikayat pe koi action hua",
+        "میری ای اسٹیمپنگ والی شکایت حل ہوئی یا نہیں",
+    ],
+)
+def test_the_writers_own_complaint_and_what_became_of_it_is_a_status_check(matcher: Matcher, text: str) -> None:
+    assert matcher.intents.read(text) == Intent("status")
+
+
+def test_a_grievance_about_ones_own_complaint_is_still_a_complaint(matcher: Matcher) -> None:
+    """What became of it is a new grievance when the rest of the message tells one."""
+    assert matcher.intents.read("my complaint about e-stamping was closed but the money never came back") == Intent(
+        "complaint"
+    )

@@ -1,0 +1,123 @@
+"""Grievances told as a story, in no set phrase: the shape of the sentence says something went wrong.
+
+People rarely write "I want to complain". They tell what happened: "space allot hui thi magar abhi tak handover nahi
+kiya", "ای روزگار میں داخلہ ہوا تھا مگر کلاسیں ہی نہیں ہو رہیں", "fee maaf honi chahiye thi phir bhi poori li gayi",
+"4 mahine se payment nahi ki", "the vendor refuses to fix it". Four shapes, each read clause by clause and only in a
+clause that tells rather than asks (no question mark, and the shape complete before any question word: "kya abhi
+tak nahi bana?" asks):
+  * a broken expectation: something that was or should have been, then "but"/"magar", then a negation or "still";
+    or "phir bhi"/"even so" after it (the expectation was not met);
+  * still not: "abhi tak"/"aaj tak"/"still" with a negation a few words on;
+  * how long: a span of time with "se"/"for"/"since", then a negation or "pending";
+  * a judgement of what was done: "wrong", "unfair", "refuses", "pending", "ghalat", "inkar", "ناانصافی".
+Each word list is the lexicon's (lexicon.yaml), so a new way of saying it is data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from knowledge.normalize import normalize_chars, phrases
+from knowledge.schema import LexiconFile
+
+# Negations that say a thing did not happen; Roman "na" is also a particle of asking ("bata do na").
+NOT_DONE = frozenset(map(normalize_chars, ("not", "nahi", "nahin", "nhi", "nai", "نہیں", "never")))
+# English negations written as contractions, apostrophe dropped or split off by normalising: "hasnt", "can t".
+_CONTRACTED = re.compile(r"^(is|are|was|were|has|have|had|does|do|did|ca|can|could|would|should|wo|must)nt$")
+_CLAUSE = re.compile(r"([^.?!,;\n\u061f\u06d4\u060c]*)([.?!,;\n\u061f\u06d4\u060c]*)")
+EXPECTATION_WINDOW = 6  # words from what was expected to the "but" that denies it
+DENIAL_WINDOW = 6  # words from "but" or "still" to the negation
+SPAN_WINDOW = 2  # words from a span of time to its "se"/"for"
+
+
+def is_negation(words: list[str], at: int) -> bool:
+    """Whether words[at] says a thing did not happen ("nahi", "hasn't", "can t")."""
+    word = words[at]
+    if word in NOT_DONE or _CONTRACTED.match(word):
+        return True
+    return word == "t" and at > 0 and words[at - 1].endswith("n")
+
+
+def starts(words: list[str], said: Iterable[str]) -> list[int]:
+    """Where any of the phrases `said` (normalised, one or more words) starts in `words`."""
+    spots = []
+    for phrase in said:
+        parts = phrase.split()
+        spots += [i for i in range(len(words) - len(parts) + 1) if words[i : i + len(parts)] == parts]
+    return sorted(set(spots))
+
+
+class StoryReader:
+    """Built once from the lexicon; `tells` reads one message."""
+
+    def __init__(self, lexicon: LexiconFile) -> None:
+        self.expected = phrases(lexicon.expectation_words)
+        self.contrast = phrases(lexicon.contrast_words)
+        self.despite = phrases(lexicon.despite_words)
+        self.still = phrases(lexicon.still_words)
+        self.since = phrases(lexicon.since_words)
+        self.blame = phrases(lexicon.blame_words)
+        self.spans = frozenset(phrases(lexicon.time_spans))
+        self.alternatives = frozenset(phrases(lexicon.alternative_words))
+        self.own_doing = phrases(lexicon.own_doing)
+        self.asking = frozenset(phrases(lexicon.asking_words)) | frozenset(phrases(lexicon.question_openers))
+
+    def clauses(self, text: str) -> list[list[str]]:
+        """The message's telling clauses, each cut before its first question word; asked clauses are left out."""
+        told = []
+        for body, ends in _CLAUSE.findall(text):
+            if "?" in ends or "\u061f" in ends:
+                continue
+            words = normalize_chars(body).split()
+            asked = next((i for i, w in enumerate(words) if w in self.asking), len(words))
+            if asked:
+                told.append(words[:asked])
+        return told
+
+    def tells(self, text: str) -> list[str]:
+        """The telling clauses that have a grievance's shape (their words joined), for the caller to check that
+        they are about a service of ours."""
+        return [" ".join(words) for words in self.clauses(text) if self._shaped(words)]
+
+    def _shaped(self, words: list[str]) -> bool:
+        return (
+            self._broken_expectation(words)
+            or self._still_not(words)
+            or self._lasting(words)
+            or bool(starts(words, self.blame))
+        )
+
+    def _denied_after(self, words: list[str], at: int) -> bool:
+        return any(is_negation(words, i) for i in range(at + 1, min(len(words), at + 1 + DENIAL_WINDOW)))
+
+    def _broken_expectation(self, words: list[str]) -> bool:
+        expected = starts(words, self.expected)
+        for at in starts(words, self.contrast) + starts(words, self.despite):
+            if not any(at - EXPECTATION_WINDOW <= e < at for e in expected):
+                continue
+            if at in starts(words, self.despite) or self._denied_after(words, at):
+                return True
+        return False
+
+    def _still_not(self, words: list[str]) -> bool:
+        """ "abhi tak handover nahi kiya"; not one side of a question ("sign ho gaya ya abhi tak nahi"), nor what
+        the writer has not done ("hum ne abhi tak register nahi kiya": the agent is the writer)."""
+        if starts(words, self.own_doing):
+            return False
+        return any(
+            self._denied_after(words, at) and not (at and words[at - 1] in self.alternatives)
+            for at in starts(words, self.still)
+        )
+
+    def _lasting(self, words: list[str]) -> bool:
+        """ "4 mahine se payment nahi ki", "for three weeks nobody has not..." (a span, then what did not happen)."""
+        spans = [i for i, w in enumerate(words) if w in self.spans]
+        since = starts(words, self.since)
+        if starts(words, self.own_doing):
+            return False
+        for at in spans:
+            near = [s for s in since if abs(s - at) <= SPAN_WINDOW]
+            if near and self._denied_after(words, at):
+                return True
+        return False
