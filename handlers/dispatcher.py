@@ -38,6 +38,7 @@ from handlers.handover_words import HandoverWords
 from handlers.messages import Incoming, Outcome, Reply
 from handlers.outbox import keep_outcome, keep_replies, mark_delivered, stored_outcome
 from handlers.questions import answer_question, picked_entry
+from knowledge.intents import Intent, IntentReader, without_reference
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 from knowledge.normalize import normalize_chars
@@ -45,6 +46,7 @@ from knowledge.normalize import normalize_chars
 log = logging.getLogger(__name__)
 
 LEAVING_COMMANDS = frozenset({"cancel", "menu", "start"})
+FREE_TEXT_STEPS = ("question", "description", "edit")  # complaint steps whose answer may mention a reference
 SHORT_REFERENCE_WORDS = 5  # "CMP 2026 000123 status?" is a status check even in the middle of filing a complaint
 
 
@@ -210,7 +212,7 @@ class Dispatcher:
                 ctx.leave()
             return ctx.outcome(ctx.t("language_set"), intent="language")
         asked = self.matcher.intents.read(ctx.text) if not ctx.payload else None
-        if asked is not None and asked.kind == "status" and self._status_now(ctx, asked.value):
+        if asked is not None and asked.kind == "status" and self._status_now(ctx, asked.value, self.matcher.intents):
             ctx.leave()  # "CMP-2026-000123", "meri shikayat ka kya bana": a status check, whatever step they were at
             return await show_status(ctx, asked.value)
         if held := await handover.during(ctx, self.handover_words, command):
@@ -234,12 +236,18 @@ class Dispatcher:
         return await answer_question(ctx)
 
     @staticmethod
-    def _status_now(ctx: Context, reference: str) -> bool:
+    def _status_now(ctx: Context, reference: str, intents: IntentReader) -> bool:
         """A status check interrupts any flow, except that a complaint's own description may mention an earlier
-        complaint: there only a message that is little more than a reference counts."""
-        if ctx.conversation.flow != "complaint":
+        complaint: at a step that takes free text only a message that is little more than a reference counts, or
+        one that asks for status in so many words besides the reference ("aur meri pichli complaint CMP-... ka
+        status bhi bata do"). At a step that offers choices a reference can only be asking about it."""
+        if ctx.conversation.flow != "complaint" or ctx.conversation.step not in FREE_TEXT_STEPS:
             return True
-        return bool(reference) and len(normalize_chars(ctx.text).split()) <= SHORT_REFERENCE_WORDS
+        if not reference:
+            return False
+        if len(normalize_chars(ctx.text).split()) <= SHORT_REFERENCE_WORDS:
+            return True
+        return intents.read(without_reference(ctx.text)) == Intent("status")
 
     async def _payload(self, ctx: Context, payload: str) -> Outcome:
         kind, _, value = payload.partition(":")

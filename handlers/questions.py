@@ -144,6 +144,9 @@ def _answers(ctx: Context, matches: list[Match]) -> Outcome:
             outcome = _declined(ctx, match)
         else:
             outcome = answer_entry(ctx, match.entry_id or "", score=match.score)
+        if match.confirmed:  # "kya Chitral mein bhi park banega?": the word asked for, then the paragraph
+            reply = outcome.replies[0]
+            outcome.replies[0] = replace(reply, text=f"{ctx.t('yes_confirmed')} {reply.text}")
         if match.missing_place:  # the sources name no park there: say so, then the parks they do name
             place = ctx.kb.places[match.missing_place].name.get(ctx.lang)
             reply = outcome.replies[0]

@@ -17,7 +17,7 @@ from functools import lru_cache
 from knowledge.losses import LossReader
 from knowledge.normalize import normalize_chars, phrases
 from knowledge.schema import LexiconFile
-from knowledge.story import StoryReader
+from knowledge.story import StoryReader, starts
 
 # A complaint reference anywhere in a message: CMP, the year, the number; separators optional. In Urdu script the
 # letters are spelt out as they are said ("سی ایم پی"), as Urdu writes every Latin acronym (PSEB is "پی ایس ای بی").
@@ -55,6 +55,11 @@ def find_reference(text: str) -> str | None:
     if not match:
         return None
     return f"CMP-{match.group(1)}-{int(match.group(2)):06d}"
+
+
+def without_reference(text: str) -> str:
+    """The message with its complaint reference taken out (what else it says)."""
+    return " ".join(_REFERENCE.sub(" ", normalize_chars(text)).split())
 
 
 @dataclass(frozen=True)
@@ -143,10 +148,11 @@ class IntentReader:
         complaint (a first-person word at most OWN_WINDOW words before a word for a complaint) and a word for what
         became of it; returned as the phrase to read the rest of the message without (the complaint noun)."""
         words = said.split()
+        mine = starts(words, self.first_person)  # "میں نے" is two words
         own = [
             at
             for at, word in enumerate(words)
-            if word in self.complaint_nouns and any(w in self.first_person for w in words[max(0, at - OWN_WINDOW) : at])
+            if word in self.complaint_nouns and any(at - OWN_WINDOW <= m < at for m in mine)
         ]
         if own and any(_has(said, outcome) for outcome in self.outcomes):
             return [words[own[0]]]

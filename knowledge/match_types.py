@@ -30,4 +30,5 @@ class Match:
     missing_place: str | None = None
     near_domain: bool = False
     low_confidence: bool = False  # answered, but not clearly: staff see it in the unanswered queue
+    confirmed: bool = False  # a yes/no question the answer confirms: "Yes." is said first (knowledge/yes_no.py)
     also: tuple[str, ...] = ()  # the same question about other places the message names ("quetta aur sukkur")

@@ -34,6 +34,7 @@ from knowledge.normalize import PhraseFolder, normalize_chars, script_of
 from knowledge.numbers import park_figures, read_numbers
 from knowledge.reading import FOLLOWUP_MAX_WORDS, MessageReader, Reading
 from knowledge.schema import Calibration
+from knowledge.yes_no import YesNoReader
 
 GREETING = "__greet"
 CLOSING = "__close"
@@ -101,6 +102,7 @@ class Matcher:
         self.referring_words = {normalize_chars(w) for w in lex.referring_words}
         self.concepts = set(self.folder.phrases.values())
         self.facets = FacetReader(kb)
+        self.yes_no = YesNoReader(lex, self._holds)
         self.stopwords = {self.folder.spellings.get(w, w) for w in map(normalize_chars, lex.stopwords) if w}
         self.roman_markers = {normalize_chars(w) for w in lex.roman_markers}
         self.places = set(kb.places)
@@ -391,6 +393,8 @@ class Matcher:
             tokens,
             content,
         )
+        if decided.intent == "answer" and decided.entry_id and not (decided.low_confidence or decided.facet):
+            decided = replace(decided, confirmed=self.yes_no.confirms(text, decided.entry_id, content))
         if decided.intent == "answer" and decided.entry_id in self._park_entries:
             others = [f"park_{p}" for p in dict.fromkeys(content) if p in self.places_with_parks]
             decided = replace(decided, also=tuple(e for e in others if e != decided.entry_id)[:2])

@@ -203,6 +203,10 @@ class LexiconFile(Strict):
     since_words: list[str] = []
     blame_words: list[str] = []
     own_doing: list[str] = []
+    confirming_tags: list[str] = []  # "..., right?", "... hai na": a yes/no question (knowledge/yes_no.py)
+    inclusion_words: list[str] = []
+    obligation_words: list[str] = []
+    existence_words: list[str] = []
     complaint_nouns: list[str] = []  # the writer's own complaint and what became of it: a status check (intents.py)
     outcome_words: list[str] = []
     # Money lost to a service (knowledge/losses.py): money words near a past verb of losing it, words that are a

@@ -5,11 +5,13 @@ kiya", "ای روزگار میں داخلہ ہوا تھا مگر کلاسیں ہ
 "4 mahine se payment nahi ki", "the vendor refuses to fix it". Four shapes, each read clause by clause and only in a
 clause that tells rather than asks (no question mark, and the shape complete before any question word: "kya abhi
 tak nahi bana?" asks):
-  * a broken expectation: something that was or should have been, then "but"/"magar", then a negation or "still";
+  * a broken expectation: something that was, was done or should have been, then "but"/"magar", then a negation
+    or "still";
     or "phir bhi"/"even so" after it (the expectation was not met);
   * still not: "abhi tak"/"aaj tak"/"still" with a negation a few words on;
   * how long: a span of time with "se"/"for"/"since", then a negation or "pending";
-  * a judgement of what was done: "wrong", "unfair", "refuses", "pending", "ghalat", "inkar", "ناانصافی".
+  * a judgement of what was done: "wrong", "unfair", "refuses", "pending", "ghalat", "inkar", "ناانصافی"; read in
+    the whole clause, as rhetorical questions ("ye kya tareeka hai", "hamara kya qasoor") are judgements too.
 Each word list is the lexicon's (lexicon.yaml), so a new way of saying it is data.
 """
 
@@ -25,7 +27,9 @@ from knowledge.schema import LexiconFile
 NOT_DONE = frozenset(map(normalize_chars, ("not", "nahi", "nahin", "nhi", "nai", "نہیں", "never")))
 # English negations written as contractions, apostrophe dropped or split off by normalising: "hasnt", "can t".
 _CONTRACTED = re.compile(r"^(is|are|was|were|has|have|had|does|do|did|ca|can|could|would|should|wo|must)nt$")
-_CLAUSE = re.compile(r"([^.?!,;\n\u061f\u06d4\u060c]*)([.?!,;\n\u061f\u06d4\u060c]*)")
+# Sentences, not comma clauses: "paid for it, but it never came" is one telling.
+_CLAUSE = re.compile(r"([^.?!\n\u061f\u06d4]*)([.?!\n\u061f\u06d4]*)")
+_ENGLISH_PAST = re.compile(r"^[a-z]{3,}ed$")  # "applied", "registered": something done, then "but"
 EXPECTATION_WINDOW = 6  # words from what was expected to the "but" that denies it
 DENIAL_WINDOW = 6  # words from "but" or "still" to the negation
 SPAN_WINDOW = 2  # words from a span of time to its "se"/"for"
@@ -64,35 +68,31 @@ class StoryReader:
         self.asking = frozenset(phrases(lexicon.asking_words)) | frozenset(phrases(lexicon.question_openers))
 
     def clauses(self, text: str) -> list[list[str]]:
-        """The message's telling clauses, each cut before its first question word; asked clauses are left out."""
-        told = []
-        for body, ends in _CLAUSE.findall(text):
-            if "?" in ends or "\u061f" in ends:
-                continue
-            words = normalize_chars(body).split()
-            asked = next((i for i, w in enumerate(words) if w in self.asking), len(words))
-            if asked:
-                told.append(words[:asked])
-        return told
+        """The message's sentences that do not end in a question mark, normalised."""
+        return [
+            normalize_chars(body).split()
+            for body, ends in _CLAUSE.findall(text)
+            if body.strip() and "?" not in ends and "\u061f" not in ends
+        ]
 
-    def tells(self, text: str) -> list[str]:
-        """The telling clauses that have a grievance's shape (their words joined), for the caller to check that
-        they are about a service of ours."""
-        return [" ".join(words) for words in self.clauses(text) if self._shaped(words)]
+    def tells(self, text: str) -> bool:
+        """Whether a clause that tells has a grievance's shape. The shapes are read up to the clause's first
+        question word; a judgement anywhere in it, as rhetorical questions are ("ye kya tareeka hai")."""
+        for words in self.clauses(text):
+            asked = next((i for i, w in enumerate(words) if w in self.asking), len(words))
+            told = words[:asked]
+            if starts(words, self.blame) or (told and self._shaped(told)):
+                return True
+        return False
 
     def _shaped(self, words: list[str]) -> bool:
-        return (
-            self._broken_expectation(words)
-            or self._still_not(words)
-            or self._lasting(words)
-            or bool(starts(words, self.blame))
-        )
+        return self._broken_expectation(words) or self._still_not(words) or self._lasting(words)
 
     def _denied_after(self, words: list[str], at: int) -> bool:
         return any(is_negation(words, i) for i in range(at + 1, min(len(words), at + 1 + DENIAL_WINDOW)))
 
     def _broken_expectation(self, words: list[str]) -> bool:
-        expected = starts(words, self.expected)
+        expected = starts(words, self.expected) + [i for i, w in enumerate(words) if _ENGLISH_PAST.match(w)]
         for at in starts(words, self.contrast) + starts(words, self.despite):
             if not any(at - EXPECTATION_WINDOW <= e < at for e in expected):
                 continue

@@ -865,3 +865,87 @@ def test_a_grievance_about_ones_own_complaint_is_still_a_complaint(matcher: Matc
     assert matcher.intents.read("my complaint about e-stamping was closed but the money never came back") == Intent(
         "complaint"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("is kohat also on the list of KP districts for parks?", "en"),
+        ("kya mardan mein bhi software park banega", "roman"),
+        ("کیا مردان میں بھی سافٹ ویئر پارک بنے گا؟", "ur"),
+    ],
+)
+async def test_a_yes_no_question_the_answer_confirms_is_answered_yes_first(
+    dispatcher: Dispatcher, kb: KnowledgeBase, text: str, lang: str
+) -> None:
+    outcome = await dispatcher.handle(msg(text))
+    assert outcome.intent == "answer" and text_of(outcome).startswith(kb.texts("yes_confirmed", lang)), text_of(
+        outcome
+    )[:80]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "do companies in small cities also have to pay the registration fee?",  # an obligation: the truth may be no
+        "is GST also included in the startup registration fee?",  # a word the entry does not hold
+        "kya mardan mein software park nahi banega",  # a negation
+        "is the Faisalabad park in a college or a mall?",  # alternatives
+    ],
+)
+async def test_no_yes_where_the_answer_does_not_confirm_it(
+    dispatcher: Dispatcher, kb: KnowledgeBase, text: str
+) -> None:
+    outcome = await dispatcher.handle(msg(text))
+    assert not any(text_of(outcome).startswith(kb.texts("yes_confirmed", lang)) for lang in ("en", "ur", "roman"))
+
+
+async def test_a_reference_at_a_choice_step_of_filing_checks_its_status(
+    dispatcher: Dispatcher, db: Database, kb: KnowledgeBase
+) -> None:
+    """Filing a new complaint, asked which service: "actually I filed one last week, CMP-..., what's happening
+    with it?" can only be about that complaint."""
+    async with db.session() as session, session.begin():
+        draft = Draft("test", "u1", next(iter(kb.services)), "other", "The e-stamp was paid for but never issued")
+        reference = (await file_complaint(session, draft)).reference
+    assert (await dispatcher.handle(msg("I want to file a complaint"))).intent == "complaint_start"
+    outcome = await dispatcher.handle(msg(f"actually wait, I already filed one last week, {reference}, any news?"))
+    assert outcome.intent == "status" and reference in text_of(outcome)
+
+
+async def test_a_reference_in_a_description_is_part_of_it_unless_status_is_asked(
+    dispatcher: Dispatcher, db: Database, kb: KnowledgeBase
+) -> None:
+    async with db.session() as session, session.begin():
+        draft = Draft("test", "u1", next(iter(kb.services)), "other", "The e-stamp was paid for but never issued")
+        reference = (await file_complaint(session, draft)).reference
+
+    async def at_description() -> None:
+        async with db.session() as session, session.begin():
+            stored = (await session.exec(select(Conversation).filter_by(channel="test", user_id="u1"))).one()
+            stored.flow, stored.step, stored.data = "complaint", "description", {"category": "other"}
+
+    await dispatcher.handle(msg("hello"))
+    await at_description()
+    told = await dispatcher.handle(msg(f"the stamp was again not issued, just as in {reference} last month"))
+    assert told.intent != "status"
+    await at_description()
+    asked = await dispatcher.handle(msg(f"aur meri pichli complaint {reference} ka status bhi bata do"))
+    assert asked.intent == "status" and reference in text_of(asked)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Applied for the e-rozgar batch and got the confirmation SMS, but the classes never started. what now",
+        "CFC wale kehte hain kal aao, ye kya tareeka hai",  # a rhetorical question judges
+        "میں نے جو شکایت کی تھی وہ غائب ہو گئی اور ای اسٹیمپنگ والوں کو کچھ پتا نہیں",
+    ],
+)
+def test_a_grievance_in_past_tense_or_a_rhetorical_judgement_is_a_complaint(matcher: Matcher, text: str) -> None:
+    assert matcher.intents.read(text) == Intent("complaint")
+
+
+def test_the_writers_own_complaint_said_in_two_words_is_theirs(matcher: Matcher) -> None:
+    """ "میں نے" (I, as the one who did it) is two words."""
+    assert matcher.intents.read("میں نے جو شکایت درج کی تھی اس پر کیا کارروائی ہوئی") == Intent("status")
