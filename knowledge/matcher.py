@@ -56,6 +56,8 @@ TYPO_CUTOFF = 80.0
 TYPO_CUTOFF_SHORT = 85.0
 RERANK = 40
 CONCEPT_WEIGHT = 1.5
+# English endings tried off an unknown word, in order ("ceremonies" -> "ceremony", "hosted" -> "host").
+_INFLECTIONS = (("ies", "y"), ("ied", "y"), ("es", ""), ("s", ""), ("ed", ""), ("ed", "e"), ("ing", ""), ("ing", "e"))
 ANSWER_LANGUAGES = ("en", "ur", "roman")
 _YEAR = re.compile(r"(19|20)\d\d")
 
@@ -224,6 +226,9 @@ class Matcher:
         cached = self._corrections.get(token)
         if cached is not None:
             return cached
+        inflected = self._uninflected(token)
+        if inflected is not None:
+            return inflected
         script, size = script_of(token), len(token)
         # fuzz.ratio >= 80 is impossible between words whose lengths differ by more than a third.
         choices = [
@@ -238,6 +243,16 @@ class Matcher:
         if len(self._corrections) < 50_000:
             self._corrections[token] = corrected
         return corrected
+
+    def _uninflected(self, token: str) -> str | None:
+        """An English word the knowledge base knows in another form: "ceremonies", "hosted", "chairs", "signing"
+        (a plural or a verb's ending taken off), before any guess at a typo."""
+        for suffix, ending in _INFLECTIONS:
+            if token.endswith(suffix) and len(token) - len(suffix) >= 3:
+                stem = token[: len(token) - len(suffix)] + ending
+                if stem in self.vocabulary:
+                    return stem
+        return None
 
     def _language(self, text: str, tokens: list[str]) -> str:
         if script_of(text) == "ur":
@@ -382,9 +397,11 @@ class Matcher:
             return replace(result, intent="complaint_start")
         candidates = self.rank(content)
         short = len(content) <= FOLLOWUP_MAX_WORDS  # "hi, I am a student in Faisalabad ... which park?" asks
-        if (CLOSING in tokens or GREETING in tokens) and short and not self._answerable(candidates):
-            # "shukriya", "thanks bye", "hi", "bhai kaise ho yar sab khair": a goodbye or a greeting, and nothing
-            # the knowledge base would answer ("thanks, and the Swat park?" is a question)
+        names = meaningful & (self.subjects | self.places | self.named_bodies)
+        if (CLOSING in tokens or GREETING in tokens) and short and not (names and self._answerable(candidates)):
+            # "shukriya", "thanks bye", "hi", "bhai kaise ho yar sab khair", "thanks, that helped": a goodbye or a
+            # greeting, and nothing the knowledge base would answer about something it names ("thanks, and the Swat
+            # park?" is a question)
             return replace(result, intent="closing" if CLOSING in tokens else "greeting")
         result = replace(result, candidates=tuple(candidates), near_domain=bool(meaningful & self.known_tokens))
         decided = self._facet_checked(

@@ -949,3 +949,18 @@ def test_a_grievance_in_past_tense_or_a_rhetorical_judgement_is_a_complaint(matc
 def test_the_writers_own_complaint_said_in_two_words_is_theirs(matcher: Matcher) -> None:
     """ "میں نے" (I, as the one who did it) is two words."""
     assert matcher.intents.read("میں نے جو شکایت درج کی تھی اس پر کیا کارروائی ہوئی") == Intent("status")
+
+
+def test_an_english_word_in_another_form_is_the_word_the_knowledge_base_knows(matcher: Matcher) -> None:
+    """A plural or a verb's ending is taken off before any typo guess: "ceremonies" is "ceremony"."""
+    assert matcher.analyse("signing ceremonies").content == matcher.analyse("signing ceremony").content
+    assert "host" in matcher.analyse("which college hosted it").content
+
+
+@pytest.mark.parametrize("text", ["thanks a lot, that helped", "hey, how's your day going"])
+def test_thanks_or_a_greeting_with_words_that_name_nothing_of_ours_is_that(matcher: Matcher, text: str) -> None:
+    assert matcher.match(text).intent in ("closing", "greeting")
+
+
+def test_thanks_with_a_question_about_something_named_is_a_question(matcher: Matcher) -> None:
+    assert matcher.match("thanks! and where is the faisalabad park").intent == "answer"
