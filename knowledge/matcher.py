@@ -44,6 +44,7 @@ COMPLAINT = "complaint"
 NARROW_WINDOW = 0.2  # a city's own park entry this close to the best wins when the city is named
 LONG_NARROW_WINDOW = 0.05
 LONG_MESSAGE_WORDS = 8  # content words beyond which a message is read as "long"
+WHERE_FACETS = frozenset({"site", "places"})
 NARROW_MIN_WORDS = 3  # known words a message needs before the words it holds tell a "did you mean"'s options apart
 FACET_MAX_WORDS = 12  # "phone number" etc. decline only in a message that is about them
 MAX_TOKENS = 80
@@ -488,8 +489,27 @@ class Matcher:
                 return replace(decided, intent="decline")
             for facet in self.facets.asked(text):
                 if not self.facets.gives(entry_id, facet):
+                    giving = self._giving_instead(decided, facet, content)
+                    if giving is not None:
+                        return replace(decided, entry_id=giving.entry_id, score=giving.score, low_confidence=True)
                     return replace(decided, intent="decline", facet=facet)
         return decided
+
+    def _giving_instead(self, decided: Match, facet: str, content: list[str]) -> Candidate | None:
+        """A close candidate that gives the place asked and holds all the organisations or programmes named (two or
+        more), when the chosen entry does not: "where was the KPITB-PITB MoU signed" is the MoU's, not KPITB's."""
+        named = {t for t in content if t in self.named_bodies}
+        if len(named) < 2 or facet not in WHERE_FACETS:
+            return None  # one body, or a date or size: the overviews "give" every facet and would win
+        floor = decided.score - self.cal.clarify_window
+        for candidate in decided.candidates:
+            if candidate.entry_id == decided.entry_id or candidate.score < floor or candidate.place_only:
+                continue
+            if candidate.entry_id in self.declining or not named <= self._holds(candidate.entry_id):
+                continue
+            if self.facets.gives_own(candidate.entry_id, facet):
+                return candidate
+        return None
 
     def _decide(self, result: Match, content: list[str]) -> Match:
         """Answer, "did you mean" or decline, from the ranked candidates."""

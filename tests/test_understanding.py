@@ -964,3 +964,10 @@ def test_thanks_or_a_greeting_with_words_that_name_nothing_of_ours_is_that(match
 
 def test_thanks_with_a_question_about_something_named_is_a_question(matcher: Matcher) -> None:
     assert matcher.match("thanks! and where is the faisalabad park").intent == "answer"
+
+
+def test_where_two_named_bodies_met_is_answered_by_a_close_entry_that_names_the_place(matcher: Matcher) -> None:
+    """KPITB's own entry names no city for the KPITB-PITB MoU; the MoU's entry, nearly as close, does: that one
+    answers (low confidence, for staff to see), instead of "the sources give no place"."""
+    match = matcher.match("kis shehar mein KPITB aur PITB ka mou hua tha")
+    assert (match.intent, match.entry_id, match.low_confidence) == ("answer", "pitb_kpitb_mou", True)
