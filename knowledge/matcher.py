@@ -191,6 +191,10 @@ class Matcher:
         services = named & self.concepts  # "E-Stamping", "Citizen Facilitation Centres": the programme finder's names
         self.subjects = ((self.domain_words | services) - self.stopwords - self.places) | figures
         self.entry_tokens = {entry_id: frozenset(tokens) for entry_id, tokens in entry_tokens.items()}
+        # What names a subject: places, bodies, the domain's subjects, and the Latin words answers write with a
+        # capital (people, buildings); Urdu script has no capitals to tell a name by.
+        written_as_names = {t for t in self.answers.idf if script_of(t) == "latin" and not t.isdigit()}
+        self.names = frozenset(self.places | self.named_bodies | self.subjects | written_as_names) - self.stopwords
         self._match_cached = lru_cache(maxsize=MATCH_CACHE_SIZE)(self.read)
         self.reader = MessageReader(self)
         self._understood = lru_cache(maxsize=MATCH_CACHE_SIZE)(self.reader.read)

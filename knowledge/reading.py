@@ -77,8 +77,8 @@ class MessageReader:
         about it most ("whats his full designation" after "who is Osman Nasir"); None when it stands alone."""
         if alone.intent in STANDS_ALONE or not self.is_follow_up(text):
             return None
-        if alone.intent == "answer" and not self._refers_back(text):
-            return None
+        if alone.intent == "answer" and not self._refers_back(text) and self._names_something(text):
+            return None  # "aur Swat?" answers on its own; "aur pehle kitni thi?" names nothing, so it leans back
         again = self.in_context(text, previous, previous_entry)
         if again.intent in RESOLVED and again.entry_id:
             return again
@@ -91,6 +91,11 @@ class MessageReader:
         """A message short enough to lean on the last question: "aur pindi mein?", "kitni jagah hai?", "uska size?"
         (it is read against that question only when it does not answer on its own)."""
         return len(self.matcher.analyse(text).content) <= FOLLOWUP_MAX_WORDS
+
+    def _names_something(self, text: str) -> bool:
+        """Whether a message names a subject of its own: a place, an organisation, a programme, a person, a building
+        (not only "before", "how much", "kab")."""
+        return any(t in self.matcher.names for t in self.matcher.analyse(text).content)
 
     def _refers_back(self, text: str) -> bool:
         """Whether a message points back at the last question's subject ("iski fees kitni hai", "its size")."""

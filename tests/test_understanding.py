@@ -971,3 +971,12 @@ def test_where_two_named_bodies_met_is_answered_by_a_close_entry_that_names_the_
     answers (low confidence, for staff to see), instead of "the sources give no place"."""
     match = matcher.match("kis shehar mein KPITB aur PITB ka mou hua tha")
     assert (match.intent, match.entry_id, match.low_confidence) == ("answer", "pitb_kpitb_mou", True)
+
+
+def test_a_follow_up_that_names_nothing_leans_on_the_last_question_even_if_it_matches_alone(matcher: Matcher) -> None:
+    """ "pehle kitni hua karti thi" alone looks like another entry's words ("pehle" marhale); it names no subject,
+    so it is read against the fee just asked about. "and Kamran Bangash?" names someone: read as itself."""
+    before = matcher.reader.read("pehle kitni hua karti thi", "PSEB startup fee kya hai", "fee_startup_registration")
+    assert [(x.intent, x.entry_id) for x in before.matches] == [("answer", "fee_startup_registration")]
+    other = matcher.reader.read("and Kamran Bangash?", "who is ziaullah bangash", "person_ziaullah_bangash")
+    assert [(x.intent, x.entry_id) for x in other.matches] == [("answer", "person_kamran_bangash")]
