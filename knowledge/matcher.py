@@ -402,7 +402,7 @@ class Matcher:
             return replace(result, intent="complaint_start")
         candidates = self.rank(content)
         short = len(content) <= FOLLOWUP_MAX_WORDS  # "hi, I am a student in Faisalabad ... which park?" asks
-        names = meaningful & (self.subjects | self.places | self.named_bodies)
+        names = meaningful & (self.names | self.concepts)
         if (CLOSING in tokens or GREETING in tokens) and short and not (names and self._answerable(candidates)):
             # "shukriya", "thanks bye", "hi", "bhai kaise ho yar sab khair", "thanks, that helped": a goodbye or a
             # greeting, and nothing the knowledge base would answer about something it names ("thanks, and the Swat

@@ -980,3 +980,26 @@ def test_a_follow_up_that_names_nothing_leans_on_the_last_question_even_if_it_ma
     assert [(x.intent, x.entry_id) for x in before.matches] == [("answer", "fee_startup_registration")]
     other = matcher.reader.read("and Kamran Bangash?", "who is ziaullah bangash", "person_ziaullah_bangash")
     assert [(x.intent, x.entry_id) for x in other.matches] == [("answer", "person_kamran_bangash")]
+
+
+@pytest.mark.parametrize(
+    ("text", "person"),
+    [
+        ("who is the IT secretary", "Shoaib Ahmad Siddiqui"),
+        ("PITB ka chairman kaun hai", "Azfar Manzoor"),
+        ("who chairs PITB", "Azfar Manzoor"),
+    ],
+)
+def test_a_role_asked_finds_the_person_the_sources_give_it(
+    matcher: Matcher, kb: KnowledgeBase, text: str, person: str
+) -> None:
+    """A role is one concept however it is said ("IT secretary", "secretary IT"; "chairs", "chairman")."""
+    match = matcher.match(text)
+    assert match.intent == "answer" and person in kb.answer(match.entry_id or "", "en")
+
+
+def test_the_kp_science_secretary_is_not_the_federal_it_secretary(matcher: Matcher, kb: KnowledgeBase) -> None:
+    """The sources do not name KP's Secretary Science & IT: never answered with the federal IT secretary."""
+    match = matcher.match("KP ke secretary science and IT ka naam")
+    assert match.intent in ("decline", "out_of_scope")
+    assert match.entry_id not in ("person_shoaib_siddiqui", "org_moitt")
