@@ -1003,3 +1003,24 @@ def test_the_kp_science_secretary_is_not_the_federal_it_secretary(matcher: Match
     match = matcher.match("KP ke secretary science and IT ka naam")
     assert match.intent in ("decline", "out_of_scope")
     assert match.entry_id not in ("person_shoaib_siddiqui", "org_moitt")
+
+
+@pytest.mark.parametrize(
+    ("text", "facet"),
+    [
+        ("who signed the rawalpindi park MoU on behalf of PSEB", "signatory"),
+        ("KP GB wale MoU par kis kis ne dastakhat kiye", "signatory"),
+        ("has PSEB really built two parks each month since then", "progress"),
+        ("kis university mein karak ka park banega", "host"),
+    ],
+)
+def test_a_facet_the_sources_never_give_is_declined_for_it(matcher: Matcher, text: str, facet: str) -> None:
+    """Who signed for a side, whether a plan was carried out, the host the sources do not name: declined for that
+    facet, with what the sources do say."""
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", facet)
+
+
+def test_who_came_to_a_signing_is_not_asking_who_signed(matcher: Matcher) -> None:
+    match = matcher.match("faisalabad park ki signing par hukumat ki taraf se kaun kaun shamil tha")
+    assert match.facet != "signatory"
