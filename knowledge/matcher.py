@@ -30,6 +30,7 @@ from knowledge.facets import ENTRY_CHECKED, FacetReader
 from knowledge.intents import IntentReader
 from knowledge.loader import KnowledgeBase
 from knowledge.match_types import Candidate, Match
+from knowledge.negation import asides_denied, denied_positions
 from knowledge.normalize import PhraseFolder, normalize_chars, script_of
 from knowledge.numbers import park_figures, read_numbers
 from knowledge.reading import FOLLOWUP_MAX_WORDS, MessageReader, Reading
@@ -295,7 +296,10 @@ class Matcher:
         raw = read_numbers(chars.split()[:MAX_TOKENS], self.number_words)
         spelled = self.folder.fold_spellings(raw)
         folded = self.folder.fold_phrases([self._correct(t) for t in spelled])
-        return Analysis(language=self._language(text, raw), tokens=folded, content=self._content(folded))
+        # "a normal IT company (not a startup)": what the message denies being is not what it asks about
+        denied = denied_positions(folded, set(self._fold(asides_denied(text))))
+        meant = [t for at, t in enumerate(folded) if at not in denied]
+        return Analysis(language=self._language(text, raw), tokens=folded, content=self._content(meant))
 
     def about_us(self, text: str) -> bool:
         """Whether a message names something of the domain (a service, an organisation, a figure the sources give),

@@ -1024,3 +1024,23 @@ def test_a_facet_the_sources_never_give_is_declined_for_it(matcher: Matcher, tex
 def test_who_came_to_a_signing_is_not_asking_who_signed(matcher: Matcher) -> None:
     match = matcher.match("faisalabad park ki signing par hukumat ki taraf se kaun kaun shamil tha")
     assert match.facet != "signatory"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "registration fee for an established software house (not a startup) at PSEB",
+        "PSEB fee kitni hai, main startup nahi hun, freelancer hun",
+        "ایک بڑی کمپنی (اسٹارٹ اپ نہیں) کی پی ایس ای بی فیس کتنی ہے",
+    ],
+)
+def test_a_fee_for_what_is_denied_to_be_a_startup_is_never_the_startup_fee(matcher: Matcher, text: str) -> None:
+    """Issue 18: a fee the sources do not state never receives the startup fee as if it were that fee."""
+    match = matcher.match(text)
+    assert match.entry_id != "fee_startup_registration" and match.intent != "answer"
+
+
+def test_a_thing_said_not_to_have_happened_is_still_what_is_asked_about(matcher: Matcher) -> None:
+    """ "registration nahi hui" keeps "registration": only a denial of identity takes a word out."""
+    assert "registration" in matcher.analyse("meri registration nahi hui").content
+    assert "startup" not in matcher.analyse("main startup nahi hun").content
