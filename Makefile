@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench
 
 .PHONY: run secret test lint chat eval bench clean
 
@@ -11,6 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
 
 secret:  ## a random SECRET_KEY in .env, written once (the settings read .env; a set variable wins)
 	@grep -qs '^SECRET_KEY=' .env || $(PYTHON) -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(48))" >> .env
@@ -25,12 +30,12 @@ chat: $(STAMP)  ## chat with the bot in this terminal
 
 test: $(STAMP)  ## lint, then the test suite
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 4
+	$(BIN)/pytest -n 4 --dist worksteal
 
-eval: $(STAMP)  ## understanding on the blind sets, beside the TF-IDF baseline
+eval: $(BENCH_STAMP)  ## understanding on the blind sets, beside the TF-IDF baseline
 	for set in benchmarks/blind_*.yaml; do $(BIN)/python benchmarks/bench_understanding.py $$set || exit 1; done
 
-bench: $(STAMP)  ## matching latency and memory
+bench: $(BENCH_STAMP)  ## matching latency and memory
 	$(BIN)/python benchmarks/bench_match.py
 
 clean:

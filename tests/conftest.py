@@ -160,7 +160,7 @@ async def _create_schema(url: str) -> None:
 
 # The current schema is made once per session and database; each test then starts from a cheap copy of it.
 # SQLite: a template file, made once and copied to the test's new file. PostgreSQL: every table emptied in one
-# TRUNCATE, as long as the schema is still the one made (its fingerprint, one query, is compared first); a test
+# statement, as long as the schema is still the one made (its fingerprint, one query, is compared first); a test
 # that changed the schema (the migration tests) gets a full drop and create before the next test instead.
 _sqlite_template: Path | None = None
 _postgres_fingerprints: dict[str, str] = {}
@@ -205,7 +205,7 @@ def _copy_sqlite_template(template: Path, target: Path) -> bool:
 
 
 async def _empty_postgres(url: str) -> bool:
-    """TRUNCATE every table, if the schema is still the one `_create_schema` made; False if it is not."""
+    """Empty every table, ids from 1 again, if the schema is still the one `_create_schema` made; else False."""
     expected = _postgres_fingerprints.get(url)
     if expected is None:
         return False
@@ -213,8 +213,12 @@ async def _empty_postgres(url: str) -> bool:
     try:
         if await connection.fetchval(SCHEMA_FINGERPRINT) != expected:
             return False
-        tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
-        await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        # DELETE, children first, and each sequence restarted: for a test's few rows about ten times faster than
+        # TRUNCATE, which swaps every table's files.
+        sequences = await connection.fetch("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+        statements = [f'DELETE FROM "{table.name}"' for table in reversed(SQLModel.metadata.sorted_tables)]
+        statements += [f'ALTER SEQUENCE "{row["sequencename"]}" RESTART' for row in sequences]
+        await connection.execute("; ".join(statements))
         return True
     finally:
         await connection.close()
