@@ -69,9 +69,7 @@ async def servers(url: str, fake: FakeTelegram, count: int = 2) -> AsyncIterator
     # A new connection per request: on a loaded machine a kept-alive connection can be closed by the server's idle
     # timeout just as the next request goes out on it (HTTP/1.1's keep-alive race, a ReadError that is not ours).
     no_reuse = httpx.Limits(max_keepalive_connections=0)
-    clients = [
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, limits=no_reuse) for port in ports
-    ]
+    clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, limits=no_reuse) for port in ports]
     try:
         for client in clients:
             for _ in range(300):
