@@ -402,7 +402,7 @@ class Matcher:
         result = Match(intent="out_of_scope", language=analysis.language, normalized=analysis.normalized)
         meaningful = set(content)
 
-        if COMPLAINT in meaningful:
+        if COMPLAINT in meaningful and not self._complaints_as_a_subject(tokens, meaningful):
             return replace(result, intent="complaint_start")
         candidates = self.rank(content)
         short = len(content) <= FOLLOWUP_MAX_WORDS  # "hi, I am a student in Faisalabad ... which park?" asks
@@ -425,6 +425,14 @@ class Matcher:
             others = [f"park_{p}" for p in dict.fromkeys(content) if p in self.places_with_parks]
             decided = replace(decided, also=tuple(e for e in others if e != decided.entry_id)[:2])
         return decided
+
+    def _complaints_as_a_subject(self, tokens: list[str], meaningful: set[str]) -> bool:
+        """ "which project in the PITB-KPITB list is about complaints": a question (it opens with a question word)
+        about a named organisation or programme, in nobody's own words, asks about complaint handling as a subject;
+        "which office do I complain to" and "meri shikayat" are the writer's own."""
+        opens_asking = bool(tokens) and tokens[0] in self.intents.asking
+        own = any(t in self.intents.first_person for t in tokens)
+        return opens_asking and not own and bool(meaningful & self.named_bodies)
 
     def _holding_bodies(self, decided: Match, content: list[str]) -> Match:
         """An answer about the organisations and programmes the question names: when it names two or more and a

@@ -1044,3 +1044,11 @@ def test_a_thing_said_not_to_have_happened_is_still_what_is_asked_about(matcher:
     """ "registration nahi hui" keeps "registration": only a denial of identity takes a word out."""
     assert "registration" in matcher.analyse("meri registration nahi hui").content
     assert "startup" not in matcher.analyse("main startup nahi hun").content
+
+
+def test_a_question_about_complaint_handling_as_a_subject_is_answered(matcher: Matcher) -> None:
+    """ "which of the PITB-KPITB projects handles complaints" asks about a programme; "which office do I complain
+    to" is the writer's own complaint."""
+    asked = matcher.match("which of the PITB KPITB projects handles complaints?")
+    assert (asked.intent, asked.entry_id) == ("answer", "sms_portal_complaint_management")
+    assert matcher.match("which office do I complain to about e-stamping").intent == "complaint_start"
