@@ -472,6 +472,8 @@ class Matcher:
             most = max(held.values())
             if sum(1 for weight in held.values() if weight == most) == 1:
                 fitting = [c for c in fitting if held[c.entry_id] == most]
+            elif all(known <= self._holds(c.entry_id) for c in fitting):
+                fitting = fitting[:1]  # each holds all of it: any answers the question, so the best one does
         elif not named:
             return decided
         for facet in self.facets.asked(text):

@@ -1052,3 +1052,13 @@ def test_a_question_about_complaint_handling_as_a_subject_is_answered(matcher: M
     asked = matcher.match("which of the PITB KPITB projects handles complaints?")
     assert (asked.intent, asked.entry_id) == ("answer", "sms_portal_complaint_management")
     assert matcher.match("which office do I complain to about e-stamping").intent == "complaint_start"
+
+
+def test_close_options_that_each_hold_the_whole_question_answer_with_the_best(
+    matcher: Matcher, kb: KnowledgeBase
+) -> None:
+    """Three entries tie and each holds every word asked ("venue", the two boards, the MoU): any of them answers
+    it, so the best does, flagged low-confidence for staff, instead of a "did you mean"."""
+    match = matcher.match("venue of the pitb kpitb mou")
+    assert match.intent == "answer" and match.low_confidence
+    assert "Khyber Pakhtunkhwa House" in kb.answer(match.entry_id or "", "en")
