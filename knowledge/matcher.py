@@ -45,6 +45,7 @@ COMPLAINT = "complaint"
 NARROW_WINDOW = 0.2  # a city's own park entry this close to the best wins when the city is named
 LONG_NARROW_WINDOW = 0.05
 LONG_MESSAGE_WORDS = 8  # content words beyond which a message is read as "long"
+WHERE = "where"  # the lexicon's concept for "where", "kahan", "کہاں"
 WHERE_FACETS = frozenset({"site", "places"})
 NARROW_MIN_WORDS = 3  # known words a message needs before the words it holds tell a "did you mean"'s options apart
 FACET_MAX_WORDS = 12  # "phone number" etc. decline only in a message that is about them
@@ -505,7 +506,13 @@ class Matcher:
         if entry_id is not None:
             if decided.missing_place:
                 return replace(decided, intent="decline")
-            for facet in self.facets.asked(text):
+            asked = self.facets.asked(text)
+            if entry_id in self._park_entries and WHERE in tokens and "site" not in asked:
+                # "where in Mardan will the park be": the city is known, the site is asked (not "is Mardan also on
+                # the list", read after "where will the KP parks be")
+                if not self.yes_no.asks_inclusion(text):
+                    asked.append("site")
+            for facet in asked:
                 if not self.facets.gives(entry_id, facet):
                     giving = self._giving_instead(decided, facet, content)
                     if giving is not None:

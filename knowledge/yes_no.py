@@ -39,10 +39,14 @@ class YesNoReader:
             return False
         if any(is_negation(words, at) for at in range(len(words))) or starts(words, self.obligation):
             return False
-        if not starts(words, self.inclusion):
+        if not self.asks_inclusion(text):
             return False
         asked = text.rstrip().endswith(("?", "\u061f"))  # "kohat in the list?": no question word, a question mark
         return asked or words[0] in self.openers or any(words[-len(t.split()) :] == t.split() for t in self.tags)
+
+    def asks_inclusion(self, text: str) -> bool:
+        """Whether a message asks if something is included or also so ("bhi", "shamil", "on the list")."""
+        return bool(starts(normalize_chars(text).split(), self.inclusion))
 
     def confirms(self, text: str, entry_id: str, content: list[str]) -> bool:
         """Whether `text` asks yes or no and the entry holds every word it asks about (`content`: the message's

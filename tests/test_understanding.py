@@ -1062,3 +1062,15 @@ def test_close_options_that_each_hold_the_whole_question_answer_with_the_best(
     match = matcher.match("venue of the pitb kpitb mou")
     assert match.intent == "answer" and match.low_confidence
     assert "Khyber Pakhtunkhwa House" in kb.answer(match.entry_id or "", "en")
+
+
+@pytest.mark.parametrize("text", ["where exactly will the karak park be built", "mansehra wala park kahan banega"])
+def test_where_a_parks_city_is_known_asks_its_site(matcher: Matcher, text: str) -> None:
+    """The city is said and has no host on record: "where" is declined for the site, the park's record given."""
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", "site")
+
+
+def test_where_a_park_with_a_host_is_is_answered(matcher: Matcher) -> None:
+    match = matcher.match("where will the rawalpindi park be")
+    assert (match.intent, match.entry_id) == ("answer", "park_rawalpindi")
