@@ -2,16 +2,15 @@
 
 People rarely write "I want to complain". They tell what happened: "space allot hui thi magar abhi tak handover nahi
 kiya", "ای روزگار میں داخلہ ہوا تھا مگر کلاسیں ہی نہیں ہو رہیں", "fee maaf honi chahiye thi phir bhi poori li gayi",
-"4 mahine se payment nahi ki", "the vendor refuses to fix it". Four shapes, each read clause by clause and only in a
-clause that tells rather than asks (no question mark, and the shape complete before any question word: "kya abhi
-tak nahi bana?" asks):
-  * a broken expectation: something that was, was done or should have been, then "but"/"magar", then a negation
-    or "still";
-    or "phir bhi"/"even so" after it (the expectation was not met);
+"4 mahine se payment nahi ki", "the vendor refuses to fix it". Four shapes, read sentence by sentence and only where
+a sentence tells rather than asks (the shape complete before any question word: "kya abhi tak nahi bana?" asks, and
+so does a sentence ending in a question mark with no question word in it):
+  * a broken expectation: something that was, was done or should have been, then "but"/"magar" and a negation or
+    "still", or "phir bhi"/"even so" after it (the expectation was not met);
   * still not: "abhi tak"/"aaj tak"/"still" with a negation a few words on;
-  * how long: a span of time with "se"/"for"/"since", then a negation or "pending";
+  * how long: a span of time with "se"/"for"/"since", then a negation;
   * a judgement of what was done: "wrong", "unfair", "refuses", "pending", "ghalat", "inkar", "ناانصافی"; read in
-    the whole clause, as rhetorical questions ("ye kya tareeka hai", "hamara kya qasoor") are judgements too.
+    the whole sentence, as rhetorical questions ("ye kya tareeka hai", "hamara kya qasoor") are judgements too.
 Each word list is the lexicon's (lexicon.yaml), so a new way of saying it is data.
 """
 
@@ -67,21 +66,25 @@ class StoryReader:
         self.own_doing = phrases(lexicon.own_doing)
         self.asking = frozenset(phrases(lexicon.asking_words)) | frozenset(phrases(lexicon.question_openers))
 
-    def clauses(self, text: str) -> list[list[str]]:
-        """The message's sentences that do not end in a question mark, normalised."""
+    def sentences(self, text: str) -> list[tuple[list[str], bool]]:
+        """The message's sentences, normalised, each with whether it ends in a question mark."""
         return [
-            normalize_chars(body).split()
+            (normalize_chars(body).split(), "?" in ends or "\u061f" in ends)
             for body, ends in _CLAUSE.findall(text)
-            if body.strip() and "?" not in ends and "\u061f" not in ends
+            if body.strip()
         ]
 
     def tells(self, text: str) -> bool:
-        """Whether a clause that tells has a grievance's shape. The shapes are read up to the clause's first
-        question word; a judgement anywhere in it, as rhetorical questions are ("ye kya tareeka hai")."""
-        for words in self.clauses(text):
+        """Whether a sentence tells of a grievance. Its shapes are read up to its first question word ("paid, but no
+        stamp came, what do I do now?" tells before it asks); a sentence that ends in a question mark with no
+        question word ("abhi tak sign nahi hua?") asks yes or no, and tells nothing. A judgement counts anywhere in a
+        sentence that does not end in a question mark, as rhetorical questions are ("ye kya tareeka hai")."""
+        for words, question in self.sentences(text):
             asked = next((i for i, w in enumerate(words) if w in self.asking), len(words))
+            if question and asked == len(words):
+                continue
             told = words[:asked]
-            if starts(words, self.blame) or (told and self._shaped(told)):
+            if (not question and starts(words, self.blame)) or (told and self._shaped(told)):
                 return True
         return False
 

@@ -1074,3 +1074,24 @@ def test_where_a_parks_city_is_known_asks_its_site(matcher: Matcher, text: str) 
 def test_where_a_park_with_a_host_is_is_answered(matcher: Matcher) -> None:
     match = matcher.match("where will the rawalpindi park be")
     assert (match.intent, match.entry_id) == ("answer", "park_rawalpindi")
+
+
+@pytest.mark.parametrize(
+    ("text", "facet"),
+    [
+        ("is faisalabad considered a secondary city for the exemption", "eligibility"),
+        ("kya multan chota shehar mana jayega", "eligibility"),
+        ("is Osman Nasir still the MD of PSEB", "current_holder"),
+        ("who signed the PSEB-KPITB MoU on KPITB's side", "signatory"),
+    ],
+)
+def test_more_ways_of_asking_what_the_sources_never_say(matcher: Matcher, text: str, facet: str) -> None:
+    match = matcher.match(text)
+    assert (match.intent, match.facet) == ("decline", facet)
+
+
+def test_a_story_then_a_question_is_a_complaint_but_a_yes_no_question_is_not(matcher: Matcher) -> None:
+    """ "paid, but the stamp never came, what do I do now?" tells before it asks; "still not signed?" only asks."""
+    told = "ای روزگار کی فیس جمع ہو گئی مگر داخلہ نہیں ملا، اب کیا کروں؟"
+    assert matcher.intents.read(told) == Intent("complaint")
+    assert matcher.intents.read("KP GB MoU abhi tak sign nahi hua?") is None
