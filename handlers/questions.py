@@ -121,6 +121,8 @@ async def answer_question(ctx: Context) -> Outcome:
         ctx.conversation.context = {**ctx.conversation.context, "clarify": ctx.text[:300]}
     else:
         outcome = _declined(ctx, match)
+        if match.near_domain or match.entry_id:  # "helpline of KPITB?" then "nobody picks up for days": about it
+            ctx.conversation.context = {"q": asked[:300], "entry": match.entry_id}
     if outcome.intent in ("clarify", "out_of_scope", "decline"):
         await log_unanswered(ctx, match, outcome.intent)
     elif match.low_confidence and match.entry_id:

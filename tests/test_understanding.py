@@ -1095,3 +1095,12 @@ def test_a_story_then_a_question_is_a_complaint_but_a_yes_no_question_is_not(mat
     told = "ای روزگار کی فیس جمع ہو گئی مگر داخلہ نہیں ملا، اب کیا کروں؟"
     assert matcher.intents.read(told) == Intent("complaint")
     assert matcher.intents.read("KP GB MoU abhi tak sign nahi hua?") is None
+
+
+async def test_a_grievance_after_a_declined_question_is_about_its_subject(dispatcher: Dispatcher) -> None:
+    """The helpline is declined (no source gives one); "nobody has picked up for days" then names nothing of ours,
+    but is about what was just asked: the declined question is the conversation's topic too."""
+    declined = await dispatcher.handle(msg("what is the e-stamping helpline number"))
+    assert declined.intent == "decline"
+    story = await dispatcher.handle(msg("that's the problem, for three days nobody has picked up the phone"))
+    assert story.intent == "complaint_start"
