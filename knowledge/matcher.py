@@ -47,6 +47,8 @@ LONG_NARROW_WINDOW = 0.05
 LONG_MESSAGE_WORDS = 8  # content words beyond which a message is read as "long"
 WHERE = "where"  # the lexicon's concept for "where", "kahan", "کہاں"
 WHERE_FACETS = frozenset({"site", "places"})
+BARE_TOPIC_WORDS = 2  # a topic word and at most a question word: "park kahan hai"
+BARE_TOPIC_ENTRIES = 4  # entries whose questions hold the word, for it to be a topic rather than a name
 NARROW_MIN_WORDS = 3  # known words a message needs before the words it holds tell a "did you mean"'s options apart
 FACET_MAX_WORDS = 12  # "phone number" etc. decline only in a message that is about them
 MAX_TOKENS = 80
@@ -107,6 +109,7 @@ class Matcher:
         self.referring_words = {normalize_chars(w) for w in lex.referring_words}
         self.concepts = set(self.folder.phrases.values())
         self.facets = FacetReader(kb)
+        self.who_words = {t for w in lex.who_words for t in self._fold(normalize_chars(w).split())}
         self.yes_no = YesNoReader(lex, self._holds)
         self.stopwords = {self.folder.spellings.get(w, w) for w in map(normalize_chars, lex.stopwords) if w}
         self.roman_markers = {normalize_chars(w) for w in lex.roman_markers}
@@ -561,6 +564,14 @@ class Matcher:
             intent = "clarify" if in_places else "out_of_scope"
             return replace(result, intent=intent, score=candidates[0].score, candidates=in_places)
 
+        bare = self._bare_topic(content, result.normalized.split())
+        if bare is not None:
+            close = tuple(
+                c for c in candidates[:4] if bare in self._holds(c.entry_id) and c.entry_id not in self.declining
+            )[:3]
+            if len(close) >= 2:
+                return replace(result, intent="clarify", score=close[0].score, candidates=close)
+
         top = candidates[0]
         narrowed = False
         long_message = len(content) > LONG_MESSAGE_WORDS
@@ -615,6 +626,19 @@ class Matcher:
                 return replace(result, intent=intent, entry_id=top.entry_id, low_confidence=True)
             return replace(result, intent="clarify", candidates=close)
         return result
+
+    def _bare_topic(self, content: list[str], tokens: list[str]) -> str | None:
+        """The one word of a message that names only a topic many entries share, with at most a question word:
+        "MoU?", "park kahan hai", "registration". Which MoU or which park is for the user to say, so the best
+        options are offered; a place, an organisation or a programme named alone is answered ("pseb?")."""
+        words = [t for t in dict.fromkeys(content) if t not in self.question_words]
+        if len(words) != 1 or len(content) > BARE_TOPIC_WORDS or set(tokens) & self.who_words:
+            return None  # "who is the IT secretary" asks for a person, which the role names
+        (word,) = words
+        if word in self.places or word in self.named_bodies or self.is_facet(word):
+            return None
+        holders = {self.variants[i].entry_id for i in self.postings.get(word, ())}
+        return word if len(holders) >= BARE_TOPIC_ENTRIES else None
 
     def _answerable(self, candidates: list[Candidate]) -> bool:
         top = candidates[0] if candidates else None

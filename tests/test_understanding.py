@@ -1105,3 +1105,17 @@ async def test_a_grievance_after_a_declined_question_is_about_its_subject(dispat
     assert declined.intent == "decline"
     story = await dispatcher.handle(msg("that's the problem, for three days nobody has picked up the phone"))
     assert story.intent == "complaint_start"
+
+
+@pytest.mark.parametrize("text", ["MoU?", "park kahan hai", "معاہدہ؟"])
+def test_a_topic_many_entries_share_named_alone_asks_which(matcher: Matcher, text: str) -> None:
+    """ "MoU?" or "where is the park" says neither which MoU nor which park: the best options are offered."""
+    match = matcher.match(text)
+    assert match.intent == "clarify" and len(match.candidates) >= 2
+    assert not any(c.entry_id in matcher.declining for c in match.candidates)
+
+
+@pytest.mark.parametrize(("text", "entry"), [("pseb?", "org_pseb"), ("e-rozgar", "e_rozgar")])
+def test_an_organisation_or_programme_named_alone_is_answered(matcher: Matcher, text: str, entry: str) -> None:
+    match = matcher.match(text)
+    assert (match.intent, match.entry_id) == ("answer", entry)
