@@ -17,6 +17,8 @@ from knowledge.normalize import normalize_chars, phrases
 _YEAR = re.compile(r"\b(19|20)\d\d\b")
 _SQUARE_FEET = re.compile(r"\bsq\b|square f", re.IGNORECASE)
 _RUPEES = re.compile(r"\bRs\b|rupee", re.IGNORECASE)
+# A stated duration: "for one year", "one-year", "for 6 months".
+_DURATION = re.compile(r"\b(one|two|three|six|twelve|\d+)[- ](year|month|week|day)s?\b", re.IGNORECASE)
 _SIGNED = re.compile(r"(?<!be )\bsigned\b", re.IGNORECASE)  # "was signed", not "would be signed soon"
 # Facets asked by words that stand apart (lexicon facets_together) that one entry may give and another not; the
 # others are facts no source gives for anything.
@@ -39,6 +41,9 @@ class FacetReader:
         self.question_words = frozenset(phrases(w.replace("_", " ") for w in kb.lexicon.question_words))
         self.asking = frozenset(phrases(kb.lexicon.asking_words))
         self.together = {facet: [_rule(r) for r in rules] for facet, rules in kb.lexicon.facets_together.items()}
+        self.duration_words = phrases(kb.lexicon.duration_words)
+        self.lasting = frozenset(kb.lexicon.lasting_things)
+        self.waiting_words = phrases(kb.lexicon.waiting_words)
 
     def asked_together(self, text: str) -> list[str]:
         """Facets asked by words that stand apart: "when will the Faisalabad park open" (when + open)."""
@@ -94,6 +99,17 @@ class FacetReader:
             return True
         near = words[max(0, index - ASKING_WINDOW) : index + ASKING_WINDOW + 1]
         return any(word in self.asking for word in near)
+
+    def lasts(self, text: str, entry_id: str, tokens: list[str]) -> bool:
+        """Whether a message asks how long a benefit lasts ("for how long is the fee waived", "kab tak chhoot milti
+        hai") and the entry states for how long ("for one year"): then it answers, where "how long" would otherwise
+        be read as a processing time or an opening date the sources never give."""
+        said = f" {normalize_chars(text)} "
+        if not any(f" {phrase} " in said for phrase in self.duration_words):
+            return False
+        if any(f" {phrase} " in said for phrase in self.waiting_words):
+            return False  # "how long will the exemption take to approve" asks a processing time
+        return bool(set(tokens) & self.lasting) and bool(_DURATION.search(self.kb.entries[entry_id].answer.en))
 
     def gives_own(self, entry_id: str, facet: str) -> bool:
         """Whether the entry itself states `facet` (not merely: the facet does not apply to it), which tells apart

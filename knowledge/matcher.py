@@ -498,6 +498,8 @@ class Matcher:
         does not give (the size of a park whose size is not stated), is declined for that facet; the entry it is
         about, if any, is still given as what the sources do say."""
         entry_id = decided.entry_id if decided.intent == "answer" else None
+        if entry_id is not None and self.facets.lasts(text, entry_id, tokens):
+            return decided  # "for how long is the fee waived": the entry says how long, so it answers
         unsupported = [t[len(FACET_PREFIX) :] for t in tokens if t.startswith(FACET_PREFIX)]
         unsupported += [
             facet

@@ -203,6 +203,9 @@ class LexiconFile(Strict):
     since_words: list[str] = []
     blame_words: list[str] = []
     own_doing: list[str] = []
+    duration_words: list[str] = []  # "for how long", "kab tak": with lasting_things, how long a benefit lasts
+    lasting_things: list[str] = []
+    waiting_words: list[str] = []
     who_words: list[str] = []  # a question for a person: never a bare topic to ask "which?" about (matcher.py)
     confirming_tags: list[str] = []  # "..., right?", "... hai na": a yes/no question (knowledge/yes_no.py)
     inclusion_words: list[str] = []

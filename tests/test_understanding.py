@@ -1119,3 +1119,12 @@ def test_a_topic_many_entries_share_named_alone_asks_which(matcher: Matcher, tex
 def test_an_organisation_or_programme_named_alone_is_answered(matcher: Matcher, text: str, entry: str) -> None:
     match = matcher.match(text)
     assert (match.intent, match.entry_id) == ("answer", entry)
+
+
+def test_how_long_a_benefit_lasts_is_answered_when_the_entry_says(matcher: Matcher) -> None:
+    """The exemption's entry states "for one year": asked how long it lasts, it answers; asked how long approval
+    takes (no source says), it is declined for the processing time."""
+    lasts = matcher.match("chhoti city walon ki fee kab tak maaf hai")
+    assert (lasts.intent, lasts.entry_id, lasts.facet) == ("answer", "fee_exemption_secondary_cities", None)
+    waits = matcher.match("how long will the fee exemption take to approve")
+    assert (waits.intent, waits.facet) == ("decline", "processing_time")
