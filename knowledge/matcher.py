@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -49,6 +49,9 @@ WHERE = "where"  # the lexicon's concept for "where", "kahan", "کہاں"
 WHERE_FACETS = frozenset({"site", "places"})
 BARE_TOPIC_WORDS = 2  # a topic word and at most a question word: "park kahan hai"
 BARE_TOPIC_ENTRIES = 4  # entries whose questions hold the word, for it to be a topic rather than a name
+PERSON_PREFIX = "person_"  # entries about one person (people.yaml)
+PERSON_NAME_ENTRIES = 12  # entries whose answers may hold a person's name (a role word is in more)
+BODIES_NAMED = 1  # organisations or programmes named, for an entry holding them all to be preferred
 NARROW_MIN_WORDS = 3  # known words a message needs before the words it holds tell a "did you mean"'s options apart
 FACET_MAX_WORDS = 12  # "phone number" etc. decline only in a message that is about them
 MAX_TOKENS = 80
@@ -196,6 +199,16 @@ class Matcher:
         services = named & self.concepts  # "E-Stamping", "Citizen Facilitation Centres": the programme finder's names
         self.subjects = ((self.domain_words | services) - self.stopwords - self.places) | figures
         self.entry_tokens = {entry_id: frozenset(tokens) for entry_id, tokens in entry_tokens.items()}
+        # People's names: an entry about one person is named for them (person_osman_nasir); in Urdu script, the
+        # words of its first Urdu question ("عثمان ناصر کون ہیں")
+        persons = [entry for entry in kb.entries.values() if entry.id.startswith(PERSON_PREFIX)]
+        urdu = [
+            set(self._content(self._fold(normalize_chars(entry.questions.ur[0]).split()))) - self.question_words
+            for entry in persons
+        ]
+        said_of = Counter(t for words in urdu for t in words)  # "وزیر" (minister) is said of several people
+        self.person_names = frozenset(t for entry in persons for t in entry.id.removeprefix(PERSON_PREFIX).split("_"))
+        self._urdu_names = {t for words in urdu for t in words if said_of[t] == 1 and t not in self.who_words}
         # What names a subject: places, bodies, the domain's subjects, and the Latin words answers write with a
         # capital (people, buildings); Urdu script has no capitals to tell a name by.
         written_as_names = {t for t in self.answers.idf if script_of(t) == "latin" and not t.isdigit()}
@@ -213,6 +226,15 @@ class Matcher:
             )
             for token in unique:
                 self.postings[token].append(index)
+        # A name is rare: a word in many entries' answers ("اعلی", chief) is a role
+        self.person_names |= frozenset(
+            t
+            for t in self._urdu_names
+            if t not in self.places
+            and t not in self.concepts
+            and t not in self.named_bodies
+            and len(self.answers.postings.get(t, ())) <= PERSON_NAME_ENTRIES
+        )
 
     # -- reading a message ---------------------------------------------------------------------------
 
@@ -439,10 +461,11 @@ class Matcher:
         return opens_asking and not own and bool(meaningful & self.named_bodies)
 
     def _holding_bodies(self, decided: Match, content: list[str]) -> Match:
-        """An answer about the organisations and programmes the question names: when it names two or more and a
-        close candidate's questions or answer hold them all while the chosen entry does not, that one answers."""
-        named = {t for t in content if t in self.named_bodies}
-        if decided.intent != "answer" or decided.entry_id is None or len(named) < 2:
+        """An answer about the organisations, programmes and people the question names: when a close candidate's
+        questions or answer hold them all while the chosen entry does not, that one answers ("what does PITB want
+        Punjab to become" is PITB's, not the Punjab parks' list; "is Osman Nasir KPITB's chairman" is about him)."""
+        named = {t for t in content if t in self.named_bodies or t in self.person_names}
+        if decided.intent != "answer" or decided.entry_id is None or len(named) < BODIES_NAMED:
             return decided
 
         def held(entry_id: str) -> int:

@@ -1128,3 +1128,18 @@ def test_how_long_a_benefit_lasts_is_answered_when_the_entry_says(matcher: Match
     assert (lasts.intent, lasts.entry_id, lasts.facet) == ("answer", "fee_exemption_secondary_cities", None)
     waits = matcher.match("how long will the fee exemption take to approve")
     assert (waits.intent, waits.facet) == ("decline", "processing_time")
+
+
+@pytest.mark.parametrize("text", ["what is PITB aiming to make of Punjab", "PITB ka punjab ke liye kya maqsad hai"])
+def test_an_entry_holding_the_organisation_named_answers_over_a_places_list(matcher: Matcher, text: str) -> None:
+    """ "Punjab" alone would pick the list of Punjab's parks; the question names PITB, and PITB's entries hold it."""
+    match = matcher.match(text)
+    assert match.intent == "answer" and match.entry_id != "parks_in_punjab"
+    assert "PITB" in matcher.kb.answer(match.entry_id or "", "en")
+
+
+def test_people_are_named_by_their_entries(matcher: Matcher) -> None:
+    """A person's name (from their entry, in Latin and Urdu script) counts as something the question names; a role
+    said of several people ("وزیر", minister) does not."""
+    assert {"osman", "nasir", "azfar"} <= matcher.person_names
+    assert "وزیر" not in matcher.person_names
