@@ -1143,3 +1143,14 @@ def test_people_are_named_by_their_entries(matcher: Matcher) -> None:
     said of several people ("وزیر", minister) does not."""
     assert {"osman", "nasir", "azfar"} <= matcher.person_names
     assert "وزیر" not in matcher.person_names
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("the CFC made me pay twice for one domicile form, this is unacceptable", "complaint"),
+        ("yaar meri e-stamping wali shikayat ka kya scene hai", "status"),
+    ],
+)
+def test_plain_words_of_complaint_and_status(matcher: Matcher, text: str, kind: str) -> None:
+    assert matcher.intents.read(text) == Intent(kind)
