@@ -67,6 +67,7 @@ class Analysis:
     language: str  # en | roman | ur
     tokens: list[str]  # folded, stopwords included
     content: list[str]  # folded, without stopwords, greetings and facets
+    denied: frozenset[str] = frozenset()  # what the message denies being ("not a startup"): not in `content`
 
     @property
     def normalized(self) -> str:
@@ -189,6 +190,11 @@ class Matcher(Decisions):
         services = named & self.concepts  # "E-Stamping", "Citizen Facilitation Centres": the programme finder's names
         self.subjects = ((self.domain_words | services) - self.stopwords - self.places) | figures
         self.entry_tokens = {entry_id: frozenset(tokens) for entry_id, tokens in entry_tokens.items()}
+        # What an entry is about: the words of its first English question ("pseb registration fee for startups")
+        self.defining = {
+            e.id: frozenset(self._content(self._fold(normalize_chars(e.questions.en[0]).split())))
+            for e in kb.entries.values()
+        }
         # People's names: an entry about one person is named for them (person_osman_nasir); in Urdu script, the
         # words of its first Urdu question ("عثمان ناصر کون ہیں")
         persons = [entry for entry in kb.entries.values() if entry.id.startswith(PERSON_PREFIX)]
@@ -315,7 +321,12 @@ class Matcher(Decisions):
         # "a normal IT company (not a startup)": what the message denies being is not what it asks about
         denied = denied_positions(folded, set(self._fold(asides_denied(text))))
         meant = [t for at, t in enumerate(folded) if at not in denied]
-        return Analysis(language=self._language(text, raw), tokens=folded, content=self._content(meant))
+        return Analysis(
+            language=self._language(text, raw),
+            tokens=folded,
+            content=self._content(meant),
+            denied=frozenset(folded[at] for at in denied) - self.stopwords,
+        )
 
     def about_us(self, text: str) -> bool:
         """Whether a message names something of the domain (a service, an organisation, a figure the sources give),
@@ -421,6 +432,8 @@ class Matcher(Decisions):
         if COMPLAINT in meaningful and not self._complaints_as_a_subject(tokens, meaningful):
             return replace(result, intent="complaint_start")
         candidates = self.rank(content)
+        if analysis.denied:  # "we are not a startup, what is the fee": never the entry about startups
+            candidates = [c for c in candidates if not analysis.denied & self.defining[c.entry_id]]
         short = len(content) <= FOLLOWUP_MAX_WORDS  # "hi, I am a student in Faisalabad ... which park?" asks
         names = meaningful & (self.names | self.concepts)
         if (CLOSING in tokens or GREETING in tokens) and short and not (names and self._answerable(candidates)):

@@ -1033,10 +1033,14 @@ def test_who_came_to_a_signing_is_not_asking_who_signed(matcher: Matcher) -> Non
         "registration fee for an established software house (not a startup) at PSEB",
         "PSEB fee kitni hai, main startup nahi hun, freelancer hun",
         "ایک بڑی کمپنی (اسٹارٹ اپ نہیں) کی پی ایس ای بی فیس کتنی ہے",
+        "what is the pseb fee for us? we are not a startup",  # without the denial: the startup fee
+        "ہم اسٹارٹ اپ نہیں ہیں، پی ایس ای بی رجسٹریشن فیس کتنی ہے",
+        "mera startup nahi hai, main akela kaam karta hun, pseb fee kitni hai",
     ],
 )
 def test_a_fee_for_what_is_denied_to_be_a_startup_is_never_the_startup_fee(matcher: Matcher, text: str) -> None:
-    """Issue 18: a fee the sources do not state never receives the startup fee as if it were that fee."""
+    """Issue 18: a fee the sources do not state never receives the startup fee as if it were that fee; what the
+    message denies being is neither matched nor the subject of the entry answered."""
     match = matcher.match(text)
     assert match.entry_id != "fee_startup_registration" and match.intent != "answer"
 
