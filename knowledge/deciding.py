@@ -31,7 +31,7 @@ class Decisions:
         """ "which project in the PITB-KPITB list is about complaints": a question (it opens with a question word)
         about a named organisation or programme, in nobody's own words, asks about complaint handling as a subject;
         "which office do I complain to" and "meri shikayat" are the writer's own."""
-        opens_asking = bool(tokens) and tokens[0] in self.intents.asking
+        opens_asking = bool(tokens) and (tokens[0] in self.intents.asking or tokens[0] in self.intents.openers)
         own = any(t in self.intents.first_person for t in tokens)
         return opens_asking and not own and bool(meaningful & self.named_bodies)
 

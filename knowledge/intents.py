@@ -228,6 +228,8 @@ class IntentReader:
                 negation = True
             if not negation or (index and words[index - 1] in self.alternatives):
                 continue
+            if words[index + 1 : index + 2] in (["a"], ["an"]):
+                continue  # "a company (not a startup) pays": what something is not, not what did not happen
             near = words[max(0, index - OWED_WINDOW - 1) : index] + words[index + 1 : index + 2 + OWED_WINDOW]
             if any(w in self.owed for w in near):
                 return True

@@ -188,7 +188,7 @@ class Matcher(Decisions):
         heads = (re.split(r" for |\(", name)[0] for p in kb.programmes for name in (p.name.en, p.name.roman))
         named = {t for head in heads for t in self._fold(normalize_chars(head).split())}
         services = named & self.concepts  # "E-Stamping", "Citizen Facilitation Centres": the programme finder's names
-        self.subjects = ((self.domain_words | services) - self.stopwords - self.places) | figures
+        self.subjects = ((self.domain_words | services | self.named_bodies) - self.stopwords - self.places) | figures
         self.entry_tokens = {entry_id: frozenset(tokens) for entry_id, tokens in entry_tokens.items()}
         # What an entry is about: the words of its first English question ("pseb registration fee for startups")
         self.defining = {

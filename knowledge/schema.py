@@ -203,6 +203,7 @@ class LexiconFile(Strict):
     since_words: list[str] = []
     blame_words: list[str] = []
     own_doing: list[str] = []
+    stopped_words: list[str] = []
     duration_words: list[str] = []  # "for how long", "kab tak": with lasting_things, how long a benefit lasts
     lasting_things: list[str] = []
     waiting_words: list[str] = []

@@ -8,7 +8,7 @@ so does a sentence ending in a question mark with no question word in it):
   * a broken expectation: something that was, was done or should have been, then "but"/"magar" and a negation or
     "still", or "phir bhi"/"even so" after it (the expectation was not met);
   * still not: "abhi tak"/"aaj tak"/"still" with a negation a few words on;
-  * how long: a span of time with "se"/"for"/"since", then a negation;
+  * how long: a span of time with "se"/"for"/"since", then a negation or a word for stopped ("band", "down");
   * a judgement of what was done: "wrong", "unfair", "refuses", "pending", "ghalat", "inkar", "ناانصافی"; read in
     the whole sentence, as rhetorical questions ("ye kya tareeka hai", "hamara kya qasoor") are judgements too.
 Each word list is the lexicon's (lexicon.yaml), so a new way of saying it is data.
@@ -63,6 +63,7 @@ class StoryReader:
         self.blame = phrases(lexicon.blame_words)
         self.spans = frozenset(phrases(lexicon.time_spans))
         self.alternatives = frozenset(phrases(lexicon.alternative_words))
+        self.stopped = frozenset(phrases(lexicon.stopped_words))
         self.own_doing = phrases(lexicon.own_doing)
         self.asking = frozenset(phrases(lexicon.asking_words)) | frozenset(phrases(lexicon.question_openers))
 
@@ -114,13 +115,14 @@ class StoryReader:
         )
 
     def _lasting(self, words: list[str]) -> bool:
-        """ "4 mahine se payment nahi ki", "for three weeks nobody has not..." (a span, then what did not happen)."""
+        """ "4 mahine se payment nahi ki", "دو ہفتے سے بند ہے": a span, then what did not happen or what stopped."""
         spans = [i for i, w in enumerate(words) if w in self.spans]
         since = starts(words, self.since)
         if starts(words, self.own_doing):
             return False
         for at in spans:
             near = [s for s in since if abs(s - at) <= SPAN_WINDOW]
-            if near and self._denied_after(words, at):
+            stopped = any(w in self.stopped for w in words[at + 1 : at + 1 + DENIAL_WINDOW])
+            if near and (self._denied_after(words, at) or stopped):
                 return True
         return False

@@ -1158,3 +1158,25 @@ def test_people_are_named_by_their_entries(matcher: Matcher) -> None:
 )
 def test_plain_words_of_complaint_and_status(matcher: Matcher, text: str, kind: str) -> None:
     assert matcher.intents.read(text) == Intent(kind)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("rupay cut gaye lekin stamp paper nahi aya, kis ko bataun", "complaint"),  # the E-Stamping service's object
+        ("آفس آٹومیشن سسٹم دو ہفتے سے بند ہے", "complaint"),
+        ("the e-rozgar portal shows an error every time I upload my CNIC", "complaint"),
+    ],
+)
+def test_grievances_in_the_words_of_a_service_and_its_failures(matcher: Matcher, text: str, kind: str) -> None:
+    assert matcher.intents.read(text) == Intent(kind)
+
+
+def test_what_something_is_not_is_no_grievance(matcher: Matcher) -> None:
+    """ "a software house (not a startup) pays what": "not" denies what it is, not that a payment came."""
+    assert matcher.intents.read("what does a software house (not a startup) pay to register with PSEB") is None
+
+
+def test_a_yes_no_question_about_complaint_handling_is_a_question(matcher: Matcher) -> None:
+    match = matcher.match("کیا پی آئی ٹی بی کے ایم او یو میں شکایات کے ایس ایم ایس پورٹل کا ذکر ہے؟")
+    assert match.intent != "complaint_start"
