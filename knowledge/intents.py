@@ -17,7 +17,7 @@ from functools import lru_cache
 from knowledge.losses import LossReader
 from knowledge.normalize import normalize_chars, phrases
 from knowledge.schema import LexiconFile
-from knowledge.story import StoryReader, starts
+from knowledge.story import NOT_DONE, StoryReader, is_negation, starts
 
 # A complaint reference anywhere in a message: CMP, the year, the number; separators optional. In Urdu script the
 # letters are spelt out as they are said ("سی ایم پی"), as Urdu writes every Latin acronym (PSEB is "پی ایس ای بی").
@@ -31,10 +31,9 @@ _PARTICLES = frozenset(
     map(normalize_chars, ("hi", "ہی", "bhi", "بھی"))
 )  # emphasis that does not change a phrase ("koi sunta hi nahi")
 _NEGATIONS = frozenset(map(normalize_chars, ("not", "no", "nahi", "nahin", "na", "نہیں", "نہ")))
-# Negations that say a thing did not happen; Roman "na" is also a particle of asking ("bata do na").
-_NOT_DONE = frozenset(map(normalize_chars, ("not", "nahi", "nahin", "nhi", "nai", "نہیں")))
-# English negations written as contractions, apostrophe dropped or split off by normalising: "hasnt", "can t".
-_CONTRACTED = re.compile(r"^(is|are|was|were|has|have|had|does|do|did|ca|can|could|would|should|wo|must)nt$")
+# Plain negations for the absence and own-story readings ("never" only counts next to a verb of something owed,
+# where story.is_negation reads it, contractions included).
+_NOT_DONE = NOT_DONE - {"never"}
 OWN_WINDOW = 4  # words between "my"/"meri" and the complaint it owns ("meri e stamping wali shikayat")
 OWED_WINDOW = 2  # words between a negation and the owed verb it denies ("has not yet come", "aya hi nahi")
 ABSENCE_WINDOW = 5  # words from "koi"/"nobody" to the negation it takes ("koi bhi sunne wala nahi")
@@ -222,11 +221,8 @@ class IntentReader:
     def _owed_not_come(self, words: list[str]) -> bool:
         """Whether a negation stands next to a verb of something owed ("stipend hasn't come", "portal pe submit nahi
         ho raha", "فائل منظور نہیں ہوئی"), the negation not one side of a question's alternatives ("ya nahi")."""
-        for index, word in enumerate(words):
-            negation = word in _NOT_DONE or word == "never" or bool(_CONTRACTED.match(word))
-            if word == "t" and index and words[index - 1].endswith("n"):  # "can't" normalised to "can t"
-                negation = True
-            if not negation or (index and words[index - 1] in self.alternatives):
+        for index in range(len(words)):
+            if not is_negation(words, index) or (index and words[index - 1] in self.alternatives):
                 continue
             if words[index + 1 : index + 2] in (["a"], ["an"]):
                 continue  # "a company (not a startup) pays": what something is not, not what did not happen

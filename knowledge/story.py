@@ -97,10 +97,11 @@ class StoryReader:
 
     def _broken_expectation(self, words: list[str]) -> bool:
         expected = starts(words, self.expected) + [i for i, w in enumerate(words) if _ENGLISH_PAST.match(w)]
-        for at in starts(words, self.contrast) + starts(words, self.despite):
+        despite = set(starts(words, self.despite))
+        for at in sorted(set(starts(words, self.contrast)) | despite):
             if not any(at - EXPECTATION_WINDOW <= e < at for e in expected):
                 continue
-            if at in starts(words, self.despite) or self._denied_after(words, at):
+            if at in despite or self._denied_after(words, at):
                 return True
         return False
 
