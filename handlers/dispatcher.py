@@ -38,7 +38,7 @@ from handlers.handover_words import HandoverWords
 from handlers.messages import Incoming, Outcome, Reply
 from handlers.outbox import keep_outcome, keep_replies, mark_delivered, stored_outcome
 from handlers.questions import answer_question, picked_entry
-from knowledge.intents import Intent, IntentReader, without_reference
+from knowledge.intents import Intent, without_reference
 from knowledge.loader import KnowledgeBase
 from knowledge.matcher import Matcher
 from knowledge.normalize import normalize_chars
@@ -212,7 +212,7 @@ class Dispatcher:
                 ctx.leave()
             return ctx.outcome(ctx.t("language_set"), intent="language")
         asked = self.matcher.intents.read(ctx.text) if not ctx.payload else None
-        if asked is not None and asked.kind == "status" and self._status_now(ctx, asked.value, self.matcher.intents):
+        if asked is not None and asked.kind == "status" and self._status_now(ctx, asked.value):
             ctx.leave()  # "CMP-2026-000123", "meri shikayat ka kya bana": a status check, whatever step they were at
             return await show_status(ctx, asked.value)
         if held := await handover.during(ctx, self.handover_words, command):
@@ -235,8 +235,7 @@ class Dispatcher:
             return ctx.outcome(ctx.t("empty_message"), [ctx.option("opt_menu", "cmd:menu")], intent="empty")
         return await answer_question(ctx)
 
-    @staticmethod
-    def _status_now(ctx: Context, reference: str, intents: IntentReader) -> bool:
+    def _status_now(self, ctx: Context, reference: str) -> bool:
         """A status check interrupts any flow, except that a complaint's own description may mention an earlier
         complaint: at a step that takes free text only a message that is little more than a reference counts, or
         one that asks for status in so many words besides the reference ("aur meri pichli complaint CMP-... ka
@@ -247,7 +246,7 @@ class Dispatcher:
             return False
         if len(normalize_chars(ctx.text).split()) <= SHORT_REFERENCE_WORDS:
             return True
-        return intents.read(without_reference(ctx.text)) == Intent("status")
+        return self.matcher.intents.read(without_reference(ctx.text)) == Intent("status")
 
     async def _payload(self, ctx: Context, payload: str) -> Outcome:
         kind, _, value = payload.partition(":")
