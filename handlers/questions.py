@@ -31,7 +31,8 @@ def _declined(ctx: Context, match: Match) -> Outcome:
     if match.entry_id and match.intent == "decline":  # a facet this entry does not give ("when will it open")
         about = answer_entry(ctx, match.entry_id, intent="decline", score=match.score)
         if match.facet:
-            heading = ctx.t("facet_missing", facet=ctx.t(f"facet_{match.facet}"))
+            own = f"facet_missing_{match.facet}"  # a facet whose heading is a sentence of its own
+            heading = ctx.t(own) if own in ctx.kb.texts else ctx.t("facet_missing", facet=ctx.t(f"facet_{match.facet}"))
             about.replies[0] = replace(about.replies[0], text=f"{heading}\n\n{about.replies[0].text}")
         return about
     if match.entry_id:  # an entry written to say what the sources do not cover

@@ -22,6 +22,8 @@ BARE_TOPIC_ENTRIES = 4  # entries whose questions hold the word, for it to be a 
 BODIES_NAMED = 1  # organisations or programmes named, for an entry holding them all to be preferred
 NARROW_MIN_WORDS = 3  # known words a message needs before the words it holds tell a "did you mean"'s options apart
 FACET_MAX_WORDS = 12  # "phone number" etc. decline only in a message that is about them
+UNSAID_FACET = "detail"  # what the decline classifier finds asked: a point the sources leave unsaid
+PLACE_MASK, NAME_MASK = "PLACE", "NAME"  # what the classifier sees instead of a place or a name
 
 
 class Decisions:
@@ -122,6 +124,34 @@ class Decisions:
                         return replace(decided, entry_id=giving.entry_id, score=giving.score, low_confidence=True)
                     return replace(decided, intent="decline", facet=facet)
         return decided
+
+    def masked(self, tokens: list[str]) -> list[str]:
+        """A message's folded tokens with places and names masked: the decline classifier (trained on these by
+        benchmarks/train_decline.py) learns how people ask, not which park they ask about."""
+        return [
+            PLACE_MASK if t in self.places else NAME_MASK if t in self.named_bodies or t in self.person_names else t
+            for t in tokens
+        ]
+
+    def unsaid_may_apply(self, decided: Match, content: list[str]) -> bool:
+        """Whether the decline classifier may turn this match into a decline: an answer from an entry that does not
+        hold every word the question uses ("which companies get the one year fee exemption" is wholly the
+        exemption entry's, however much "which companies" sounds like an unsaid count)."""
+        if decided.intent != "answer" or decided.entry_id is None or decided.facet:
+            return False
+        held = self._holds(decided.entry_id)
+        return not all(t in held for t in content)
+
+    def _unsaid_checked(self, decided: Match, tokens: list[str], content: list[str]) -> Match:
+        """An answer to a question the trained classifier reads as asking what the sources leave unsaid ("pindi stp
+        me office lene ka tareeqa", "how much did the govt spend on the park") is declined: the entry's paragraph
+        follows under a heading that says the sources do not give that (knowledge/decline_classifier.py)."""
+        classifier = self.kb.decline_classifier
+        if classifier is None or not self.unsaid_may_apply(decided, content):
+            return decided
+        if not classifier.unsaid(self.masked(tokens)):
+            return decided
+        return replace(decided, intent="decline", facet=UNSAID_FACET, near_domain=True, low_confidence=False)
 
     def _giving_instead(self, decided: Match, facet: str, content: list[str]) -> Candidate | None:
         """A close candidate that gives the place asked and holds all the organisations or programmes named (two or

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from knowledge.decline_classifier import DeclineClassifier
 from knowledge.parks import build_park_entries, province_key
 from knowledge.schema import (
     Calibration,
@@ -36,6 +37,7 @@ from knowledge.texts import Texts
 from knowledge.yaml_file import load_yaml
 
 M = TypeVar("M", bound=BaseModel)
+CLASSIFIER_FILE = "decline_classifier.yaml"  # written by benchmarks/train_decline.py
 
 
 class KnowledgeError(Exception):
@@ -62,6 +64,7 @@ class KnowledgeBase:
     city_classes: dict[str, CityClass] = field(default_factory=dict)
     calibration: Calibration = field(default_factory=Calibration)
     handover: HandoverFile | None = None  # how citizens ask for a person, and for the bot back
+    decline_classifier: DeclineClassifier | None = None  # questions the sources leave unanswered (optional file)
     _answers: dict[tuple[str, str], str] = field(default_factory=dict, repr=False, compare=False)
 
     def source_line(self, entry: Entry, lang: str) -> str:
@@ -185,6 +188,7 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
     services_file = load("services.yaml", ServicesFile)
     handover = load("handover.yaml", HandoverFile)
     calibration = load("calibration.yaml", Calibration) if (directory / "calibration.yaml").exists() else Calibration()
+    declines = load(CLASSIFIER_FILE, DeclineClassifier) if (directory / CLASSIFIER_FILE).exists() else None
 
     entries: list[tuple[Entry, str]] = []
     entry_files = sorted((directory / "entries").glob("*.yaml"))
@@ -286,4 +290,5 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
         services=services,
         calibration=calibration or Calibration(),
         handover=handover,
+        decline_classifier=declines,
     )

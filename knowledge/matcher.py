@@ -448,6 +448,7 @@ class Matcher(Decisions):
             tokens,
             content,
         )
+        decided = self._unsaid_checked(decided, tokens, content)
         if decided.intent == "answer" and decided.entry_id and not (decided.low_confidence or decided.facet):
             decided = replace(decided, confirmed=self.yes_no.confirms(text, decided.entry_id, content))
         if decided.intent == "answer" and decided.entry_id in self._park_entries:
