@@ -29,6 +29,12 @@ _CONTRACTED = re.compile(r"^(is|are|was|were|has|have|had|does|do|did|ca|can|cou
 # Sentences, not comma clauses: "paid for it, but it never came" is one telling.
 _CLAUSE = re.compile(r"([^.?!\n\u061f\u06d4]*)([.?!\n\u061f\u06d4]*)")
 _ENGLISH_PAST = re.compile(r"^[a-z]{3,}ed$")  # "applied", "registered": something done, then "but"
+# Roman Urdu perfectives, the auxiliary alone ("ho gaye", "jama karwa diya") or written joined to its verb ("hogaye",
+# "kardiya", "hochuka"), in the spellings people type: something done or that happened, then "lekin".
+_ROMAN_PERFECTIVE = re.compile(
+    r"^(?:ho|kar|kr|de|le|mil|aa|ja|kat|ban|bun|lag)?(?:gaya|gaye|gayi|gai|gae|gya|gye|gyi|chuka|chuke|chuki|chukay)$"
+    r"|^(?:ho|kar|kr|de|le)?(?:diya|diye|dia|liya|liye|lia)$|^(?:kar|kr|de|le)(?:di|li)$"
+)
 EXPECTATION_WINDOW = 6  # words from what was expected to the "but" that denies it
 DENIAL_WINDOW = 6  # words from "but" or "still" to the negation
 SPAN_WINDOW = 2  # words from a span of time to its "se"/"for"
@@ -40,6 +46,11 @@ def is_negation(words: list[str], at: int) -> bool:
     if word in NOT_DONE or _CONTRACTED.match(word):
         return True
     return word == "t" and at > 0 and words[at - 1].endswith("n")
+
+
+def _done(word: str) -> bool:
+    """Whether a word is a past or perfective form: English "-ed", a Roman Urdu perfective auxiliary."""
+    return bool(_ENGLISH_PAST.match(word) or _ROMAN_PERFECTIVE.match(word))
 
 
 def starts(words: list[str], said: Iterable[str]) -> list[int]:
@@ -96,7 +107,7 @@ class StoryReader:
         return any(is_negation(words, i) for i in range(at + 1, min(len(words), at + 1 + DENIAL_WINDOW)))
 
     def _broken_expectation(self, words: list[str]) -> bool:
-        expected = starts(words, self.expected) + [i for i, w in enumerate(words) if _ENGLISH_PAST.match(w)]
+        expected = starts(words, self.expected) + [i for i, w in enumerate(words) if _done(w)]
         despite = set(starts(words, self.despite))
         for at in sorted(set(starts(words, self.contrast)) | despite):
             if not any(at - EXPECTATION_WINDOW <= e < at for e in expected):

@@ -941,6 +941,9 @@ async def test_a_reference_in_a_description_is_part_of_it_unless_status_is_asked
         "Applied for the e-rozgar batch and got the confirmation SMS, but the classes never started. what now",
         "CFC wale kehte hain kal aao, ye kya tareeka hai",  # a rhetorical question judges
         "میں نے جو شکایت کی تھی وہ غائب ہو گئی اور ای اسٹیمپنگ والوں کو کچھ پتا نہیں",
+        # Roman Urdu perfectives, alone or written joined to their verb, are what was done
+        "e-rozgar mein admission hogaya lekin classes nahi hui",
+        "CFC pe form jama karwa diya magar receipt nahi di",
     ],
 )
 def test_a_grievance_in_past_tense_or_a_rhetorical_judgement_is_a_complaint(matcher: Matcher, text: str) -> None:
