@@ -9,13 +9,14 @@ balanced classes. Before writing, every set is scored by a model trained on the 
 out; questions whose text also appears in the scored set are left out of its training), counting only the questions
 it may turn (the entry does not hold all their words), and the figures are printed beside the matcher without it:
 declines it turns right and answers it turns into declines, per set and in all. --write then trains on every set
-given and writes knowledge/data/decline_classifier.yaml. Never give it the final blind set: that one is scored once,
+given and writes knowledge/data/decline_classifier.json. Never give it the final blind set: that one is scored once,
 after, by bench_understanding.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
 from scipy.sparse import hstack  # noqa: E402
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
@@ -123,21 +123,15 @@ def write(data: list[Row], files: list[Path], path: Path) -> None:
         return {"weights": weights}
 
     document = {
+        "note": "Written by benchmarks/train_decline.py (the decline classifier's weights); do not edit by hand.",
         "trained_on": [f.name for f in files],
         "threshold": THRESHOLD,
         "intercept": round(float(model.intercept_[0]), 4),
         "words": block(words, 0),
         "chars": block(chars, n_words),
     }
-    header = "# Written by benchmarks/train_decline.py (the decline classifier's weights); do not edit by hand.\n"
-    text = yaml.dump(
-        document,
-        Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
-        allow_unicode=True,
-        width=4096,
-        default_flow_style=None,
-    )
-    path.write_text(header + text, encoding="utf-8")
+    text = json.dumps(document, ensure_ascii=False, indent=0, separators=(",", ":"))
+    path.write_text(text + "\n", encoding="utf-8")
     print(f"wrote {path} ({len(files)} sets, {len(data)} questions, {len(coef)} features)")
 
 

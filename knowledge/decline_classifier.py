@@ -5,7 +5,7 @@ answer; but it asks how to get an office there, which no source says. Phrase lis
 miss every new wording. This is a logistic regression over the message's words, word pairs and character
 n-grams, trained by `benchmarks/train_decline.py` on the labelled dev sets: among the questions the matcher would
 answer, which ones the labels say the sources do not answer. Places and names are masked first (PLACE, NAME), so
-it learns the asking, not the thing asked about. The weights are data (`knowledge/data/decline_classifier.yaml`);
+it learns the asking, not the thing asked about. The weights are data (`knowledge/data/decline_classifier.json`);
 scoring is plain Python, the same features the trainer used.
 """
 
@@ -42,8 +42,9 @@ class FeatureBlock(Strict):
 
 
 class DeclineClassifier(Strict):
-    """decline_classifier.yaml: what `benchmarks/train_decline.py` wrote, and on which sets."""
+    """decline_classifier.json: what `benchmarks/train_decline.py` wrote, and on which sets."""
 
+    note: str = ""
     trained_on: list[str] = Field(min_length=1)
     threshold: float = Field(gt=0, lt=1)  # P(unsaid) at which an answer turns into a decline
     intercept: float

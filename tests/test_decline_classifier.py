@@ -87,15 +87,19 @@ def test_the_shipped_weights_load_and_name_the_sets_they_were_trained_on(kb: Kno
     assert trained and all((Path(__file__).parent.parent / "benchmarks" / name).exists() for name in trained)
 
 
+GOOD = '"trained_on": ["a"], "threshold": 0.5, "intercept": 0, "chars": {"weights": {}}'
+
+
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        ("threshold: 2\n", "threshold"),
-        ("trained_on: []\nthreshold: 0.5\nintercept: 0\nwords: {weights: {}}\nchars: {weights: {}}\n", "trained_on"),
+        ('{"threshold": 2}', "threshold"),
+        ('{"trained_on": ["a"], "threshold": 0.5,', "not valid JSON"),
         (
-            "trained_on: [a]\nthreshold: 0.5\nintercept: 0\nwords: {weights: {kya: one}}\nchars: {weights: {}}\n",
-            "words.weights.kya",
+            '{"trained_on": [], "threshold": 0.5, "intercept": 0, "words": {"weights": {}}, "chars": {"weights": {}}}',
+            "trained_on",
         ),
+        ("{" + GOOD + ', "words": {"weights": {"kya": "one"}}}', "words.weights.kya"),
     ],
 )
 def test_a_bad_weights_file_is_refused_at_load_naming_file_and_field(
