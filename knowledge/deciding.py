@@ -251,7 +251,7 @@ class Decisions:
             if specific is not None:
                 intent = "out_of_scope" if self.kb.entries[specific.entry_id].declines else "answer"
                 return replace(result, intent=intent, entry_id=specific.entry_id, score=specific.score)
-            if len(close) == 1 and not top.place_only:  # "did you mean" with one option helps nobody: answer it
+            if len(close) == 1:  # "did you mean" with one option helps nobody: answer it, and staff see it
                 intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"
                 return replace(result, intent=intent, entry_id=top.entry_id, low_confidence=True)
             return replace(result, intent="clarify", candidates=close)

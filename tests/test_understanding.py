@@ -93,6 +93,19 @@ def test_did_you_mean_never_offers_one_option(matcher: Matcher, kb: KnowledgeBas
         assert match.intent != "clarify" or len(match.candidates) >= 2, fragment
 
 
+@pytest.mark.parametrize(
+    ("text", "entry"),
+    [("karak bhi list mein shamil hai?", "park_karak"), ("is chitral on that list too", "park_chitral")],
+)
+def test_a_place_asked_in_words_its_entry_lacks_is_answered_not_offered_alone(
+    matcher: Matcher, text: str, entry: str
+) -> None:
+    """Only the place is shared with its park entry ("list" is not in it): still that entry, not a one-option
+    "did you mean"; answered at low confidence, so staff see it."""
+    match = matcher.match(text)
+    assert (match.intent, match.entry_id, match.low_confidence) == ("answer", entry, True)
+
+
 async def test_a_one_option_answer_goes_to_staff_with_what_was_answered(
     dispatcher: Dispatcher, db: Database, matcher: Matcher
 ) -> None:
