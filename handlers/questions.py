@@ -147,6 +147,11 @@ def _answers(ctx: Context, matches: list[Match]) -> Outcome:
             outcome = _declined(ctx, match)
         else:
             outcome = answer_entry(ctx, match.entry_id or "", score=match.score)
+        if match.alternatives and match.intent == "answer":  # a "did you mean"'s other readings, offered beside it
+            reply = outcome.replies[0]
+            offered = tuple(Option(entry_label(ctx, entry_id), f"kb:{entry_id}") for entry_id in match.alternatives)
+            text = f"{reply.text}\n\n{ctx.t('see_also')}"
+            outcome.replies[0] = replace(reply, text=text, options=(*reply.options, *offered))
         if match.confirmed:  # "kya Chitral mein bhi park banega?": the word asked for, then the paragraph
             reply = outcome.replies[0]
             outcome.replies[0] = replace(reply, text=f"{ctx.t('yes_confirmed')} {reply.text}")

@@ -253,9 +253,28 @@ class Decisions:
                 return replace(result, intent=intent, entry_id=specific.entry_id, score=specific.score)
             if len(close) == 1:  # "did you mean" with one option helps nobody: answer it, and staff see it
                 intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"
-                return replace(result, intent=intent, entry_id=top.entry_id, low_confidence=True)
+                return replace(result, intent=intent, entry_id=top.entry_id, low_confidence=True, candidates=close)
             return replace(result, intent="clarify", candidates=close)
         return result
+
+    def _best_of_close(self, decided: Match, content: list[str]) -> Match:
+        """A "did you mean" that narrowing left, for a question that says enough (NARROW_MIN_WORDS words or more),
+        answers its best reading at low confidence: staff see it, and the close readings are offered beside the
+        answer. On the dev sets the first option of such a "did you mean" was most often what was asked;
+        "registration?", "kahan hai" and "wo wala kitne ka hai" still ask which."""
+        if decided.intent != "clarify" or len(decided.candidates) < 2 or len(set(content)) < NARROW_MIN_WORDS:
+            return decided
+        top, *others = decided.candidates
+        intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"
+        alternatives = tuple(c.entry_id for c in others)
+        return replace(
+            decided,
+            intent=intent,
+            entry_id=top.entry_id,
+            score=top.score,
+            low_confidence=True,
+            alternatives=alternatives,
+        )
 
     def _bare_topic(self, content: list[str], tokens: list[str]) -> str | None:
         """The one word of a message that names only a topic many entries share, with at most a question word:

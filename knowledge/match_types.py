@@ -31,4 +31,5 @@ class Match:
     near_domain: bool = False
     low_confidence: bool = False  # answered, but not clearly: staff see it in the unanswered queue
     confirmed: bool = False  # a yes/no question the answer confirms: "Yes." is said first (knowledge/yes_no.py)
+    alternatives: tuple[str, ...] = ()  # a "did you mean"'s other readings, offered beside its best one answered
     also: tuple[str, ...] = ()  # the same question about other places the message names ("quetta aur sukkur")

@@ -443,7 +443,9 @@ class Matcher(Decisions):
             return replace(result, intent="closing" if CLOSING in tokens else "greeting")
         result = replace(result, candidates=tuple(candidates), near_domain=bool(meaningful & self.known_tokens))
         decided = self._facet_checked(
-            self._narrowed(self._holding_bodies(self._decide(result, content), content), text, content),
+            self._best_of_close(
+                self._narrowed(self._holding_bodies(self._decide(result, content), content), text, content), content
+            ),
             text,
             tokens,
             content,

@@ -106,6 +106,23 @@ def test_a_place_asked_in_words_its_entry_lacks_is_answered_not_offered_alone(
     assert (match.intent, match.entry_id, match.low_confidence) == ("answer", entry, True)
 
 
+async def test_a_did_you_mean_for_a_question_that_says_enough_answers_its_best_reading_with_the_others_beside_it(
+    dispatcher: Dispatcher, db: Database, matcher: Matcher, kb: KnowledgeBase
+) -> None:
+    question = "tell me about the IT projects for the youth of khyber pakhtunkhwa"  # three KP programmes read alike
+    plain = matcher.match(question)
+    assert plain.intent == "answer" and plain.low_confidence and len(plain.alternatives) == 2
+    outcome = await dispatcher.handle(msg(question))
+    assert (outcome.intent, outcome.entry_id) == ("answer", plain.entry_id)
+    assert kb.answer(plain.entry_id, "en").split("\n")[0] in text_of(outcome)  # the best reading, answered...
+    assert text_of(outcome).rstrip().endswith(kb.texts("see_also", "en"))
+    assert [o.payload for o in outcome.options] == [f"kb:{e}" for e in plain.alternatives]  # ...the others offered
+    [row] = await unanswered(db)  # and staff see it
+    assert row.intent == "low_confidence"
+    # a message too short to say which is still asked which
+    assert (await dispatcher.handle(msg("registration?", user="u2"))).intent == "clarify"
+
+
 async def test_a_one_option_answer_goes_to_staff_with_what_was_answered(
     dispatcher: Dispatcher, db: Database, matcher: Matcher
 ) -> None:
