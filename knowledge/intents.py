@@ -34,6 +34,7 @@ _NEGATIONS = frozenset(map(normalize_chars, ("not", "no", "nahi", "nahin", "na",
 # Plain negations for the absence and own-story readings ("never" only counts next to a verb of something owed,
 # where story.is_negation reads it, contractions included).
 _NOT_DONE = NOT_DONE - {"never"}
+COMPLAINT_WORD = "complaint"  # the lexicon's synonym group of a complaint's spellings
 OWN_WINDOW = 4  # words between "my"/"meri" and the complaint it owns ("meri e stamping wali shikayat")
 OWED_WINDOW = 2  # words between a negation and the owed verb it denies ("has not yet come", "aya hi nahi")
 ABSENCE_WINDOW = 5  # words from "koi"/"nobody" to the negation it takes ("koi bhi sunne wala nahi")
@@ -76,7 +77,12 @@ class IntentReader:
         """`about_us`: whether a message names something of the knowledge base's domain (a service, an organisation,
         one of its figures); a grievance about anything else (an electricity bill, a bank) is not a complaint here."""
         # Roman Urdu puts the verb after its object: "track complaint" is also said "complaint track (karni hai)".
-        said = phrases(lexicon.status_phrases)
+        # Every spelling of "complaint" (the lexicon's synonyms) reads as one word in status phrases: "complain ki
+        # thi", "shikait ka kya bana" and "شکایات کی صورتحال" are the listed phrases in other spellings.
+        self.complaint_spellings = frozenset(
+            w for w in phrases(lexicon.synonyms.get(COMPLAINT_WORD, [])) if " " not in w
+        )
+        said = [self._spelled_as_one(p) for p in phrases(lexicon.status_phrases)]
         self.status = list(dict.fromkeys([*said, *(" ".join(p.split()[::-1]) for p in said if len(p.split()) == 2)]))
         self.grievances = phrases(lexicon.grievances)
         self.absence = frozenset(phrases(lexicon.absence_words))
@@ -102,6 +108,9 @@ class IntentReader:
             key=lambda pair: len(pair[1]),
             reverse=True,
         )
+
+    def _spelled_as_one(self, said: str) -> str:
+        return " ".join(COMPLAINT_WORD if w in self.complaint_spellings else w for w in said.split())
 
     @staticmethod
     def _negated(said: str, at: int, name: str) -> bool:
@@ -129,7 +138,10 @@ class IntentReader:
             return Intent("status", reference)
         if self._asks_how_it_stands(said):
             return Intent("status")
-        status = [phrase for phrase in self.status if _has(said, phrase)] or self._own_complaint_outcome(said)
+        spelled = self._spelled_as_one(said)
+        status = [phrase for phrase in self.status if _has(spelled, phrase)]
+        said = spelled if status else said
+        status = status or self._own_complaint_outcome(said)
         if status:
             # "I complained on the SMS portal weeks ago and nothing happened": a complaint made to a service of ours,
             # gone unanswered, is a grievance about that service; "I complained, any update?" asks for its status.

@@ -973,11 +973,19 @@ async def test_a_reference_in_a_description_is_part_of_it_unless_status_is_asked
         "میں نے جو شکایت کی تھی وہ غائب ہو گئی اور ای اسٹیمپنگ والوں کو کچھ پتا نہیں",
         # Roman Urdu perfectives, alone or written joined to their verb, are what was done
         "e-rozgar mein admission hogaya lekin classes nahi hui",
+        # a promise gone back on, money gone, and who to talk to, in every language the lexicon lists them
+        "CFC walay fee wapas karne ka keh kar mukar gaye",
+        "my e-stamp payment vanished, who do i talk to",
         "CFC pe form jama karwa diya magar receipt nahi di",
     ],
 )
 def test_a_grievance_in_past_tense_or_a_rhetorical_judgement_is_a_complaint(matcher: Matcher, text: str) -> None:
     assert matcher.intents.read(text) == Intent("complaint")
+
+
+def test_a_status_phrase_in_another_spelling_of_complaint_is_a_status_check(matcher: Matcher) -> None:
+    """The lexicon's phrases say "complaint ki thi"; "complain" is one of the synonyms' spellings of it."""
+    assert matcher.intents.read("maine e-rozgar wali complain ki thi") == Intent("status")
 
 
 def test_the_writers_own_complaint_said_in_two_words_is_theirs(matcher: Matcher) -> None:
