@@ -25,6 +25,7 @@ _SIGNED = re.compile(r"(?<!be )\bsigned\b", re.IGNORECASE)  # "was signed", not 
 ENTRY_CHECKED = frozenset({"signing"})
 ASKING_WINDOW = 3  # words between a one-word facet noun and the question word that asks it ("area kitna hai")
 NOUN_AT_HEAD = 1  # a facet noun among a message's first words asks by itself ("area of the Bannu park?")
+SHORT_ASK_WORDS = 4  # ...and so does one that ends a message this short ("quetta STP size?")
 
 
 def _rule(text: str) -> tuple[frozenset[str], ...]:
@@ -89,7 +90,7 @@ class FacetReader:
         """Whether a facet's phrase asks in this message. A bare question word ("when", "kab") with another question
         word anywhere in the message is a conjunction: "when the minister visited, who did he meet" and "whose lead
         did they follow when they went" ask who, not when. A one-word noun asks when a question word stands
-        within a few words of it, or when it opens the message."""
+        within a few words of it, or when it opens the message or ends a short one."""
         if phrase in self.question_words:
             return not any(word in self.question_words and word != phrase for word in words)
         if " " in phrase or phrase in self.asking:
@@ -97,6 +98,8 @@ class FacetReader:
         index = len(said[:at].split())
         if index <= NOUN_AT_HEAD:
             return True
+        if len(words) <= SHORT_ASK_WORDS and index == len(words) - 1:
+            return True  # "quetta STP size?": a short message that ends on the noun asks it
         near = words[max(0, index - ASKING_WINDOW) : index + ASKING_WINDOW + 1]
         return any(word in self.asking for word in near)
 
