@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 FOLLOWUP_MAX_WORDS = 4  # a follow-up is short: a place, a facet, a pronoun
 MAX_QUESTIONS = 3  # questions answered from one message
 MAX_CHARS = 3200  # the part of a long message that is read
-_QUESTION_BREAK = re.compile(r"[?\u061f\n;]+")
+# Question marks, line breaks and semicolons end a question; so does a number that opens the next ("1) ... 2) ...").
+_QUESTION_BREAK = re.compile(r"[?\u061f\n;]+|(?:^|(?<=\s))\(?[1-9][).]\s")
 _CONJUNCTIONS = frozenset({"and", "aur", "اور", "also", "plus"})
 RESOLVED = frozenset({"answer", "decline"})  # a question answered, or declined for a facet the sources lack
 STANDS_ALONE = frozenset({"closing", "greeting", "complaint_start"})  # never read against the last question
@@ -120,9 +121,17 @@ class MessageReader:
         pieces = [p.strip() for p in _QUESTION_BREAK.split(text[:MAX_CHARS]) if p.strip()]
         parts: list[str] = []
         for piece in pieces:
-            parts.extend(self._split_conjunction(piece))
+            parts.extend(self._split_conjunction(self._without_leading_conjunction(piece)))
         substantial = [p for p in parts if self._substance(p) >= (1 if self._asks(p) else 2)]
         return substantial[:MAX_QUESTIONS] if len(substantial) >= 2 else [text]
+
+    @staticmethod
+    def _without_leading_conjunction(piece: str) -> str:
+        """ "also which day was the ceremony" after a question mark asks as "which day was the ceremony" does."""
+        words = piece.split()
+        if len(words) > 1 and normalize_chars(words[0]) in _CONJUNCTIONS:
+            return " ".join(words[1:])
+        return piece
 
     def _asks(self, text: str) -> bool:
         """Whether a piece opens with a question word ("who's the IT secretary"): a question of its own even when it

@@ -172,6 +172,20 @@ async def test_two_questions_in_one_message_are_both_answered(dispatcher: Dispat
     assert "1,000" in outcome.replies[0].text and "Swat" in outcome.replies[1].text
 
 
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("1) what is the startup fee 2) where is the swat park", ["what is the startup fee", "where is the swat park"]),
+        ("is the fee 1,000? also where is the swat park", ["is the fee 1,000", "where is the swat park"]),
+        ("the fee is rs 1000 for startups", ["the fee is rs 1000 for startups"]),  # a figure is not a numbered part
+    ],
+)
+def test_numbered_parts_and_an_also_after_a_question_are_questions_of_their_own(
+    matcher: Matcher, text: str, parts: list[str]
+) -> None:
+    assert matcher.reader.split_questions(text) == parts
+
+
 @pytest.mark.parametrize("text", ["shukriya", "thanks bye", "بہت شکریہ، خدا حافظ", "ok thank you"])
 async def test_thanks_and_goodbyes_get_a_closing(dispatcher: Dispatcher, text: str) -> None:
     outcome = await dispatcher.handle(msg(text))
