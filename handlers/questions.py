@@ -147,7 +147,7 @@ def _answers(ctx: Context, matches: list[Match]) -> Outcome:
             outcome = _declined(ctx, match)
         else:
             outcome = answer_entry(ctx, match.entry_id or "", score=match.score)
-        if match.alternatives and match.intent == "answer":  # a "did you mean"'s other readings, offered beside it
+        if match.alternatives and not match.missing_place:  # a "did you mean"'s other readings, offered beside it
             reply = outcome.replies[0]
             offered = tuple(Option(entry_label(ctx, entry_id), f"kb:{entry_id}") for entry_id in match.alternatives)
             text = f"{reply.text}\n\n{ctx.t('see_also')}"

@@ -151,7 +151,7 @@ class Decisions:
             return decided
         if not classifier.unsaid(self.masked(tokens)):
             return decided
-        return replace(decided, intent="decline", facet=UNSAID_FACET, near_domain=True, low_confidence=False)
+        return replace(decided, intent="decline", facet=UNSAID_FACET, near_domain=True)
 
     def _giving_instead(self, decided: Match, facet: str, content: list[str]) -> Candidate | None:
         """A close candidate that gives the place asked and holds all the organisations or programmes named (two or
@@ -263,6 +263,8 @@ class Decisions:
         answer. On the dev sets the first option of such a "did you mean" was most often what was asked;
         "registration?", "kahan hai" and "wo wala kitne ka hai" still ask which."""
         if decided.intent != "clarify" or len(decided.candidates) < 2 or len(set(content)) < NARROW_MIN_WORDS:
+            return decided
+        if all(t in self.places for t in content if t in self.idf):  # "chitral swat mansehra mein": which is theirs
             return decided
         top, *others = decided.candidates
         intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"

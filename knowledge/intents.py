@@ -49,6 +49,14 @@ def _has(text: str, phrase: str) -> bool:
     return f" {phrase} " in f" {text} "
 
 
+def _without(words: list[str], spelled: list[str], phrase: list[str]) -> str:
+    """`words` without the span where `spelled` (the same words, respelled one for one) holds `phrase`."""
+    for at in range(len(spelled) - len(phrase) + 1):
+        if spelled[at : at + len(phrase)] == phrase:
+            return " ".join(words[:at] + words[at + len(phrase) :])
+    return " ".join(words)
+
+
 def find_reference(text: str) -> str | None:
     """The complaint reference in `text` in canonical form (CMP-2026-000123), wherever it stands."""
     match = _REFERENCE.search(normalize_chars(text))
@@ -140,12 +148,14 @@ class IntentReader:
             return Intent("status")
         spelled = self._spelled_as_one(said)
         status = [phrase for phrase in self.status if _has(spelled, phrase)]
-        said = spelled if status else said
-        status = status or self._own_complaint_outcome(said)
+        if status:  # the rest keeps the writer's spellings, which the grievance phrases are listed in
+            rest = _without(said.split(), spelled.split(), status[0].split())
+        else:
+            status = self._own_complaint_outcome(said)
+            rest = f" {said} ".replace(f" {status[0]} ", " ").strip() if status else ""
         if status:
             # "I complained on the SMS portal weeks ago and nothing happened": a complaint made to a service of ours,
             # gone unanswered, is a grievance about that service; "I complained, any update?" asks for its status.
-            rest = f" {said} ".replace(f" {status[0]} ", " ").strip()
             if (self._grievance(rest) or self._loss(text, rest)) and self._about(rest, topic):
                 return Intent("complaint")
             return Intent("status")

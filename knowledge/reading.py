@@ -22,7 +22,7 @@ FOLLOWUP_MAX_WORDS = 4  # a follow-up is short: a place, a facet, a pronoun
 MAX_QUESTIONS = 3  # questions answered from one message
 MAX_CHARS = 3200  # the part of a long message that is read
 # Question marks, line breaks and semicolons end a question; so does a number that opens the next ("1) ... 2) ...").
-_QUESTION_BREAK = re.compile(r"[?\u061f\n;]+|(?:^|(?<=\s))\(?[1-9][).]\s")
+_QUESTION_BREAK = re.compile(r"[?\u061f\n;]+|(?:^|(?<=\s))\(?[1-9]\)\s")
 _CONJUNCTIONS = frozenset({"and", "aur", "اور", "also", "plus"})
 RESOLVED = frozenset({"answer", "decline"})  # a question answered, or declined for a facet the sources lack
 STANDS_ALONE = frozenset({"closing", "greeting", "complaint_start"})  # never read against the last question

@@ -30,10 +30,11 @@ _CONTRACTED = re.compile(r"^(is|are|was|were|has|have|had|does|do|did|ca|can|cou
 _CLAUSE = re.compile(r"([^.?!\n\u061f\u06d4]*)([.?!\n\u061f\u06d4]*)")
 _ENGLISH_PAST = re.compile(r"^[a-z]{3,}ed$")  # "applied", "registered": something done, then "but"
 # Roman Urdu perfectives, the auxiliary alone ("ho gaye", "jama karwa diya") or written joined to its verb ("hogaye",
-# "kardiya", "hochuka"), in the spellings people type: something done or that happened, then "lekin".
+# "kardiya", "hochuka"), in the spellings people type: something done or that happened, then "lekin". Bare "liye"
+# and "lia" are left out: "ke liye" is "for".
 _ROMAN_PERFECTIVE = re.compile(
     r"^(?:ho|kar|kr|de|le|mil|aa|ja|kat|ban|bun|lag)?(?:gaya|gaye|gayi|gai|gae|gya|gye|gyi|chuka|chuke|chuki|chukay)$"
-    r"|^(?:ho|kar|kr|de|le)?(?:diya|diye|dia|liya|liye|lia)$|^(?:kar|kr|de|le)(?:di|li)$"
+    r"|^(?:ho|kar|kr|de|le)?(?:diya|diye|dia|liya)$|^(?:kar|kr|de|le)(?:di|li|liye|lia)$"
 )
 EXPECTATION_WINDOW = 6  # words from what was expected to the "but" that denies it
 DENIAL_WINDOW = 6  # words from "but" or "still" to the negation

@@ -35,7 +35,7 @@ def classifier(words: dict[str, tuple[float, float]], intercept: float = -4.0) -
 @pytest.fixture(scope="module")
 def knowledge_with(kb: KnowledgeBase, matcher: Matcher) -> tuple[KnowledgeBase, Matcher]:
     (folded,) = matcher.analyse(ASKS_HOW_TO_GET).tokens  # ...as the matcher folds it ("process", in all spellings)
-    model = classifier({folded: (1.0, 8.0), "faisalabad": (1.0, 8.0)})
+    model = classifier({folded: (1.0, 8.0)})
     changed = dataclasses.replace(kb, decline_classifier=model)
     return changed, Matcher(changed)
 
@@ -70,9 +70,30 @@ async def test_an_unsaid_point_about_a_known_park_is_declined_with_what_the_sour
     text = "\n".join(r.text for r in outcome.replies)
     assert text.startswith(kb.texts("facet_missing_detail", "roman"))  # said first, in the writer's language
     assert "19,500" in text  # then what the sources do say about that park
-    # the same park asked what the sources give is answered: the place's own word weighs nothing once masked
+    # the same park asked what the sources give is answered
     answered = await dispatcher.handle(Incoming(channel="test", user_id="u2", text="faisalabad park kahan hai"))
     assert (answered.intent, answered.entry_id) == ("answer", "park_faisalabad")
+
+
+def test_the_classifier_reads_places_masked(kb: KnowledgeBase) -> None:
+    """Weights on a place's own word do nothing (the classifier never sees it); weights on the mask do."""
+    question = "faisalabad park mein office lene ka kya hai"  # words the park's entry does not hold
+    on_the_place = Matcher(dataclasses.replace(kb, decline_classifier=classifier({"faisalabad": (1.0, 9.0)})))
+    assert on_the_place.match(question).intent == "answer"
+    on_the_mask = Matcher(dataclasses.replace(kb, decline_classifier=classifier({"PLACE": (1.0, 9.0)})))
+    assert (on_the_mask.match(question).intent, on_the_mask.match(question).facet) == ("decline", "detail")
+
+
+def test_a_guessed_reading_declined_stays_in_the_staff_queue_with_its_alternatives(
+    kb: KnowledgeBase, matcher: Matcher
+) -> None:
+    question = "which buildings are being used for the new parks"  # a best-of-close guess, in words it lacks
+    guessed = matcher.match(question)
+    assert guessed.low_confidence and guessed.alternatives
+    flagged = {token: (1.0, 8.0) for token in matcher.masked(matcher.analyse(question).tokens)}
+    declined = Matcher(dataclasses.replace(kb, decline_classifier=classifier(flagged))).match(question)
+    assert (declined.intent, declined.low_confidence) == ("decline", True)
+    assert declined.alternatives == guessed.alternatives
 
 
 def test_without_the_file_nothing_is_declined_by_it(kb: KnowledgeBase) -> None:

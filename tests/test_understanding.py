@@ -178,6 +178,7 @@ async def test_two_questions_in_one_message_are_both_answered(dispatcher: Dispat
         ("1) what is the startup fee 2) where is the swat park", ["what is the startup fee", "where is the swat park"]),
         ("is the fee 1,000? also where is the swat park", ["is the fee 1,000", "where is the swat park"]),
         ("the fee is rs 1000 for startups", ["the fee is rs 1000 for startups"]),  # a figure is not a numbered part
+        ("STP phase 2. kab khulega", ["STP phase 2. kab khulega"]),
     ],
 )
 def test_numbered_parts_and_an_also_after_a_question_are_questions_of_their_own(
@@ -479,6 +480,8 @@ def test_a_grievance_told_in_own_words_is_a_complaint(matcher: Matcher, text: st
         "my bank blocked my card and nobody answers the helpline",
         "startup fee ab bhi 1000 hai ya abhi tak nahi badli",  # "or not yet": a question
         "kya e rozgar mein koi fee nahi hai",  # opens as a yes/no question
+        "has the pseb registration fee gone up",  # "gone" is not money lost
+        "e-rozgar students ke liye hai lekin graduates ke liye nahi",  # "ke liye" is "for", nothing that was done
     ],
 )
 def test_a_grievance_elsewhere_or_a_question_is_not_a_complaint(matcher: Matcher, text: str) -> None:
@@ -1000,8 +1003,10 @@ def test_a_grievance_in_past_tense_or_a_rhetorical_judgement_is_a_complaint(matc
 
 
 def test_a_status_phrase_in_another_spelling_of_complaint_is_a_status_check(matcher: Matcher) -> None:
-    """The lexicon's phrases say "complaint ki thi"; "complain" is one of the synonyms' spellings of it."""
+    """The lexicon's phrases say "complaint ki thi"; "complain" is one of the synonyms' spellings of it. What the
+    message says besides is read in the writer's own spellings: asking where to complain now is a new grievance."""
     assert matcher.intents.read("maine e-rozgar wali complain ki thi") == Intent("status")
+    assert matcher.intents.read("maine complaint ki thi, ab kahan shikayat karun e-stamping ki") == Intent("complaint")
 
 
 def test_the_writers_own_complaint_said_in_two_words_is_theirs(matcher: Matcher) -> None:
