@@ -111,7 +111,11 @@ async def answer_question(ctx: Context) -> Outcome:
         outcome = ctx.outcome(ctx.t("closing"), intent="closing")
     elif match.intent == "complaint_start":
         outcome = await complaint_start(ctx)
-    elif len(matches) > 1 or match.intent == "answer" or (match.intent == "decline" and match.missing_place):
+    elif (
+        len(matches) > 1
+        or match.intent == "answer"
+        or (match.intent == "decline" and (match.missing_place or match.alternatives))
+    ):
         outcome = _answers(ctx, matches)
         ctx.conversation.context = {"q": asked[:300], "entry": match.entry_id}
     elif match.intent == "clarify":

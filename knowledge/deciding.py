@@ -55,7 +55,7 @@ class Decisions:
         floor = decided.score - self.cal.bodies_window
         for candidate in decided.candidates:
             if candidate.score >= floor and held(candidate.entry_id) == len(named):
-                intent = "out_of_scope" if self.kb.entries[candidate.entry_id].declines else "answer"
+                intent = self._answer_intent(candidate.entry_id)
                 return replace(decided, intent=intent, entry_id=candidate.entry_id, score=candidate.score)
         return decided
 
@@ -87,8 +87,12 @@ class Decisions:
         chosen = fitting[0]
         if chosen.place_only or (len(fitting) > 1 and chosen.score - fitting[1].score < self.cal.answer_margin):
             return decided
-        intent = "out_of_scope" if self.kb.entries[chosen.entry_id].declines else "answer"
+        intent = self._answer_intent(chosen.entry_id)
         return replace(decided, intent=intent, entry_id=chosen.entry_id, score=chosen.score, low_confidence=True)
+
+    def _answer_intent(self, entry_id: str) -> str:
+        """Answering an entry: "answer", or "out_of_scope" for an entry written to say what the sources do not cover."""
+        return "out_of_scope" if self.kb.entries[entry_id].declines else "answer"
 
     def _holds(self, entry_id: str) -> frozenset[str]:
         return self.entry_tokens.get(entry_id, frozenset()) | self.answers.tokens.get(entry_id, frozenset())
@@ -240,7 +244,7 @@ class Decisions:
             )
             clear = narrowed or top.score - runner_up >= self.cal.answer_margin
         if clear and confident and not top.place_only:
-            intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"
+            intent = self._answer_intent(top.entry_id)
             return replace(result, intent=intent, entry_id=top.entry_id)
         worth_offering = top.score >= self.cal.clarify_threshold and self._explains(top)
         if worth_offering or (long_message and top.coverage >= self.cal.full_coverage):
@@ -249,10 +253,10 @@ class Decisions:
                 close = tuple(c for c in candidates[:3] if c.score >= self.cal.clarify_threshold)
             specific = self._most_specific(close, meaningful) or self._held_whole(close)
             if specific is not None:
-                intent = "out_of_scope" if self.kb.entries[specific.entry_id].declines else "answer"
+                intent = self._answer_intent(specific.entry_id)
                 return replace(result, intent=intent, entry_id=specific.entry_id, score=specific.score)
             if len(close) == 1:  # "did you mean" with one option helps nobody: answer it, and staff see it
-                intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"
+                intent = self._answer_intent(top.entry_id)
                 return replace(result, intent=intent, entry_id=top.entry_id, low_confidence=True, candidates=close)
             return replace(result, intent="clarify", candidates=close)
         return result
@@ -267,7 +271,7 @@ class Decisions:
         if all(t in self.places for t in content if t in self.idf):  # "chitral swat mansehra mein": which is theirs
             return decided
         top, *others = decided.candidates
-        intent = "out_of_scope" if self.kb.entries[top.entry_id].declines else "answer"
+        intent = self._answer_intent(top.entry_id)
         alternatives = tuple(c.entry_id for c in others)
         return replace(
             decided,

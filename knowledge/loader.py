@@ -107,26 +107,17 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _read_yaml(path: Path, root: Path, problems: list[str]) -> Any:
+def _read_data(path: Path, root: Path, problems: list[str], kind: str = "YAML") -> Any:
+    """A data file's content (YAML, or JSON for the classifier's weights), or None with the problem noted."""
     try:
         with path.open(encoding="utf-8") as handle:
-            return load_yaml(handle)
+            return json.load(handle) if kind == "JSON" else load_yaml(handle)
     except FileNotFoundError:
         problems.append(f"{_relative(path, root)}: file is missing")
     except OSError as exc:  # a directory that is a file, no permission: said like any other problem
         problems.append(f"{_relative(path, root)}: cannot be read ({exc.strerror or type(exc).__name__})")
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        problems.append(f"{_relative(path, root)}: not valid YAML: {exc}".replace("\n", " "))
-    return None
-
-
-def _read_json(path: Path, root: Path, problems: list[str]) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        problems.append(f"{_relative(path, root)}: cannot be read ({exc.strerror or type(exc).__name__})")
-    except (ValueError, UnicodeDecodeError) as exc:
-        problems.append(f"{_relative(path, root)}: not valid JSON: {exc}")
+    except (yaml.YAMLError, ValueError, UnicodeDecodeError) as exc:  # json's JSONDecodeError is a ValueError
+        problems.append(f"{_relative(path, root)}: not valid {kind}: {exc}".replace("\n", " "))
     return None
 
 
@@ -187,7 +178,7 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
 
     def load(name: str, model: type[M]) -> M | None:
         path = directory / name
-        return _parse(model, _read_yaml(path, directory, problems), path, directory, problems)
+        return _parse(model, _read_data(path, directory, problems), path, directory, problems)
 
     sources_file = load("sources.yaml", SourcesFile)
     places_file = load("places.yaml", PlacesFile)
@@ -200,7 +191,7 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
     handover = load("handover.yaml", HandoverFile)
     calibration = load("calibration.yaml", Calibration) if (directory / "calibration.yaml").exists() else Calibration()
     weights = directory / CLASSIFIER_FILE
-    read = _read_json(weights, directory, problems) if weights.exists() else None
+    read = _read_data(weights, directory, problems, kind="JSON") if weights.exists() else None
     declines = _parse(DeclineClassifier, read, weights, directory, problems) if read is not None else None
 
     entries: list[tuple[Entry, str]] = []
@@ -208,7 +199,7 @@ def load_knowledge(directory: Path, sources_dir: Path | None = None) -> Knowledg
     if not entry_files:
         problems.append(f"{_relative(directory / 'entries', directory)}: no entry files")
     for path in entry_files:
-        parsed = _parse(EntriesFile, _read_yaml(path, directory, problems), path, directory, problems)
+        parsed = _parse(EntriesFile, _read_data(path, directory, problems), path, directory, problems)
         if parsed:
             entries.extend((entry, _relative(path, directory)) for entry in parsed.entries)
 

@@ -442,14 +442,12 @@ class Matcher(Decisions):
             # park?" is a question)
             return replace(result, intent="closing" if CLOSING in tokens else "greeting")
         result = replace(result, candidates=tuple(candidates), near_domain=bool(meaningful & self.known_tokens))
-        decided = self._facet_checked(
-            self._best_of_close(
-                self._narrowed(self._holding_bodies(self._decide(result, content), content), text, content), content
-            ),
-            text,
-            tokens,
-            content,
-        )
+        # The decision, then the checks that may change it, in order (knowledge/deciding.py)
+        decided = self._decide(result, content)
+        decided = self._holding_bodies(decided, content)
+        decided = self._narrowed(decided, text, content)
+        decided = self._best_of_close(decided, content)
+        decided = self._facet_checked(decided, text, tokens, content)
         decided = self._unsaid_checked(decided, tokens, content)
         if decided.intent == "answer" and decided.entry_id and not (decided.low_confidence or decided.facet):
             decided = replace(decided, confirmed=self.yes_no.confirms(text, decided.entry_id, content))

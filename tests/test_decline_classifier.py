@@ -96,6 +96,21 @@ def test_a_guessed_reading_declined_stays_in_the_staff_queue_with_its_alternativ
     assert declined.alternatives == guessed.alternatives
 
 
+async def test_a_declined_guess_offers_its_other_readings_to_the_user(db: Database, kb: KnowledgeBase) -> None:
+    question = "which buildings are being used for the new parks"  # a best-of-close guess, in words it lacks
+    plain = Matcher(dataclasses.replace(kb, decline_classifier=None))
+    flagged = {token: (1.0, 8.0) for token in plain.masked(plain.analyse(question).tokens)}
+    changed = dataclasses.replace(kb, decline_classifier=classifier(flagged))
+    outcome = await make_dispatcher(db, (changed, Matcher(changed))).handle(
+        Incoming(channel="test", user_id="u1", text=question)
+    )
+    assert outcome.intent == "decline"
+    text = "\n".join(r.text for r in outcome.replies)
+    assert text.startswith(kb.texts("facet_missing_detail", "en")) and kb.texts("see_also", "en") in text
+    offered = [o.payload for o in outcome.options]
+    assert offered and all(p == f"kb:{e}" for p, e in zip(offered, plain.match(question).alternatives, strict=True))
+
+
 def test_without_the_file_nothing_is_declined_by_it(kb: KnowledgeBase) -> None:
     plain = Matcher(dataclasses.replace(kb, decline_classifier=None))
     match = plain.match(f"faisalabad park mein office lene ka {ASKS_HOW_TO_GET} kya hai")
